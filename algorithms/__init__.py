@@ -1,0 +1,72 @@
+"""The algorithm registry.
+
+``register`` adds a plugin class under its ``name``; built-in plugins register themselves when this
+package is imported, and outside packages add theirs through the entry-point group
+``bench.algorithms`` (``[project.entry-points."bench.algorithms"] myalgo = "mypkg.myalgo:MyAlgo"``).
+"""
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import Dict, Type
+
+from benchmarks.errors import BenchError, unknown
+
+from .base import Algorithm, Batch, Cost, EnvSpec, State  # noqa: F401
+
+_REGISTRY: Dict[str, Type[Algorithm]] = {}
+_BUILTIN = (
+    "bc",
+    "flow_bc",
+    "macflow",
+)
+_loaded = False
+
+
+def register(cls: Type[Algorithm]) -> Type[Algorithm]:
+    """Class decorator: make ``cls`` available as ``cls.name``."""
+    if not cls.name:
+        raise BenchError(f"{cls.__qualname__} has no 'name'; set name = '...' on the class")
+    other = _REGISTRY.get(cls.name)
+    if other is not None and other is not cls and other.__qualname__ != cls.__qualname__:
+        raise BenchError(f"algorithm name '{cls.name}' is taken by {other.__module__}.{other.__qualname__}")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for mod in _BUILTIN:
+        importlib.import_module(f"algorithms.{mod}")
+    for ep in entry_points(group="bench.algorithms"):
+        try:
+            cls = ep.load()
+        except Exception as exc:  # a broken third-party plugin must not break the harness
+            import warnings
+
+            warnings.warn(f"could not load algorithm plugin '{ep.name}' ({ep.value}): {exc}")
+            continue
+        if ep.name not in _REGISTRY:
+            if not getattr(cls, "name", ""):
+                cls.name = ep.name
+            register(cls)
+
+
+def names() -> list[str]:
+    _load()
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> Type[Algorithm]:
+    _load()
+    if name not in _REGISTRY:
+        raise unknown("algorithm", name, _REGISTRY)
+    return _REGISTRY[name]
+
+
+def all_algorithms() -> Dict[str, Type[Algorithm]]:
+    _load()
+    return dict(_REGISTRY)

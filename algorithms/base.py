@@ -1,0 +1,246 @@
+"""The algorithm contract.
+
+Every plugin is a class of static, pure functions over pytrees so that the trainer can ``jit``,
+``lax.scan`` and ``vmap`` them:
+
+* ``init(key, spec, cfg) -> State``           parameters, optimiser states, target networks
+* ``update(state, batch, key) -> (State, metrics)``  one gradient step
+* ``act(state, obs, legal, key) -> actions``  one joint decision for all agents
+* ``cost(spec, cfg) -> Cost``                 network evaluations per agent per decision
+
+``State`` carries the plugin's ``spec`` and ``cfg`` as static (non-array) fields, so ``update`` and
+``act`` need nothing but arrays. See ``algorithms/bc.py`` for the smallest complete plugin and the
+README section "Adding an algorithm".
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Mapping
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+from benchmarks.errors import ConfigError
+
+DISCRETE = "discrete"
+CONTINUOUS = "continuous"
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvSpec:
+    """Shapes of one task, as every plugin sees it.
+
+    obs_dim is per agent (padded to the largest agent). For discrete tasks action_dim is the number
+    of actions and legal-action masks [.., N, action_dim] are always provided (all True when the
+    environment has none). For continuous tasks action_dim is the action-vector size per agent and
+    actions lie in [action_low, action_high].
+    """
+
+    n_agents: int
+    obs_dim: int
+    action_kind: str
+    action_dim: int
+    state_dim: int = 0
+    action_low: float = -1.0
+    action_high: float = 1.0
+    has_legal: bool = False
+    episode_length: int = 1
+
+    def __post_init__(self):
+        if self.action_kind not in (DISCRETE, CONTINUOUS):
+            raise ConfigError(f"action_kind must be '{DISCRETE}' or '{CONTINUOUS}', got {self.action_kind!r}")
+
+    @property
+    def discrete(self) -> bool:
+        return self.action_kind == DISCRETE
+
+    @property
+    def legal_dim(self) -> int:
+        """Last axis of legal masks: the number of actions (discrete) or 1 (continuous, all True)."""
+        return self.action_dim if self.discrete else 1
+
+
+@flax.struct.dataclass
+class Batch:
+    """A batch of transitions (or of windows, for sequence models: a time axis after B).
+
+    obs [B,N,O]; actions [B,N] int32 (discrete) or [B,N,A] float32; reward [B] team reward;
+    next_obs [B,N,O]; terminal [B] float32 (1 = do not bootstrap); legal / next_legal [B,N,A_legal]
+    bool; state / next_state [B,S] (S may be 0). Windows: every field has a time axis [B,T,...] and
+    ``valid`` [B,T] marks steps inside the sampled episode.
+    """
+
+    obs: jax.Array
+    actions: jax.Array
+    reward: jax.Array
+    next_obs: jax.Array
+    terminal: jax.Array
+    legal: jax.Array
+    next_legal: jax.Array
+    state: jax.Array
+    next_state: jax.Array
+    valid: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Cost:
+    """What one joint decision costs, declared by the plugin and checked against ``act``'s jaxpr.
+
+    nfe: sequential network evaluations per decision (a shared per-agent network applied to all N
+    agents at once counts once; a 200-step sampler counts 200). per_agent: how that count scales with
+    the number of agents ("O(1)", "O(K)", "O(IK)"...). centralised: execution needs the joint obs.
+    """
+
+    nfe: int
+    per_agent: str
+    centralised: bool = False
+    note: str = ""
+
+
+class Algorithm:
+    """Base class of every plugin. Subclasses override the class variables and the four functions."""
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type] = object
+    supports: ClassVar[frozenset] = frozenset({DISCRETE, CONTINUOUS})
+    centralised_execution: ClassVar[bool] = False
+    sequence_length: ClassVar[int] = 1
+    # Config fields that define the method's inference/training cost (e.g. denoising steps). Changing
+    # one is allowed only as an explicit override, and is recorded in the run's spec.
+    cost_defining: ClassVar[tuple] = ()
+    # A short paper reference and the choices made where the paper was silent or conflicted.
+    paper: ClassVar[str] = ""
+
+    @staticmethod
+    def init(key, spec: EnvSpec, cfg) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @staticmethod
+    def update(state, batch: Batch, key):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @staticmethod
+    def act(state, obs, legal, key):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @staticmethod
+    def cost(spec: EnvSpec, cfg) -> Cost:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    # ---- helpers shared by every plugin -------------------------------------------------------
+    @classmethod
+    def default_config(cls):
+        return cls.Config()
+
+    @classmethod
+    def make_config(cls, overrides: Mapping[str, Any] | None = None, allow_cost_override: bool = False):
+        """Build a Config from ``key=value`` overrides, validating names and types.
+
+        Values may be strings (from the command line): they are parsed to the field's type.
+        """
+        return build_config(cls, overrides or {}, allow_cost_override=allow_cost_override)
+
+    @classmethod
+    def check_spec(cls, spec: EnvSpec) -> None:
+        if spec.action_kind not in cls.supports:
+            raise ConfigError(
+                f"algorithm '{cls.name}' does not support {spec.action_kind} actions; it supports: "
+                f"{', '.join(sorted(cls.supports))}. Pick a task with {' or '.join(sorted(cls.supports))} actions."
+            )
+
+
+def _parse(value: Any, typ: Any, key: str, algo: str):
+    if not isinstance(value, str):
+        if typ in (float,) and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if typ is tuple and isinstance(value, list):
+            return tuple(value)
+        if typ in (int, float, bool, str, tuple) and not isinstance(value, typ):
+            raise ConfigError(f"--set {key}: expected {typ.__name__} for {algo}, got {value!r}")
+        return value
+    try:
+        if typ is bool:
+            low = value.lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if typ is int:
+            return int(value)
+        if typ is float:
+            return float(value)
+        if typ is tuple:
+            parts = [p for p in value.strip("()[] ").split(",") if p.strip()]
+            return tuple(int(p) for p in parts)
+        return value
+    except ValueError:
+        raise ConfigError(
+            f"--set {key}={value}: expected a value of type {getattr(typ, '__name__', typ)} for '{algo}'"
+        ) from None
+
+
+def _field_type(field: dataclasses.Field):
+    t = field.type
+    if isinstance(t, str):
+        t = {"int": int, "float": float, "bool": bool, "str": str}.get(t.split("[")[0].strip(), None) or (
+            tuple if t.startswith("tuple") else str
+        )
+    if getattr(t, "__origin__", None) is tuple:
+        t = tuple
+    return t
+
+
+def build_config(cls, overrides: Mapping[str, Any], allow_cost_override: bool = False):
+    fields = {f.name: f for f in dataclasses.fields(cls.Config)}
+    kwargs = {}
+    for key, value in overrides.items():
+        if key not in fields:
+            raise ConfigError(
+                f"unknown config key '{key}' for algorithm '{cls.name}'. Valid keys: {', '.join(sorted(fields))}"
+            )
+        kwargs[key] = _parse(value, _field_type(fields[key]), key, cls.name)
+    cfg = cls.Config(**kwargs)
+    changed = cost_overrides(cls, cfg)
+    if changed and not allow_cost_override:
+        names = ", ".join(f"{k}={v}" for k, v in changed.items())
+        raise ConfigError(
+            f"{names} changes the cost that defines '{cls.name}' (paper default: "
+            + ", ".join(f"{k}={getattr(cls.Config(), k)}" for k in changed)
+            + "). Pass --allow-cost-override to run it anyway; the run is then flagged in every report."
+        )
+    return cfg
+
+
+def cost_overrides(cls, cfg) -> dict:
+    """Cost-defining fields of ``cfg`` that differ from the paper default."""
+    default = cls.Config()
+    return {k: getattr(cfg, k) for k in cls.cost_defining if getattr(cfg, k) != getattr(default, k)}
+
+
+def config_dict(cfg) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()}
+
+
+def mask_logits(logits: jax.Array, legal: jax.Array) -> jax.Array:
+    """Illegal actions get a large negative logit (never multiply logits by a 0/1 mask)."""
+    return jnp.where(legal, logits, -1e9)
+
+
+@flax.struct.dataclass
+class State:
+    """The generic training state most plugins use.
+
+    params / target: dicts of network parameters (target networks for TD methods, else empty);
+    opt: optimiser state; step: gradient steps taken; extra: any other arrays a plugin carries.
+    spec and cfg are static: they select the networks and hyper-parameters at trace time.
+    """
+
+    params: Any
+    opt: Any
+    step: jax.Array
+    target: Any = None
+    extra: Any = None
+    spec: EnvSpec = flax.struct.field(pytree_node=False, default=None)
+    cfg: Any = flax.struct.field(pytree_node=False, default=None)

@@ -1,0 +1,160 @@
+"""Shared network building blocks: LayerNorm MLPs, ensembles, time embeddings, mixers, optimisers.
+
+Every network forward pass goes through :func:`nfe_tag`, an identity marker that appears in the
+jaxpr (and costs nothing after XLA compilation). :func:`count_nfe` walks the jaxpr of a function and
+counts those markers, multiplying by ``scan`` trip counts, so a plugin's declared ``Cost.nfe`` can be
+checked against what its ``act`` actually executes.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+
+def _bench_nfe(x):
+    return x
+
+
+_NFE_MARK = jax.jit(_bench_nfe, inline=False)
+_NFE_NAME = "_bench_nfe"
+
+
+def nfe_tag(x):
+    """Mark one network evaluation (identity)."""
+    return _NFE_MARK(x)
+
+
+def count_nfe(fn: Callable, *args) -> int:
+    """Number of network evaluations ``fn(*args)`` executes, counted from its jaxpr.
+
+    Loops must have static trip counts (``lax.scan`` / ``fori_loop`` with Python bounds). A ``cond``
+    counts its most expensive branch.
+    """
+    closed = jax.make_jaxpr(fn)(*args)
+
+    def walk(jaxpr) -> int:
+        total = 0
+        for eqn in jaxpr.eqns:
+            if eqn.params.get("name") == _NFE_NAME:
+                total += 1
+                continue
+            mult = eqn.params["length"] if eqn.primitive.name == "scan" else 1
+            if eqn.primitive.name == "while":
+                inner = walk(eqn.params["body_jaxpr"].jaxpr)
+                if inner:
+                    raise ValueError("count_nfe: a while_loop with network calls has no static trip count")
+                continue
+            if eqn.primitive.name == "cond":
+                total += max(walk(b.jaxpr) for b in eqn.params["branches"])
+                continue
+            for v in eqn.params.values():
+                for sub in v if isinstance(v, (tuple, list)) else (v,):
+                    if hasattr(sub, "jaxpr") and hasattr(sub, "consts"):
+                        total += mult * walk(sub.jaxpr)
+                    elif hasattr(sub, "eqns"):
+                        total += mult * walk(sub)
+        return total
+
+    return walk(closed.jaxpr)
+
+
+class MLP(nn.Module):
+    """[Dense -> (LayerNorm) -> activation] x len(hidden) -> Dense(out). One marked evaluation."""
+
+    hidden: Sequence[int]
+    out: int
+    layer_norm: bool = True
+    activation: Callable = nn.gelu
+    final_init_scale: float | None = None
+
+    @nn.compact
+    def __call__(self, x):
+        for h in self.hidden:
+            x = nn.Dense(h)(x)
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
+            x = self.activation(x)
+        kinit = (
+            nn.initializers.variance_scaling(self.final_init_scale, "fan_avg", "uniform")
+            if self.final_init_scale
+            else nn.initializers.lecun_normal()
+        )
+        return nfe_tag(nn.Dense(self.out, kernel_init=kinit)(x))
+
+
+class Ensemble(nn.Module):
+    """``n`` independent copies of an MLP evaluated in one pass (leading ensemble axis on the output)."""
+
+    hidden: Sequence[int]
+    out: int
+    n: int = 2
+    layer_norm: bool = True
+
+    @nn.compact
+    def __call__(self, x):
+        vm = nn.vmap(
+            MLP,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            in_axes=None,
+            out_axes=0,
+            axis_size=self.n,
+        )
+        return vm(self.hidden, self.out, self.layer_norm)(x)
+
+
+def with_agent_id(obs: jax.Array) -> jax.Array:
+    """Append a one-hot agent id to per-agent observations [..., N, O] -> [..., N, O + N]."""
+    n = obs.shape[-2]
+    eye = jnp.broadcast_to(jnp.eye(n, dtype=obs.dtype), obs.shape[:-2] + (n, n))
+    return jnp.concatenate([obs, eye], axis=-1)
+
+
+def sinusoidal(t: jax.Array, n_freq: int = 8) -> jax.Array:
+    """Time features [sin(2^k pi t), cos(2^k pi t)]_{k < n_freq} for t in [0, 1]; t has shape [..., 1]."""
+    freqs = (2.0 ** jnp.arange(n_freq)) * math.pi
+    ang = t * freqs
+    return jnp.concatenate([jnp.sin(ang), jnp.cos(ang)], axis=-1)
+
+
+def timestep_embedding(k: jax.Array, dim: int = 32, max_period: float = 10_000.0) -> jax.Array:
+    """Transformer-style sinusoidal embedding of integer diffusion steps k [...,] -> [..., dim]."""
+    half = dim // 2
+    freqs = jnp.exp(-math.log(max_period) * jnp.arange(half) / half)
+    ang = k[..., None].astype(jnp.float32) * freqs
+    return jnp.concatenate([jnp.sin(ang), jnp.cos(ang)], axis=-1)
+
+
+# ---- mixers --------------------------------------------------------------------------------------
+def mean_mixer(q: jax.Array) -> jax.Array:
+    """Average mixer Q_tot = (1/I) sum_i Q_i over the agent axis (last axis)."""
+    return q.mean(axis=-1)
+
+
+def vdn_mixer(q: jax.Array) -> jax.Array:
+    """VDN: Q_tot = sum_i Q_i."""
+    return q.sum(axis=-1)
+
+
+MIXERS = {"mean": mean_mixer, "vdn": vdn_mixer}
+
+
+# ---- optimisation ------------------------------------------------------------------------------
+def adam(lr: float, eps: float = 1e-5, clip: float | None = None) -> optax.GradientTransformation:
+    """Adam as in MAC-Flow App. G.4 (eps 1e-5, no weight decay), optional global-norm clipping."""
+    tx = optax.adam(lr, eps=eps)
+    return optax.chain(optax.clip_by_global_norm(clip), tx) if clip else tx
+
+
+def polyak(target, online, tau: float):
+    return jax.tree.map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)
+
+
+def apply_grads(tx, params, opt_state, grads):
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state

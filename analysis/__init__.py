@@ -1,0 +1,1 @@
+"""Results store -> tidy DataFrame -> tables, rliable aggregates, plots, leaderboard, paper figures."""

@@ -1,0 +1,263 @@
+"""The ``bench`` command.
+
+    bench run                                       the embedded default (games suite, ~minutes on CPU)
+    bench run --suite games --algos macflow,flowbc,bc --seeds 0,1,2 --steps 2000
+    bench run --task games/landmarks-10 --algos macflow --set alpha=10
+    bench list algos|suites|tasks
+    bench throughput [--algos ...]                  gradient steps/s: scanned trainer vs per-step loop
+
+Every user error prints one line naming the valid choices and exits with status 2; nothing already
+in the results store is touched.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable, Dict
+
+from benchmarks.errors import BenchError
+
+# The embedded default: every plugin of the foundation on the games suite, small enough for 2 CPU cores.
+DEFAULT_ALGOS = ("macflow", "flowbc", "bc")
+DEFAULT_SEEDS = (0, 1)
+DEFAULT_STEPS = 1000
+DEFAULT_EVAL_EVERY = 500
+
+SUBCOMMANDS: Dict[str, Callable[[argparse._SubParsersAction], None]] = {}
+
+
+def subcommand(name: str):
+    """Register ``fn(subparsers)`` that adds sub-command ``name`` (its handler in ``set_defaults(func=)``)."""
+
+    def deco(fn):
+        SUBCOMMANDS[name] = fn
+        return fn
+
+    return deco
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _ints(text: str) -> tuple:
+    try:
+        return tuple(int(t) for t in _csv(text))
+    except ValueError:
+        raise BenchError(f"expected comma-separated integers, got '{text}' (e.g. --seeds 0,1,2)") from None
+
+
+def _overrides(pairs) -> dict:
+    out = {}
+    for p in pairs or []:
+        if "=" not in p:
+            raise BenchError(f"--set expects key=value, got '{p}' (e.g. --set alpha=10)")
+        k, v = p.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+# ---- run ---------------------------------------------------------------------------------------
+@subcommand("run")
+def _add_run(sub):
+    p = sub.add_parser("run", help="train algorithms on a suite's tasks and report returns",
+                       description="Train each algorithm on each task (seeds vmapped in one program), evaluate "
+                                   "periodically, store results, and print a summary table. With no arguments: the "
+                                   "embedded default (games suite, macflow/flowbc/bc).",
+                       epilog="examples:\n  bench run\n  bench run --suite games --algos macflow,bc --steps 5000\n"
+                              "  bench run --task games/landmarks-10 --algos macflow --set alpha=10",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--suite", help="suite name (bench list suites); default: games")
+    p.add_argument("--tasks", help="comma-separated task names of the suite (default: the suite's default tasks)")
+    p.add_argument("--task", help="one task as SUITE/TASK (alternative to --suite/--tasks)")
+    p.add_argument("--algos", help=f"comma-separated algorithm names (default: {','.join(DEFAULT_ALGOS)})")
+    p.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)), help="comma-separated seeds (vmapped)")
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="gradient steps per run")
+    p.add_argument("--eval-every", type=int, default=DEFAULT_EVAL_EVERY)
+    p.add_argument("--eval-episodes", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=64, help="batch size (MAC-Flow App. G.4: 64)")
+    p.add_argument("--results", help="results store (default: $BENCH_RESULTS or results/runs)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, validated per algorithm")
+    p.add_argument("--allow-cost-override", action="store_true",
+                   help="accept overrides of cost-defining settings (e.g. fewer denoising steps); flagged in reports")
+    p.add_argument("--dataset", help="train on this vault instead of the task's own data (shapes must fit)")
+    p.add_argument("--fresh", action="store_true", help="ignore finished runs and checkpoints (re-run from scratch)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_run)
+
+
+def plan_jobs(args) -> list:
+    """Validate every name and override before anything runs; returns RunConfigs."""
+    import algorithms
+    from benchmarks.suites import get_suite, get_task
+    from benchmarks.train import RunConfig
+
+    if args.task and (args.suite or args.tasks):
+        raise BenchError("use either --task SUITE/TASK or --suite/--tasks, not both")
+    if args.task:
+        tasks = [get_task(args.task)]
+    else:
+        suite = get_suite(args.suite or "games")
+        why = suite.available()
+        if why:
+            raise BenchError(f"suite '{suite.name}' cannot run here: {why}")
+        names = _csv(args.tasks) if args.tasks else list(suite.default_tasks)
+        tasks = [suite.task(n) for n in names]
+    algo_names = _csv(args.algos) if args.algos else list(DEFAULT_ALGOS)
+    algos = [algorithms.get(a) for a in algo_names]
+    overrides = _overrides(args.set)
+    seeds = _ints(args.seeds)
+    if not seeds:
+        raise BenchError("--seeds is empty; give at least one seed, e.g. --seeds 0")
+    for v, name in ((args.steps, "--steps"), (args.eval_every, "--eval-every"), (args.eval_episodes, "--eval-episodes"),
+                    (args.batch_size, "--batch-size")):
+        if v <= 0:
+            raise BenchError(f"{name} must be a positive integer, got {v}")
+    jobs = []
+    for algo in algos:
+        # validate overrides once per algorithm: a key must exist for every algorithm it is applied to
+        algo.make_config(overrides, allow_cost_override=args.allow_cost_override)
+        for task in tasks:
+            algo.check_spec(task.spec)
+            jobs.append(RunConfig(algo.name, task.id, seeds, args.steps, args.eval_every, args.eval_episodes,
+                                  args.batch_size, overrides, args.allow_cost_override, dataset=args.dataset))
+    return jobs
+
+
+def cmd_run(args) -> int:
+    from benchmarks.store import check_writable, results_root
+
+    jobs = plan_jobs(args)
+    root = results_root(args.results)
+    check_writable(root)
+    from benchmarks.train import enable_compilation_cache, train
+
+    enable_compilation_cache()
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    finals = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=args.no_progress) as prog:
+        overall = prog.add_task("all jobs", total=len(jobs), info="")
+        for job in jobs:
+            bar = prog.add_task(f"{job.algo} on {job.task}", total=job.steps, info="")
+
+            def cb(step, total, info, bar=bar):
+                text = f"return {info['return']:.3f}" if "return" in info else ""
+                prog.update(bar, completed=step, **({"info": text} if text else {}))
+
+            finals.append(train(job, results=root, progress=cb, resume=not args.fresh))
+            prog.update(bar, completed=job.steps)
+            prog.advance(overall)
+    print_summary(finals, console)
+    console.print(f"results: {root.resolve()}")
+    return 0
+
+
+def print_summary(finals, console) -> None:
+    from rich.table import Table
+
+    import numpy as np
+
+    tasks = list(dict.fromkeys(f["task"] for f in finals))
+    algos = list(dict.fromkeys(f["algo"] for f in finals))
+    table = Table(title="return (mean ± std over seeds) [normalised score]")
+    table.add_column("task")
+    for a in algos:
+        table.add_column(a, justify="right")
+    for t in tasks:
+        row = [t]
+        for a in algos:
+            f = next((f for f in finals if f["task"] == t and f["algo"] == a), None)
+            if f is None:
+                row.append("-")
+                continue
+            flag = " *" if f.get("cost_overrides") else ""
+            row.append(f"{f['return_mean']:.3f} ± {f['return_std']:.3f} [{np.mean(f['normalised']):.0f}]{flag}")
+        table.add_row(*row)
+    console.print(table)
+    if any(f.get("cost_overrides") for f in finals):
+        console.print("* cost-defining settings overridden (not the paper's method cost)")
+
+
+# ---- list --------------------------------------------------------------------------------------
+@subcommand("list")
+def _add_list(sub):
+    p = sub.add_parser("list", help="list algorithms, suites or tasks",
+                       epilog="examples:\n  bench list algos\n  bench list tasks --suite games",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", nargs="?", default="algos", choices=["algos", "suites", "tasks"])
+    p.add_argument("--suite", help="only this suite's tasks")
+    p.set_defaults(func=cmd_list)
+
+
+def cmd_list(args) -> int:
+    import algorithms
+    from benchmarks.suites import all_suites, get_suite
+
+    if args.what == "algos":
+        for name, cls in sorted(algorithms.all_algorithms().items()):
+            kinds = ",".join(sorted(cls.supports))
+            exe = "centralised" if cls.centralised_execution else "decentralised"
+            print(f"{name:14s} {kinds:22s} {exe:14s} {cls.paper}")
+    elif args.what == "suites":
+        for name, s in sorted(all_suites().items()):
+            why = s.available()
+            print(f"{name:10s} {'ok' if not why else 'unavailable: ' + why:12s}  {s.description}")
+    else:
+        suites = [get_suite(args.suite)] if args.suite else list(all_suites().values())
+        for s in suites:
+            for t in s.tasks:
+                print(f"{s.name}/{t}")
+    return 0
+
+
+# ---- entry point -----------------------------------------------------------------------------------
+def _load_subcommands() -> None:
+    # sub-commands that live in their own modules register themselves on import
+    import importlib
+
+    for mod in ("benchmarks.throughput",):
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:
+                raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    _load_subcommands()
+    parser = argparse.ArgumentParser(
+        prog="bench", description="Offline multi-agent RL benchmark harness (JAX).",
+        epilog="examples:\n  bench run\n  bench run --suite games --algos macflow,flowbc,bc\n  bench list algos\n"
+               "  bench throughput", formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        SUBCOMMANDS[name](sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv:
+        argv = ["run"]
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; finished runs are kept, re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""The MAC-Flow paper's didactic games, pure JAX, each with a dataset generator.
+
+* coordination (App. H.5): 2 agents, actions {0,1}, team reward (1,1)=2, (1,0)=(0,1)=1, (0,0)=0.
+  Dataset: 45% (0,1), 45% (1,0), 3% (1,1), 7% (0,0): the optimum is the rarest joint action, and
+  each agent's marginal leans (52/48) towards action 0, so imitating the marginals is not enough.
+* xor (App. H.6): 2 agents, actions in [-1,1], reward -a1*a2, optimal joint actions (-1,+1) and
+  (+1,-1). Dataset: two sharp, disconnected modes at +-(0.9, -0.9) (std 0.05). No per-agent value can
+  express the optimum (IGM breaks by construction).
+* payoff-zeta (App. H.7): the coordination rewards; dataset zeta x {(0,0),(1,1)} + (1-zeta) x
+  {(0,1),(1,0)}, zeta in {0, .25, .5, .75, 1} (interaction strength).
+* landmarks[-N] (Sec. 4.3, App. H.4): N agents (3 by default, up to 40) cover N fixed landmarks in
+  [-1,1]^2. Agent i observes its own position and every landmark, not the other agents; its action
+  is a movement vector in [-1,1]^2 (position += 0.1 a). Team reward per step: minus the mean distance
+  of agents to landmarks under the optimal assignment (Hungarian, recomputed every step), 25 steps.
+  Dataset: experts that head for the landmark of the optimal assignment of the *initial* positions,
+  which depends on where the other (unobserved) agents start, so each agent's behaviour is
+  multi-modal given its own observation.
+
+The bandit games are one-step episodes (terminal after the first action).
+"""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from algorithms.base import CONTINUOUS, DISCRETE, EnvSpec
+from benchmarks.data.transitions import Dataset
+
+COORD_REWARD = np.array([[0.0, 1.0], [1.0, 2.0]], np.float32)  # [a1, a2]
+XOR_MODES = np.array([[-0.9, 0.9], [0.9, -0.9]], np.float32)
+XOR_STD = 0.05
+PAYOFF_ZETAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+LANDMARK_DT = 0.1
+LANDMARK_STEPS = 25
+LANDMARK_RADIUS = 0.5
+
+
+# ---- one-step bandit games ------------------------------------------------------------------------
+class BanditGame:
+    """Two agents, one decision, constant observation; reward from a function of the joint action."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        discrete = kind != "xor"
+        self.spec = EnvSpec(
+            n_agents=2, obs_dim=1, state_dim=1, action_kind=DISCRETE if discrete else CONTINUOUS,
+            action_dim=2 if discrete else 1, has_legal=False, episode_length=1,
+        )
+
+    def _obs(self):
+        spec = self.spec
+        return jnp.ones((spec.n_agents, 1)), jnp.ones((spec.n_agents, spec.legal_dim), bool), jnp.zeros((1,))
+
+    def reset(self, key):
+        obs, legal, state = self._obs()
+        return jnp.zeros((), jnp.int32), obs, legal, state
+
+    def reward(self, actions):
+        if self.kind == "xor":
+            a = jnp.clip(actions[..., 0], -1.0, 1.0)
+            return -a[..., 0] * a[..., 1]
+        table = jnp.asarray(COORD_REWARD)
+        return table[actions[..., 0], actions[..., 1]]
+
+    def step(self, env_state, actions, key):
+        obs, legal, state = self._obs()
+        return env_state + 1, obs, legal, state, self.reward(actions), jnp.ones((), bool), {}
+
+
+def _bandit_dataset(joint_actions: np.ndarray, rewards: np.ndarray, spec: EnvSpec, card: dict) -> Dataset:
+    n = len(rewards)
+    obs = np.ones((1, n, 2, 1), np.float32)
+    if spec.discrete:
+        actions = joint_actions.astype(np.int32)[None]
+    else:
+        actions = joint_actions.astype(np.float32)[None, :, :, None]
+    ds = Dataset(
+        observations=obs, actions=actions, rewards=rewards.astype(np.float32)[None],
+        terminals=np.ones((1, n), bool), truncations=np.zeros((1, n), bool),
+        legal=np.ones((1, n, 2, spec.legal_dim), bool), state=np.zeros((1, n, 1), np.float32), card=card,
+    )
+    ds.card.update(ds.summary())
+    return ds
+
+
+def coordination_dataset(seed: int = 0, size: int = 10_000, best: float = 0.03, worst: float = 0.07) -> Dataset:
+    rng = np.random.default_rng(seed)
+    joints = np.array([[0, 1], [1, 0], [1, 1], [0, 0]])
+    probs = np.array([(1 - best - worst) / 2, (1 - best - worst) / 2, best, worst])
+    a = joints[rng.choice(4, size=size, p=probs)]
+    r = COORD_REWARD[a[:, 0], a[:, 1]]
+    return _bandit_dataset(a, r, BanditGame("coordination").spec,
+                           {"generator": f"coordination(best={best}, worst={worst})", "seed": seed})
+
+
+def payoff_dataset(zeta: float, seed: int = 0, size: int = 10_000) -> Dataset:
+    rng = np.random.default_rng(seed)
+    joints = np.array([[0, 0], [1, 1], [0, 1], [1, 0]])
+    probs = np.array([zeta / 2, zeta / 2, (1 - zeta) / 2, (1 - zeta) / 2])
+    a = joints[rng.choice(4, size=size, p=probs)]
+    r = COORD_REWARD[a[:, 0], a[:, 1]]
+    return _bandit_dataset(a, r, BanditGame("payoff").spec, {"generator": f"payoff(zeta={zeta})", "seed": seed})
+
+
+def xor_dataset(seed: int = 0, size: int = 10_000) -> Dataset:
+    rng = np.random.default_rng(seed)
+    mode = rng.integers(0, 2, size)
+    a = np.clip(XOR_MODES[mode] + XOR_STD * rng.standard_normal((size, 2)), -1, 1)
+    r = -a[:, 0] * a[:, 1]
+    return _bandit_dataset(a, r, BanditGame("xor").spec, {"generator": "xor(two modes)", "seed": seed})
+
+
+# ---- landmark covering ------------------------------------------------------------------------------
+def landmark_positions(n: int) -> np.ndarray:
+    ang = 2 * math.pi * np.arange(n) / n + math.pi / 2
+    return (LANDMARK_RADIUS * np.stack([np.cos(ang), np.sin(ang)], -1)).astype(np.float32)
+
+
+def assignment_cost_np(pos: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Mean agent-landmark distance under the optimal assignment; pos [..., N, 2] -> [...]."""
+    lead = pos.shape[:-2]
+    flat = pos.reshape((-1,) + pos.shape[-2:])
+    out = np.empty(len(flat), np.float32)
+    for k, p in enumerate(flat):
+        d = np.linalg.norm(p[:, None, :] - landmarks[None], axis=-1)
+        r, c = linear_sum_assignment(d)
+        out[k] = d[r, c].mean()
+    return out.reshape(lead)
+
+
+class Landmarks:
+    def __init__(self, n_agents: int = 3):
+        if not 2 <= n_agents <= 40:
+            from benchmarks.errors import ConfigError
+
+            raise ConfigError(f"landmarks supports 2 to 40 agents, got {n_agents}")
+        self.n = n_agents
+        self.landmarks = landmark_positions(n_agents)
+        self.spec = EnvSpec(
+            n_agents=n_agents, obs_dim=2 + 2 * n_agents, state_dim=2 * n_agents, action_kind=CONTINUOUS,
+            action_dim=2, has_legal=False, episode_length=LANDMARK_STEPS,
+        )
+
+    def observe(self, pos):
+        lm = jnp.broadcast_to(jnp.asarray(self.landmarks).reshape(-1), pos.shape[:-1] + (2 * self.n,))
+        obs = jnp.concatenate([pos, lm], -1)
+        return obs, jnp.ones(pos.shape[:-1] + (1,), bool), pos.reshape(pos.shape[:-2] + (2 * self.n,))
+
+    def reset(self, key):
+        pos = jax.random.uniform(key, (self.n, 2), minval=-1.0, maxval=1.0)
+        obs, legal, state = self.observe(pos)
+        return (pos, jnp.zeros((), jnp.int32)), obs, legal, state
+
+    def reward(self, pos):
+        cost = jax.pure_callback(
+            lambda p: assignment_cost_np(np.asarray(p), self.landmarks),
+            jax.ShapeDtypeStruct(pos.shape[:-2], jnp.float32), pos, vmap_method="expand_dims",
+        )
+        return -cost
+
+    def step(self, env_state, actions, key):
+        pos, t = env_state
+        pos = jnp.clip(pos + LANDMARK_DT * jnp.clip(actions, -1.0, 1.0), -1.0, 1.0)
+        t = t + 1
+        obs, legal, state = self.observe(pos)
+        return (pos, t), obs, legal, state, self.reward(pos), t >= LANDMARK_STEPS, {}
+
+
+def landmark_expert_action(pos: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    return np.clip((goal - pos) / (3 * LANDMARK_DT), -1.0, 1.0)
+
+
+def landmarks_dataset(n_agents: int = 3, seed: int = 0, episodes: int = 200, noise: float = 0.1,
+                      random_policy: bool = False) -> Dataset:
+    rng = np.random.default_rng(seed)
+    lm = landmark_positions(n_agents)
+    T, n = LANDMARK_STEPS, n_agents
+    obs = np.zeros((episodes, T, n, 2 + 2 * n), np.float32)
+    acts = np.zeros((episodes, T, n, 2), np.float32)
+    rew = np.zeros((episodes, T), np.float32)
+    state = np.zeros((episodes, T, 2 * n), np.float32)
+    for e in range(episodes):
+        pos = rng.uniform(-1, 1, (n, 2)).astype(np.float32)
+        d = np.linalg.norm(pos[:, None] - lm[None], axis=-1)
+        _, assign = linear_sum_assignment(d)
+        goal = lm[assign]
+        for t in range(T):
+            obs[e, t] = np.concatenate([pos, np.broadcast_to(lm.reshape(-1), (n, 2 * n))], -1)
+            state[e, t] = pos.reshape(-1)
+            if random_policy:
+                a = rng.uniform(-1, 1, (n, 2))
+            else:
+                a = landmark_expert_action(pos, goal) + noise * rng.standard_normal((n, 2))
+            a = np.clip(a, -1, 1).astype(np.float32)
+            acts[e, t] = a
+            pos = np.clip(pos + LANDMARK_DT * a, -1, 1).astype(np.float32)
+            rew[e, t] = -assignment_cost_np(pos, lm)
+    terms = np.zeros((episodes, T), bool)
+    truncs = np.zeros((episodes, T), bool)
+    truncs[:, -1] = True  # time limit: the last step does not bootstrap and has no successor
+    ds = Dataset(observations=obs, actions=acts, rewards=rew, terminals=terms, truncations=truncs,
+                 legal=np.ones((episodes, T, n, 1), bool), state=state,
+                 card={"generator": "random" if random_policy else f"landmark expert (noise {noise})", "seed": seed})
+    ds.card.update(ds.summary())
+    return ds
