@@ -41,3 +41,46 @@ def make_evaluator(env, algo, n_episodes: int):
         return rollout(env, lambda o, l, k: algo.act(state, o, l, k), key, n_episodes)
 
     return jax.jit(jax.vmap(one))
+
+
+def make_python_evaluator(env_maker, algo, n_episodes: int):
+    """Evaluator for a Python environment (benchmarks/envs/__init__.py: ``batch(n_envs, seed)``).
+
+    The S seeds x E episodes step together as one batch of S*E environments; each step makes one
+    jitted call of ``act`` vmapped over seeds. Same signature and outputs as :func:`make_evaluator`:
+    (states with a leading seed axis, keys [S]) -> (returns [S,E], won [S,E]) as numpy arrays.
+    """
+    import numpy as np
+
+    @jax.jit
+    def act_all(states, obs, legal, keys):
+        return jax.vmap(algo.act)(states, obs, legal, keys)
+
+    def evaluate(states, keys):
+        keys = jnp.asarray(keys)
+        n_seeds = keys.shape[0]
+        env_seed = int(jax.random.randint(keys[0], (), 0, 2 ** 30))
+        env = env_maker.batch(n_seeds * n_episodes, env_seed)
+        try:
+            obs, legal, _ = env.reset()
+            total = np.zeros(n_seeds * n_episodes)
+            won = np.zeros(n_seeds * n_episodes, bool)
+            alive = np.ones(n_seeds * n_episodes, bool)
+            for t in range(env_maker.spec.episode_length):
+                step_keys = jax.vmap(lambda k: jax.random.fold_in(k, t))(keys)
+                shape = (n_seeds, n_episodes)
+                actions = act_all(states, jnp.asarray(obs).reshape(shape + obs.shape[1:]),
+                                  jnp.asarray(legal).reshape(shape + legal.shape[1:]), step_keys)
+                actions = np.asarray(actions).reshape((n_seeds * n_episodes,) + actions.shape[2:])
+                obs, legal, _, reward, done, info = env.step(actions)
+                total += np.where(alive, reward, 0.0)
+                if "won" in info:
+                    won = np.where(alive & done, np.asarray(info["won"], bool), won)
+                alive &= ~np.asarray(done, bool)
+                if not alive.any():
+                    break
+        finally:
+            env.close()
+        return total.reshape(n_seeds, n_episodes), won.reshape(n_seeds, n_episodes)
+
+    return evaluate

@@ -23,7 +23,8 @@ class Task:
     make_dataset: Callable[[int], object]  # seed -> Dataset
     refs: Callable[[], tuple]  # () -> (random_return, expert_return)
     description: str = ""
-    jax_env: bool = True
+    jax_env: bool = True  # False: a Python batch env (benchmarks/envs/__init__.py)
+    reports_win_rate: bool = False  # the environment has a win condition (SMAX, SMAC)
 
     @property
     def id(self) -> str:

@@ -25,7 +25,7 @@ from algorithms.base import Batch, config_dict, cost_overrides
 from benchmarks import __version__
 from benchmarks.data.transitions import check_against, to_transitions, to_windows
 from benchmarks.errors import BenchError, TrainingError
-from benchmarks.evaluate import make_evaluator
+from benchmarks.evaluate import make_evaluator, make_python_evaluator
 from benchmarks.store import Run, results_root, run_id
 from benchmarks.suites import Task
 
@@ -143,7 +143,8 @@ def train(cfg: RunConfig, results: str | Path | None = None,
     if resume and mngr.latest_step() is not None:
         restored = mngr.restore(mngr.latest_step(), args=ocp.args.StandardRestore({"state": states, "key": key}))
         states, key, step = restored["state"], restored["key"], int(mngr.latest_step())
-    evaluator = make_evaluator(task.make_env(), algo_cls, cfg.eval_episodes)
+    evaluator = (make_evaluator if task.jax_env else make_python_evaluator)(task.make_env(), algo_cls,
+                                                                             cfg.eval_episodes)
     diagnostics = getattr(algo_cls, "diagnostics", None)
     diag_fn = jax.jit(jax.vmap(diagnostics, in_axes=(0, None, None))) if diagnostics else None
     chunks: dict[int, Callable] = {}
@@ -233,7 +234,7 @@ def _evaluate(cfg, task, evaluator, diag_fn, states, data, seeds, step, metrics_
         r = {"kind": "eval", "step": step, "seed": s, "return": float(returns[i].mean()),
              "return_std": float(returns[i].std()), "normalised": task.normalise(float(returns[i].mean())),
              "train_time": train_time, "wall_time": time.time() - t_start}
-        if task.jax_env and bool(np.any(won)):
+        if task.reports_win_rate or (task.jax_env and bool(np.any(won))):
             r["win_rate"] = float(won[i].mean())
         r.update({f"loss/{k}": float(v[i]) for k, v in losses.items()})
         r.update({f"diag/{k}": float(v[i]) for k, v in diags.items()})
