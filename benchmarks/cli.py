@@ -220,7 +220,7 @@ def _load_subcommands() -> None:
     # sub-commands that live in their own modules register themselves on import
     import importlib
 
-    for mod in ("benchmarks.throughput",):
+    for mod in ("benchmarks.throughput", "benchmarks.data.cli", "benchmarks.doctor"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as exc:
