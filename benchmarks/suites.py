@@ -143,3 +143,8 @@ def _load():
         return
     _loaded = True
     register_suite(_games())
+    import importlib
+
+    for mod in ("benchmarks.envs.smac",):  # modules defining suites next to their environments: suites() -> [Suite]
+        for suite in importlib.import_module(mod).suites():
+            register_suite(suite)

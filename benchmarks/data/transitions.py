@@ -1,0 +1,168 @@
+"""The in-memory dataset (og-marl vault layout) and its conversion to transitions and windows.
+
+A :class:`Dataset` holds B independent streams of T timesteps, exactly like an og-marl vault:
+observations [B,T,N,O], actions [B,T,N] (int) or [B,T,N,A], rewards [B,T] (team), terminals and
+truncations [B,T] (bool), legal [B,T,N,L] (bool), state [B,T,S]. Episodes follow each other inside a
+stream; an episode ends where ``terminals | truncations``.
+
+Semantics (og-marl reference): the bootstrap mask is ``terminals`` only; a transition never crosses an
+episode boundary, so the last step of an episode that was *truncated* (or cut off by the end of the
+stream) has no successor and is dropped, while a *terminal* last step is kept with terminal = 1.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from benchmarks.errors import DatasetError
+
+
+@dataclasses.dataclass
+class Dataset:
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminals: np.ndarray
+    truncations: np.ndarray
+    legal: np.ndarray
+    state: np.ndarray
+    card: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def n_agents(self) -> int:
+        return self.observations.shape[2]
+
+    def episode_returns(self) -> np.ndarray:
+        """Undiscounted team return of every complete episode."""
+        out = []
+        ends = self.terminals | self.truncations
+        for b in range(self.rewards.shape[0]):
+            acc = 0.0
+            for t in range(self.rewards.shape[1]):
+                acc += float(self.rewards[b, t])
+                if ends[b, t]:
+                    out.append(acc)
+                    acc = 0.0
+        return np.asarray(out, np.float64)
+
+    def summary(self) -> dict:
+        rets = self.episode_returns()
+        return {
+            "episodes": int(len(rets)),
+            "transitions": int(self.rewards.size),
+            "agents": int(self.n_agents),
+            "obs_dim": int(self.observations.shape[-1]),
+            "return_mean": float(rets.mean()) if len(rets) else float("nan"),
+            "return_std": float(rets.std()) if len(rets) else float("nan"),
+            "return_min": float(rets.min()) if len(rets) else float("nan"),
+            "return_max": float(rets.max()) if len(rets) else float("nan"),
+        }
+
+
+def check_against(ds: Dataset, spec) -> None:
+    """Fail with a message naming the field and the expected shape when ``ds`` does not fit ``spec``."""
+    B, T = ds.rewards.shape[:2]
+    n, o = spec.n_agents, spec.obs_dim
+    expect = {
+        "observations": (B, T, n, o),
+        "actions": (B, T, n) if spec.discrete else (B, T, n, spec.action_dim),
+        "terminals": (B, T),
+        "truncations": (B, T),
+        "legal": (B, T, n, spec.legal_dim),
+        "rewards": (B, T),
+    }
+    if spec.state_dim:
+        expect["state"] = (B, T, spec.state_dim)
+    for field, shape in expect.items():
+        got = getattr(ds, field).shape
+        if tuple(got) != tuple(shape):
+            raise DatasetError(
+                f"dataset field '{field}' has shape {tuple(got)}, the task expects {tuple(shape)} "
+                f"(B={B} streams, T={T} steps, {n} agents, obs_dim {o}, {spec.action_kind} actions of size "
+                f"{spec.action_dim}). Is this dataset for another task?"
+            )
+    if spec.discrete and not np.issubdtype(ds.actions.dtype, np.integer):
+        raise DatasetError(f"dataset field 'actions' has dtype {ds.actions.dtype}; a discrete task expects integers")
+    if spec.discrete:
+        a = ds.actions
+        if a.size and (a.min() < 0 or a.max() >= spec.action_dim):
+            raise DatasetError(f"dataset field 'actions' has values outside [0, {spec.action_dim})")
+
+
+def _valid_transition(terminals: np.ndarray, truncations: np.ndarray) -> np.ndarray:
+    """[B,T] mask of timesteps that form a transition (see the module docstring)."""
+    ends = terminals | truncations
+    has_next = np.ones_like(terminals)
+    has_next[:, -1] = False
+    return terminals | (~ends & has_next)
+
+
+def to_transitions(ds: Dataset) -> dict:
+    """Flatten to a dict of arrays [M, ...] with the fields of :class:`algorithms.base.Batch`."""
+    valid = _valid_transition(ds.terminals, ds.truncations)
+    b_idx, t_idx = np.nonzero(valid)
+    t_next = np.minimum(t_idx + 1, ds.rewards.shape[1] - 1)
+    # a terminal last step has no successor in the stream; its next_* fields are unused (terminal = 1)
+    t_next = np.where(ds.terminals[b_idx, t_idx], t_idx, t_next)
+    take = lambda x, t: np.ascontiguousarray(x[b_idx, t])
+    out = {
+        "obs": take(ds.observations, t_idx).astype(np.float32),
+        "actions": take(ds.actions, t_idx),
+        "reward": take(ds.rewards, t_idx).astype(np.float32),
+        "next_obs": take(ds.observations, t_next).astype(np.float32),
+        "terminal": take(ds.terminals, t_idx).astype(np.float32),
+        "legal": take(ds.legal, t_idx).astype(bool),
+        "next_legal": take(ds.legal, t_next).astype(bool),
+        "state": take(ds.state, t_idx).astype(np.float32),
+        "next_state": take(ds.state, t_next).astype(np.float32),
+        "valid": np.ones(len(b_idx), np.float32),
+    }
+    if not np.issubdtype(out["actions"].dtype, np.integer):
+        out["actions"] = out["actions"].astype(np.float32)
+    else:
+        out["actions"] = out["actions"].astype(np.int32)
+    return out
+
+
+def to_windows(ds: Dataset, length: int) -> dict:
+    """Windows of ``length`` consecutive transitions that start inside an episode and never cross its end.
+
+    Every field gets a time axis [M, length, ...]; steps past the episode's last transition are
+    padded by repeating it and marked ``valid`` = 0 (so trajectory models can mask them).
+    """
+    tr_valid = _valid_transition(ds.terminals, ds.truncations)
+    ends = ds.terminals | ds.truncations
+    B, T = ds.rewards.shape
+    starts_b, starts_t, idx_t, mask = [], [], [], []
+    for b in range(B):
+        ep_start = 0
+        for t in range(T):
+            if ends[b, t] or t == T - 1:
+                last = t if tr_valid[b, t] else t - 1  # last step that forms a transition
+                for s in range(ep_start, last + 1):
+                    steps = np.arange(s, s + length)
+                    starts_b.append(b)
+                    idx_t.append(np.minimum(steps, last))
+                    mask.append(steps <= last)
+                ep_start = t + 1
+    if not starts_b:
+        raise DatasetError("dataset has no complete transition to build windows from")
+    b_idx = np.asarray(starts_b)[:, None]
+    t_idx = np.stack(idx_t)
+    t_next = np.minimum(t_idx + 1, T - 1)
+    t_next = np.where(ds.terminals[b_idx, t_idx], t_idx, t_next)
+    take = lambda x, t: np.ascontiguousarray(x[b_idx, t])
+    acts = take(ds.actions, t_idx)
+    return {
+        "obs": take(ds.observations, t_idx).astype(np.float32),
+        "actions": acts.astype(np.int32) if np.issubdtype(acts.dtype, np.integer) else acts.astype(np.float32),
+        "reward": take(ds.rewards, t_idx).astype(np.float32),
+        "next_obs": take(ds.observations, t_next).astype(np.float32),
+        "terminal": take(ds.terminals, t_idx).astype(np.float32),
+        "legal": take(ds.legal, t_idx).astype(bool),
+        "next_legal": take(ds.legal, t_next).astype(bool),
+        "state": take(ds.state, t_idx).astype(np.float32),
+        "next_state": take(ds.state, t_next).astype(np.float32),
+        "valid": np.stack(mask).astype(np.float32),
+    }

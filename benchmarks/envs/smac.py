@@ -1,0 +1,279 @@
+"""StarCraft II (SMAC, oxwhirl's ``smac`` package) as a Python batch env, and the smacv1 / smacv2 suites.
+
+Neither oxwhirl smac / smacv2 nor StarCraft II installs from PyPI (``pip install smac`` installs SMAC3,
+an unrelated hyper-parameter optimiser), so both are optional extras::
+
+    pip install "smac @ git+https://github.com/oxwhirl/smac.git"        # smacv1  (extra: .[smac])
+    pip install "smacv2 @ git+https://github.com/oxwhirl/smacv2.git"    # smacv2  (extra: .[smacv2])
+    StarCraft II 4.10 for Linux (SC2.4.10.zip from Blizzard's s2client-proto) unzipped to ~/StarCraftII
+    or to $SC2PATH, with SMAC_Maps.zip (smacv1) / the smacv2 maps unzipped into $SC2PATH/Maps/
+
+The adapter follows the batch-env interface of :mod:`benchmarks.envs`: E StarCraft II instances (one
+process each) step together; each step makes one jitted ``act`` call for all of them. Observations,
+legal actions and state come from ``get_obs`` / ``get_avail_actions`` / ``get_state`` (no agent id, no
+last action: og-marl's recording), the reward is SMAC's team reward (default reward scaling, max about
+20), ``done`` is SMAC's ``terminated`` (a time-limit end included, as og-marl stores it), and ``won`` is
+``info["battle_won"]``. The score and win rate of an evaluation match og-marl's ``evaluate``.
+
+Task names are ``<map>-<quality>`` (``3m-good``); the data are og-marl vaults in
+``$BENCH_DATA/<source>/<env>/<map>.vlt/<Quality>`` fetched with ``bench data download``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from algorithms.base import DISCRETE, EnvSpec
+from benchmarks.errors import DatasetError, DependencyError
+
+SC2_HINT = ("StarCraft II 4.10 (Linux: SC2.4.10.zip from github.com/Blizzard/s2client-proto, unzipped to "
+            "~/StarCraftII, or set SC2PATH) with the maps in $SC2PATH/Maps")
+INSTALL = {
+    "smac": 'pip install "smac @ git+https://github.com/oxwhirl/smac.git" (not `pip install smac`, which is SMAC3)',
+    "smacv2": 'pip install "smacv2 @ git+https://github.com/oxwhirl/smacv2.git"',
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class MapInfo:
+    """Shapes of a map as stored in its og-marl data (SMAC defaults: no agent id, no last action)."""
+
+    n_agents: int
+    obs_dim: int
+    state_dim: int
+    n_actions: int
+    limit: int  # SMAC episode limit
+    source: str  # og-marl catalogue source of its data
+    refs: tuple  # (random, expert) returns for normalisation
+
+
+# obs/state/actions of og_marl maps from og-marl's datacards; 2c_vs_64zg from SMAC's feature layout
+# (2 colossi vs 64 zerglings: 4 + 64*5 + 6 + 2 obs, 2*5 + 64*3 + 2*70 state, 6 + 64 actions).
+# Normalisation: 0 (an agent team that deals no damage) to 20 (SMAC's maximum scaled return).
+V1_MAPS = {
+    "3m": MapInfo(3, 30, 48, 9, 60, "og_marl", (0.0, 20.0)),
+    "8m": MapInfo(8, 80, 168, 14, 120, "og_marl", (0.0, 20.0)),
+    "2s3z": MapInfo(5, 80, 120, 11, 120, "og_marl", (0.0, 20.0)),
+    "5m_vs_6m": MapInfo(5, 55, 98, 12, 70, "og_marl", (0.0, 20.0)),
+    "2c_vs_64zg": MapInfo(2, 332, 342, 70, 400, "omiga", (0.0, 20.0)),
+}
+V1_QUALITIES = ("Good", "Medium", "Poor")
+
+
+def sc2_path() -> Path:
+    return Path(os.environ.get("SC2PATH", os.path.expanduser("~/StarCraftII")))
+
+
+def missing_sc2() -> Optional[str]:
+    p = sc2_path()
+    if not (p / "Versions").is_dir():
+        where = f"SC2PATH={os.environ['SC2PATH']}" if "SC2PATH" in os.environ else f"{p} (SC2PATH is not set)"
+        return f"StarCraft II not found at {where}: install {SC2_HINT}"
+    return None
+
+
+def missing_package(package: str) -> Optional[str]:
+    """None when oxwhirl's package imports, else the install command."""
+    try:
+        if package == "smac":
+            from smac.env import StarCraft2Env  # noqa: F401
+        else:
+            from smacv2.env import StarCraftCapabilityEnvWrapper  # noqa: F401
+    except ImportError:
+        return f"the {package} package is missing: {INSTALL[package]}"
+    return None
+
+
+def missing_env(package: str) -> Optional[str]:
+    why = [w for w in (missing_package(package), missing_sc2()) if w]
+    return "; ".join(why) if why else None
+
+
+# ---- the batch env ---------------------------------------------------------------------------------
+class SMACBatch:
+    """E SMAC environments stepped together (interface: benchmarks/envs/__init__.py)."""
+
+    def __init__(self, envs: list, spec: EnvSpec):
+        self.envs, self.spec = envs, spec
+        self.E, self.N = len(envs), spec.n_agents
+        self.done = np.zeros(self.E, bool)
+        self.t = 0
+        self.illegal = 0  # actions outside the legal mask, replaced by the first legal action
+        self._obs = np.zeros((self.E, self.N, spec.obs_dim), np.float32)
+        self._legal = np.zeros((self.E, self.N, spec.action_dim), bool)
+        self._state = np.zeros((self.E, spec.state_dim), np.float32)
+        info = envs[0].get_env_info() if envs else None
+        if info is not None:
+            got = (info["n_agents"], info["obs_shape"], info["state_shape"], info["n_actions"])
+            want = (spec.n_agents, spec.obs_dim, spec.state_dim, spec.action_dim)
+            if tuple(got) != want:
+                self.close()
+                raise DatasetError(
+                    f"the StarCraft II environment has (agents, obs, state, actions) = {tuple(got)} but the task's data "
+                    f"have {want}; the data were recorded with different environment settings (e.g. the OMIGA "
+                    f"2c_vs_64zg data use MAPPO-style observations), so policies trained on them cannot run here")
+
+    def _read(self, i: int) -> None:
+        env = self.envs[i]
+        self._obs[i] = np.asarray(env.get_obs(), np.float32).reshape(self.N, -1)
+        self._legal[i] = np.asarray(env.get_avail_actions()).reshape(self.N, -1) > 0
+        self._state[i] = np.asarray(env.get_state(), np.float32).reshape(-1)
+
+    def reset(self):
+        for i, env in enumerate(self.envs):
+            env.reset()
+            self._read(i)
+        self.done[:] = False
+        self.t = 0
+        return self._obs.copy(), self._legal.copy(), self._state.copy()
+
+    def step(self, actions):
+        actions = np.asarray(actions).reshape(self.E, self.N).astype(np.int64)
+        reward = np.zeros(self.E, np.float32)
+        won = np.zeros(self.E, bool)
+        self.t += 1
+        for i, env in enumerate(self.envs):
+            if self.done[i]:
+                continue
+            a = actions[i].copy()
+            ok = (a >= 0) & (a < self.spec.action_dim)
+            ok[ok] = self._legal[i, np.flatnonzero(ok), a[ok]]
+            if not ok.all():
+                self.illegal += int((~ok).sum())
+                a[~ok] = np.argmax(self._legal[i, ~ok], -1)
+            r, terminated, info = env.step([int(x) for x in a])
+            reward[i] = float(r)
+            won[i] = bool((info or {}).get("battle_won", False))
+            if terminated or self.t >= self.spec.episode_length:
+                self.done[i] = True
+            else:
+                self._read(i)
+        return (self._obs.copy(), self._legal.copy(), self._state.copy(), reward, self.done.copy(),
+                {"won": won, "illegal": self.illegal})
+
+    def close(self):
+        for env in self.envs:
+            try:
+                env.close()
+            except Exception:  # a crashed SC2 process: nothing left to close
+                pass
+
+
+@dataclasses.dataclass
+class SMACMaker:
+    """``Task.make_env()`` for SMAC: ``batch(n_envs, seed)`` launches n_envs StarCraft II instances.
+
+    ``factory(seed) -> env`` builds one environment with the smac API; the default imports smac or
+    smacv2 and fails with the install instructions when either the package or StarCraft II is missing.
+    """
+
+    spec: EnvSpec
+    factory: Callable[[int], object]
+    package: str = "smac"
+
+    def batch(self, n_envs: int, seed: int) -> SMACBatch:
+        envs = []
+        try:
+            for i in range(n_envs):
+                envs.append(self.factory(seed + i))
+        except BaseException:
+            for env in envs:
+                env.close()
+            raise
+        return SMACBatch(envs, self.spec)
+
+
+def v1_factory(map_name: str) -> Callable[[int], object]:
+    def make(seed: int):
+        why = missing_env("smac")
+        if why:
+            raise DependencyError(f"SMAC map {map_name} cannot run here: {why}")
+        from smac.env import StarCraft2Env
+
+        return StarCraft2Env(map_name=map_name, seed=seed)
+
+    return make
+
+
+def _v2_factory(scenario: str) -> Callable[[int], object]:
+    from benchmarks.envs.smacv2 import v2_factory
+
+    return v2_factory(scenario)
+
+
+# scenario -> (seed -> env with the smac API), per package; looked up when a task builds its env
+FACTORIES: dict = {"smac": v1_factory, "smacv2": _v2_factory}
+
+
+# ---- suites ------------------------------------------------------------------------------------------
+def map_spec(info: MapInfo) -> EnvSpec:
+    return EnvSpec(n_agents=info.n_agents, obs_dim=info.obs_dim, state_dim=info.state_dim, action_kind=DISCRETE,
+                   action_dim=info.n_actions, has_legal=True, episode_length=info.limit)
+
+
+def dataset_path(suite: str, scenario: str, quality: str) -> Path:
+    from benchmarks.data import catalogue
+
+    return catalogue.entries(suite, scenario)[0].vault(quality)
+
+
+def load_dataset(suite: str, scenario: str, quality: str):
+    from benchmarks.data.vault import read_dataset
+
+    path = dataset_path(suite, scenario, quality)
+    if not path.exists():
+        raise DatasetError(f"the {suite} dataset {scenario}/{quality} is not downloaded (expected at {path}): run "
+                           f"`bench data download --suite {suite} --task {scenario}`")
+    return read_dataset(path)
+
+
+def make_env(spec: EnvSpec, package: str, scenario: str) -> SMACMaker:
+    """``Task.make_env``: fails here (before any training) when the package or StarCraft II is missing."""
+    why = missing_env(package)
+    if why:
+        raise DependencyError(f"{package} scenario {scenario} cannot run here: {why}")
+    return SMACMaker(spec, FACTORIES[package](scenario), package)
+
+
+def make_suite(suite: str, maps: dict, qualities: dict, package: str, description: str):
+    """A Suite of ``<map>-<quality>`` tasks; ``available()`` names what to install or download."""
+    from benchmarks.suites import Suite, Task
+
+    tasks = {}
+    for scenario, info in maps.items():
+        for q in qualities[scenario]:
+            @functools.lru_cache(None)
+            def make(scenario=scenario, info=info, q=q):
+                spec = map_spec(info)
+                return Task(suite, f"{scenario}-{q.lower()}", spec,
+                            lambda: make_env(spec, package, scenario),
+                            lambda seed: load_dataset(suite, scenario, q), lambda: info.refs,
+                            f"{scenario} ({info.source} {q} data), {info.n_agents} agents, {package} + StarCraft II",
+                            jax_env=False, reports_win_rate=True)
+
+            tasks[f"{scenario}-{q.lower()}"] = make
+
+    def available() -> Optional[str]:
+        why = missing_env(package)
+        if why:
+            return why
+        absent = [s for s in maps if not dataset_path(suite, s, qualities[s][0]).parent.exists()]
+        if absent:
+            return f"datasets not downloaded: run " + "; ".join(f"`bench data download --suite {suite} --task {s}`"
+                                                                  for s in absent)
+        return None
+
+    return Suite(suite, description, tasks, tuple(tasks), available=available)
+
+
+def suites() -> list:
+    from benchmarks.envs import smacv2
+
+    v1 = make_suite("smacv1", V1_MAPS, {m: V1_QUALITIES for m in V1_MAPS}, "smac",
+                    "StarCraft II micromanagement (SMAC v1) on og-marl / OMIGA data; needs smac + StarCraft II")
+    return [v1, smacv2.suite()]

@@ -1,0 +1,66 @@
+"""SMACv2 (oxwhirl's ``smacv2`` package) for the smacv2 suite, with og-marl's environment settings.
+
+og-marl recorded its SMACv2 data with ``StarCraftCapabilityEnvWrapper`` on the ``10gen_terran`` /
+``10gen_zerg`` maps: procedurally drawn teams (weighted unit types, one exception unit type that may
+not fill a team), ``surrounded_and_reflect`` start positions on a 32x32 map, and
+``conic_fov=False, obs_own_pos=True, use_unit_ranges=True, min_attack_range=2``. The adapter builds the
+same environment and steps it through :class:`benchmarks.envs.smac.SMACBatch` (same API as smac).
+
+Install: ``pip install "smacv2 @ git+https://github.com/oxwhirl/smacv2.git"``, StarCraft II 4.10 in
+$SC2PATH and the smacv2 maps (``SMAC_Maps`` from the smacv2 repository) in $SC2PATH/Maps.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from benchmarks.envs.smac import MapInfo, make_suite, missing_env
+from benchmarks.errors import DependencyError
+
+RACES = {
+    "terran": (("marine", "marauder", "medivac"), ("medivac",), (0.45, 0.45, 0.1)),
+    "zerg": (("zergling", "baneling", "hydralisk"), ("baneling",), (0.45, 0.1, 0.45)),
+}
+# obs / state / actions from og-marl's datacards; episode limit of the 10gen maps
+MAPS = {
+    "terran_5_vs_5": MapInfo(5, 82, 120, 11, 200, "og_marl", (0.0, 20.0)),
+    "zerg_5_vs_5": MapInfo(5, 82, 120, 11, 200, "og_marl", (0.0, 20.0)),
+    "terran_10_vs_10": MapInfo(10, 162, 290, 16, 200, "og_marl", (0.0, 20.0)),
+}
+QUALITIES = {m: ("Replay",) for m in MAPS}
+
+
+def distribution_config(scenario: str) -> tuple:
+    """(map_name, capability_config) of a scenario ``<race>_<n>_vs_<m>``."""
+    race, n, _, m = scenario.split("_")
+    units, exceptions, weights = RACES[race]
+    n, m = int(n), int(m)
+    config = {
+        "n_units": n,
+        "n_enemies": m,
+        "team_gen": {"dist_type": "weighted_teams", "unit_types": list(units), "exception_unit_types": list(exceptions),
+                     "weights": list(weights), "observe": True},
+        "start_positions": {"dist_type": "surrounded_and_reflect", "p": 0.5, "n_enemies": m, "map_x": 32, "map_y": 32},
+    }
+    return f"10gen_{race}", config
+
+
+def v2_factory(scenario: str) -> Callable[[int], object]:
+    map_name, config = distribution_config(scenario)
+
+    def make(seed: int):
+        why = missing_env("smacv2")
+        if why:
+            raise DependencyError(f"SMACv2 scenario {scenario} cannot run here: {why}")
+        from smacv2.env import StarCraftCapabilityEnvWrapper
+
+        return StarCraftCapabilityEnvWrapper(capability_config=config, map_name=map_name, seed=seed, debug=False,
+                                             conic_fov=False, obs_own_pos=True, use_unit_ranges=True,
+                                             min_attack_range=2)
+
+    return make
+
+
+def suite():
+    return make_suite("smacv2", MAPS, QUALITIES, "smacv2",
+                      "StarCraft II with procedurally generated teams (SMACv2) on og-marl Replay data; "
+                      "needs smacv2 + StarCraft II")
