@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -171,7 +172,7 @@ def _fetch(url: str, part: Path, timeout: float, progress: Optional[Callable[[in
             return int(total) if total.isdigit() else have
         raise DatasetError(f"download of {url} failed: HTTP {exc.code} {exc.reason}. Check the URL or the mirror "
                            f"(${MIRROR_ENV}), or download the zip by hand and unzip it into the data directory") from None
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise Interrupted(f"cannot connect to {url}: {getattr(exc, 'reason', exc)}") from None
     with resp:
         if resp.status == 206:
@@ -199,7 +200,7 @@ def _fetch(url: str, part: Path, timeout: float, progress: Optional[Callable[[in
                     done += len(block)
                     if progress:
                         progress(done, total)
-            except (OSError, urllib.error.URLError) as exc:  # connection reset, timeout, incomplete read
+            except (OSError, http.client.HTTPException) as exc:  # connection reset, timeout, incomplete read
                 raise Interrupted(f"connection lost after {done} bytes ({exc})") from None
     if total >= 0 and done < total:
         raise Interrupted(f"transfer stopped after {done} of {total} bytes")
