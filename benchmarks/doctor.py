@@ -1,0 +1,113 @@
+"""``bench doctor``: what can run on this machine, and what to do about what cannot.
+
+Reports the JAX version, backend and devices; the data, results and compilation-cache directories
+(and whether they are writable); key package versions; every suite with ``ok`` or the fix its
+``available()`` names (missing package, StarCraft II / SC2PATH, missing data); and which downloadable
+og-marl datasets are present.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+from benchmarks.cli import subcommand
+
+PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "flashbax", "tensorstore", "etils", "ray",
+            "jaxmarl", "mpe2", "pettingzoo", "gymnasium-robotics", "mujoco", "smac", "smacv2")
+
+
+@subcommand("doctor")
+def _add_doctor(sub):
+    p = sub.add_parser("doctor", help="check which suites can run here and why not; devices and directories",
+                       epilog="examples:\n  bench doctor\n  bench doctor --json",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_doctor)
+
+
+def _writable(path: Path) -> str:
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        fd, tmp = tempfile.mkstemp(dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+        return "writable" if probe == path else f"will be created (under writable {probe})"
+    except OSError as exc:
+        return f"NOT writable ({exc.strerror}): set another location"
+
+
+def _version(dist: str):
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def report() -> dict:
+    import jax
+
+    from benchmarks.data import catalogue
+    from benchmarks.data.vault import data_dir
+    from benchmarks.store import results_root
+    from benchmarks.suites import all_suites
+
+    data = data_dir()
+    results = results_root(None)
+    cache = Path(os.environ.get("BENCH_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "bench", "jax")))
+    devices = [f"{d.platform}:{d.id} ({getattr(d, 'device_kind', d.platform)})" for d in jax.devices()]
+    suites = {}
+    for name, suite in sorted(all_suites().items()):
+        try:
+            why = suite.available()
+        except Exception as exc:  # a broken optional install must not hide the rest of the report
+            why = f"availability check failed: {type(exc).__name__}: {exc}"
+        suites[name] = {"ok": not why, "why": why, "tasks": len(suite.tasks), "description": suite.description}
+    downloads = {e.name: {"suite": e.suite, "present": e.present(data), "approx": e.approx}
+                 for e in catalogue.CATALOGUE}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "jax": {"version": jax.__version__, "backend": jax.default_backend(), "devices": devices},
+        "directories": {
+            "data": {"path": str(data), "set_by": "BENCH_DATA" if os.environ.get("BENCH_DATA") else "default",
+                     "status": _writable(data)},
+            "results": {"path": str(results.absolute()),
+                        "set_by": "BENCH_RESULTS" if os.environ.get("BENCH_RESULTS") else "default",
+                        "status": _writable(results.absolute())},
+            "jax_cache": {"path": str(cache), "status": _writable(cache)},
+        },
+        "sc2path": os.environ.get("SC2PATH"),
+        "packages": {p: _version(p) for p in PACKAGES},
+        "suites": suites,
+        "datasets": downloads,
+    }
+
+
+def cmd_doctor(args) -> int:
+    rep = report()
+    if args.json:
+        print(json.dumps(rep, indent=2))
+        return 0
+    j = rep["jax"]
+    print(f"python {rep['python']} on {rep['platform']}")
+    print(f"jax {j['version']}, backend {j['backend']}, devices: {', '.join(j['devices'])}")
+    for k, d in rep["directories"].items():
+        extra = f" (from {d['set_by']})" if "set_by" in d else ""
+        print(f"{k + ' dir':14s} {d['path']}{extra}: {d['status']}")
+    print(f"{'SC2PATH':14s} {rep['sc2path'] or 'not set (StarCraft II is looked for in ~/StarCraftII)'}")
+    print("packages       " + ", ".join(f"{p} {v}" for p, v in rep["packages"].items() if v)
+          + " | missing: " + (", ".join(p for p, v in rep["packages"].items() if not v) or "none"))
+    print("suites:")
+    for name, s in rep["suites"].items():
+        print(f"  {name:10s} {'ok' if s['ok'] else 'unavailable'}" + ("" if s["ok"] else f": {s['why']}"))
+    print("og-marl datasets (bench data download --suite S --task T):")
+    for name, d in rep["datasets"].items():
+        print(f"  {name:36s} {d['suite']:9s} {'present' if d['present'] else 'not downloaded'} (~{d['approx']})")
+    return 0

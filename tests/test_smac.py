@@ -1,0 +1,219 @@
+"""SMAC adapters on a test double with the smac API, the smacv1/smacv2 suites, and `bench run --dataset`."""
+from __future__ import annotations
+
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from benchmarks.envs import smac
+from benchmarks.errors import DatasetError, DependencyError
+from test_vault import discrete_dataset
+
+
+class FakeSMAC:
+    """The smac StarCraft2Env API on a toy battle: one enemy with ``hp`` health; action 0 = no-op (legal
+    only when dead, never here), 1 = stop, 2-5 = move, 6.. = attack (legal while the enemy lives). Each
+    attacker deals 1 damage and earns reward 1; killing the enemy wins (+10). Illegal actions raise, as
+    in SMAC."""
+
+    instances: list = []
+
+    def __init__(self, n_agents=3, obs_dim=30, state_dim=48, n_actions=9, limit=60, seed=0, hp=6, **kwargs):
+        self.n, self.o, self.s, self.a, self.limit, self.hp0 = n_agents, obs_dim, state_dim, n_actions, limit, hp
+        self.seed, self.kwargs = seed, kwargs
+        self.rng = np.random.default_rng(seed)
+        self.steps = 0
+        self.closed = False
+        FakeSMAC.instances.append(self)
+
+    def get_env_info(self):
+        return {"n_agents": self.n, "obs_shape": self.o, "state_shape": self.s, "n_actions": self.a,
+                "episode_limit": self.limit}
+
+    def reset(self):
+        self.t, self.hp = 0, self.hp0
+        return self.get_obs(), self.get_state()
+
+    def get_obs(self):
+        return [self.rng.normal(size=self.o).astype(np.float32) + self.hp for _ in range(self.n)]
+
+    def get_state(self):
+        return np.full(self.s, self.hp, np.float32)
+
+    def get_avail_agent_actions(self, i):
+        return [0, 1, 1, 1, 1, 1] + [int(self.hp > 0)] * (self.a - 6)
+
+    def get_avail_actions(self):
+        return [self.get_avail_agent_actions(i) for i in range(self.n)]
+
+    def step(self, actions):
+        assert len(actions) == self.n
+        for i, a in enumerate(actions):
+            assert self.get_avail_agent_actions(i)[a] == 1, f"Agent {i} cannot perform action {a}"
+        self.steps += 1
+        self.t += 1
+        attackers = sum(a >= 6 for a in actions)
+        self.hp -= attackers
+        reward = float(attackers)
+        if self.hp <= 0:
+            return reward + 10.0, True, {"battle_won": True}
+        if self.t >= self.limit:
+            return reward, True, {"battle_won": False, "episode_limit": True}
+        return reward, False, {}
+
+    def close(self):
+        self.closed = True
+
+
+SPEC_3M = smac.map_spec(smac.V1_MAPS["3m"])
+
+
+def test_batch_steps_episodes_together_and_reports_wins():
+    envs = [FakeSMAC(seed=i, limit=5) for i in range(4)]
+    b = smac.SMACBatch(envs, SPEC_3M)
+    obs, legal, state = b.reset()
+    assert obs.shape == (4, 3, 30) and legal.shape == (4, 3, 9) and state.shape == (4, 48)
+    assert legal[..., 6:].all() and not legal[..., 0].any()
+    # envs 0,1 attack (win after 2 steps: return 3 + 3 + 10), envs 2,3 stop (time limit, no win)
+    act = np.array([[6, 7, 8], [6, 6, 6], [1, 1, 1], [1, 2, 3]])
+    total, won, alive = np.zeros(4), np.zeros(4, bool), np.ones(4, bool)
+    for t in range(SPEC_3M.episode_length):
+        obs, legal, state, r, done, info = b.step(act)
+        total += np.where(alive, r, 0)
+        won = np.where(alive & done, info["won"], won)
+        alive &= ~done
+        if not alive.any():
+            break
+    np.testing.assert_array_equal(total, [16, 16, 0, 0])
+    np.testing.assert_array_equal(won, [True, True, False, False])
+    assert [e.steps for e in envs] == [2, 2, 5, 5]  # finished episodes are not stepped again
+    obs, legal, state, r, done, info = b.step(act)
+    assert done.all() and (r == 0).all() and [e.steps for e in envs] == [2, 2, 5, 5]
+    b.close()
+    assert all(e.closed for e in envs)
+
+
+def test_illegal_actions_never_reach_starcraft():
+    env = FakeSMAC(seed=0)
+    b = smac.SMACBatch([env], SPEC_3M)
+    b.reset()
+    obs, legal, state, r, done, info = b.step(np.array([[0, 6, 99]]))  # 0 is illegal, 99 out of range
+    assert info["illegal"] == 2 and r[0] == 1.0  # replaced by the first legal action (stop)
+
+
+def test_environment_with_other_shapes_is_refused():
+    with pytest.raises(DatasetError, match=r"\(3, 31, 48, 9\).*\(3, 30, 48, 9\)"):
+        smac.SMACBatch([FakeSMAC(obs_dim=31)], SPEC_3M)
+
+
+@pytest.fixture
+def fake_smac_package(monkeypatch, tmp_path):
+    """oxwhirl smac / smacv2 modules replaced by the double, and a StarCraft II directory."""
+    made = {}
+
+    class StarCraft2Env(FakeSMAC):
+        def __init__(self, map_name, seed=None, **kw):
+            made.setdefault("v1", []).append((map_name, seed))
+            info = smac.V1_MAPS[map_name]
+            super().__init__(info.n_agents, info.obs_dim, info.state_dim, info.n_actions, info.limit, seed or 0)
+
+    class StarCraftCapabilityEnvWrapper(FakeSMAC):
+        def __init__(self, **kw):
+            made.setdefault("v2", []).append(kw)
+            n = kw["capability_config"]["n_units"]
+            super().__init__(n, 162 if n == 10 else 82, 290 if n == 10 else 120, 16 if n == 10 else 11, 200, kw["seed"])
+
+    for name, attrs in (("smac", {}), ("smac.env", {"StarCraft2Env": StarCraft2Env}), ("smacv2", {}),
+                        ("smacv2.env", {"StarCraftCapabilityEnvWrapper": StarCraftCapabilityEnvWrapper})):
+        mod = types.ModuleType(name)
+        mod.__dict__.update(attrs)
+        monkeypatch.setitem(sys.modules, name, mod)
+    (tmp_path / "StarCraftII" / "Versions").mkdir(parents=True)
+    monkeypatch.setenv("SC2PATH", str(tmp_path / "StarCraftII"))
+    return made
+
+
+def test_real_factories_build_the_papers_environments(fake_smac_package):
+    from benchmarks.suites import get_task
+
+    task = get_task("smacv1/3m-good")
+    assert task.spec == SPEC_3M and not task.jax_env and task.reports_win_rate
+    batch = task.make_env().batch(2, 10)
+    assert fake_smac_package["v1"] == [("3m", 10), ("3m", 11)]
+    assert batch.reset()[0].shape == (2, 3, 30)
+    batch.close()
+    task2 = get_task("smacv2/terran_10_vs_10-replay")
+    task2.make_env().batch(1, 0).close()
+    kw = fake_smac_package["v2"][0]
+    assert kw["map_name"] == "10gen_terran" and kw["capability_config"]["n_units"] == 10
+    assert kw["capability_config"]["team_gen"]["unit_types"] == ["marine", "marauder", "medivac"]
+    assert kw["capability_config"]["start_positions"]["dist_type"] == "surrounded_and_reflect"
+    assert (kw["conic_fov"], kw["obs_own_pos"], kw["use_unit_ranges"], kw["min_attack_range"]) == (False, True, True, 2)
+
+
+def _inline():
+    """Run jobs in this process (monkeypatches must apply) when the runner offers it."""
+    from benchmarks.cli import build_parser
+
+    return ["--no-ray"] if "no_ray" in vars(build_parser().parse_args(["run"])) else []
+
+
+def test_missing_starcraft_fails_before_training_with_the_fix(monkeypatch, tmp_path, capsys):
+    from benchmarks.cli import main
+    from benchmarks.data.vault import write_dataset
+    from benchmarks.train import RunConfig, train
+
+    monkeypatch.setitem(sys.modules, "smac", None)  # smac not importable
+    monkeypatch.setenv("SC2PATH", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path / "data"))
+    assert main(["run", "--suite", "smacv1", "--no-progress", "--results", str(tmp_path / "r")] + _inline()) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert 'pip install "smac @ git+https://github.com/oxwhirl/smac.git"' in err and "SC2PATH=" in err
+    # one task with a dataset given: the job stops when it builds the environment, before any training
+    vault = write_dataset(discrete_dataset(), tmp_path / "3m.vlt" / "Good")
+    cfg = RunConfig("bc", "smacv1/3m-good", seeds=(0,), steps=50, eval_every=50, eval_episodes=2, dataset=str(vault))
+    with pytest.raises(DependencyError, match="StarCraft II not found"):
+        train(cfg, results=tmp_path / "r")
+    assert not list((tmp_path / "r").rglob("final.json")) and not list((tmp_path / "r").rglob("metrics.jsonl"))
+    # the task's own data, not downloaded: the download command
+    monkeypatch.setattr(smac, "missing_env", lambda package: None)
+    with pytest.raises(DatasetError, match="bench data download --suite smacv1 --task 3m"):
+        train(RunConfig("bc", "smacv1/3m-good", seeds=(0,), steps=50), results=tmp_path / "r")
+
+
+def test_run_with_dataset_trains_and_evaluates_on_the_double(monkeypatch, tmp_path):
+    from benchmarks.data.vault import write_dataset
+    from benchmarks.train import RunConfig, train
+
+    monkeypatch.setattr(smac, "missing_env", lambda package: None)
+    monkeypatch.setitem(smac.FACTORIES, "smac", lambda scenario: (lambda seed: FakeSMAC(seed=seed)))
+    vault = write_dataset(discrete_dataset(T=80), tmp_path / "3m.vlt" / "Good")
+    cfg = RunConfig("bc", "smacv1/3m-good", seeds=(0, 1), steps=300, eval_every=300, eval_episodes=3, batch_size=32,
+                    overrides={"hidden": (32, 32)}, dataset=str(vault))
+    final = train(cfg, results=tmp_path / "r")
+    # BC imitates the attacking behaviour: every episode is won in two steps (3 + 3 + 10)
+    assert final["win_rate"] == [1.0, 1.0]
+    np.testing.assert_allclose(final["returns"], [16.0, 16.0])
+    assert final["dataset"]["path"] == str(vault)
+    # a dataset for another task (8m shapes) is refused with the field and the expected shape
+    other = write_dataset(discrete_dataset(N=8, O=80, S=168, A=14), tmp_path / "8m.vlt" / "Good")
+    bad = RunConfig("bc", "smacv1/3m-good", seeds=(0,), steps=50, dataset=str(other))
+    with pytest.raises(DatasetError, match=r"'observations' has shape \(2, 40, 8, 80\).*expects \(2, 40, 3, 30\)"):
+        train(bad, results=tmp_path / "r")
+
+
+def test_suite_lists_and_availability(monkeypatch, tmp_path):
+    from benchmarks.suites import get_suite
+
+    s1, s2 = get_suite("smacv1"), get_suite("smacv2")
+    assert len(s1.tasks) == 15 and "2c_vs_64zg-poor" in s1.tasks and "5m_vs_6m-medium" in s1.tasks
+    assert set(s2.tasks) == {"terran_5_vs_5-replay", "zerg_5_vs_5-replay", "terran_10_vs_10-replay"}
+    monkeypatch.setattr(smac, "missing_env", lambda package: None)
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path))
+    assert "bench data download --suite smacv2 --task zerg_5_vs_5" in s2.available()
+    with pytest.raises(DependencyError, match="smacv2"):
+        monkeypatch.setattr(smac, "missing_env", lambda package: "smacv2 missing")
+        s2.task("zerg_5_vs_5-replay").make_env()
