@@ -145,6 +145,7 @@ def _load():
     register_suite(_games())
     import importlib
 
-    for mod in ("benchmarks.envs.smac",):  # modules defining suites next to their environments: suites() -> [Suite]
+    # modules defining suites next to their environments: suites() -> [Suite]
+    for mod in ("benchmarks.envs.smac", "benchmarks.envs.mpe", "benchmarks.envs.smax", "benchmarks.envs.mamujoco"):
         for suite in importlib.import_module(mod).suites():
             register_suite(suite)
