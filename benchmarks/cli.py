@@ -84,11 +84,16 @@ def _add_run(sub):
     p.add_argument("--dataset", help="train on this vault instead of the task's own data (shapes must fit)")
     p.add_argument("--fresh", action="store_true", help="ignore finished runs and checkpoints (re-run from scratch)")
     p.add_argument("--no-progress", action="store_true")
+    from benchmarks.runner import add_run_options
+
+    add_run_options(p)  # --address, --cpus-per-job, --gpus-per-job, --max-retries, --split-seeds, --no-ray
     p.set_defaults(func=cmd_run)
 
 
 def plan_jobs(args) -> list:
-    """Validate every name and override before anything runs; returns RunConfigs."""
+    """Validate every name and override before anything runs; returns RunConfigs.
+
+    Imports JAX: the Ray driver calls it in a subprocess (benchmarks.runner.plan_isolated), never itself."""
     import algorithms
     from benchmarks.suites import get_suite, get_task
     from benchmarks.train import RunConfig
@@ -114,47 +119,37 @@ def plan_jobs(args) -> list:
                     (args.batch_size, "--batch-size")):
         if v <= 0:
             raise BenchError(f"{name} must be a positive integer, got {v}")
+    # one job trains all seeds together (vmapped); --split-seeds makes one job per seed
+    seed_groups = [(s,) for s in seeds] if getattr(args, "split_seeds", False) else [seeds]
     jobs = []
     for algo in algos:
         # validate overrides once per algorithm: a key must exist for every algorithm it is applied to
         algo.make_config(overrides, allow_cost_override=args.allow_cost_override)
         for task in tasks:
             algo.check_spec(task.spec)
-            jobs.append(RunConfig(algo.name, task.id, seeds, args.steps, args.eval_every, args.eval_episodes,
-                                  args.batch_size, overrides, args.allow_cost_override, dataset=args.dataset))
+            for group in seed_groups:
+                jobs.append(RunConfig(algo.name, task.id, group, args.steps, args.eval_every, args.eval_episodes,
+                                      args.batch_size, overrides, args.allow_cost_override, dataset=args.dataset))
     return jobs
 
 
 def cmd_run(args) -> int:
+    from rich.console import Console
+
+    from benchmarks import runner
     from benchmarks.store import check_writable, results_root
 
-    jobs = plan_jobs(args)
+    console = Console(stderr=True)
     root = results_root(args.results)
     check_writable(root)
-    from benchmarks.train import enable_compilation_cache, train
-
-    enable_compilation_cache()
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    console = Console(stderr=True)
-    finals = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=args.no_progress) as prog:
-        overall = prog.add_task("all jobs", total=len(jobs), info="")
-        for job in jobs:
-            bar = prog.add_task(f"{job.algo} on {job.task}", total=job.steps, info="")
-
-            def cb(step, total, info, bar=bar):
-                text = f"return {info['return']:.3f}" if "return" in info else ""
-                prog.update(bar, completed=step, **({"info": text} if text else {}))
-
-            finals.append(train(job, results=root, progress=cb, resume=not args.fresh))
-            prog.update(bar, completed=job.steps)
-            prog.advance(overall)
+    # validates names/overrides in a subprocess (the driver never imports JAX), then runs every job under
+    # one live view; a failed job is recorded in its error.txt and the others go on
+    outcome = runner.run(args, root, console)
+    runner.print_outcome(outcome, root, console)
+    finals = outcome.finals  # final.json of every finished job (including ones skipped as already done)
     print_summary(finals, console)
     console.print(f"results: {root.resolve()}")
-    return 0
+    return 1 if outcome.failed else 0
 
 
 def print_summary(finals, console) -> None:
@@ -171,12 +166,14 @@ def print_summary(finals, console) -> None:
     for t in tasks:
         row = [t]
         for a in algos:
-            f = next((f for f in finals if f["task"] == t and f["algo"] == a), None)
-            if f is None:
+            fs = [f for f in finals if f["task"] == t and f["algo"] == a]  # several with --split-seeds
+            if not fs:
                 row.append("-")
                 continue
-            flag = " *" if f.get("cost_overrides") else ""
-            row.append(f"{f['return_mean']:.3f} ± {f['return_std']:.3f} [{np.mean(f['normalised']):.0f}]{flag}")
+            rets = np.concatenate([f["returns"] for f in fs])
+            flag = " *" if any(f.get("cost_overrides") for f in fs) else ""
+            norm = np.mean(np.concatenate([f["normalised"] for f in fs]))
+            row.append(f"{rets.mean():.3f} ± {rets.std():.3f} [{norm:.0f}]{flag}")
         table.add_row(*row)
     console.print(table)
     if any(f.get("cost_overrides") for f in finals):
@@ -220,7 +217,8 @@ def _load_subcommands() -> None:
     # sub-commands that live in their own modules register themselves on import
     import importlib
 
-    for mod in ("benchmarks.throughput", "benchmarks.data.cli", "benchmarks.doctor"):
+    for mod in ("benchmarks.throughput", "benchmarks.latency", "analysis.report", "analysis.figures",
+                "benchmarks.data.cli", "benchmarks.doctor"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as exc:
@@ -260,4 +258,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # `python -m benchmarks.cli`: run the importable module so sub-command modules register with it
+    from benchmarks.cli import main as _main
+
+    sys.exit(_main())
