@@ -1,0 +1,154 @@
+"""``bench figures --paper macflow``: the MAC-Flow paper's tables and figures from the store.
+
+  fig1_score_vs_latency.png   Figure 1 / 4: aggregate score vs inference time per joint decision (log x)
+  table1.{md,tex,html}        Table 1 (SMACv1/v2): measured columns beside the published ones
+  table2.{md,tex,html}        Table 2 (MA-MuJoCo, MPE): measured beside published
+  table3_latency_vs_agents.png  Table 3 as a measured figure: latency vs number of agents for macflow,
+                              dof, madiff-d, madiff-c and bc (whichever are registered)
+  fig3_distillation.png       Figure 3: distillation loss, value gap and the L_Q * W2 bound over training
+                              (macflow's diag/* metrics on games/landmarks)
+  training_time.{png,md}      App. H.2: training time per algorithm and task
+  index.md                    what was produced and, for what was not, the command that produces it
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.cli import subcommand
+
+TABLE3_ALGOS = ("macflow", "dof", "madiff-d", "madiff_d", "madiff-c", "madiff_c", "bc")
+AGENTS = "2,4,8,16,40"
+FIG3_TASK = "games/landmarks"
+
+
+def _registered(names) -> list:
+    import algorithms
+
+    have = set(algorithms.names())
+    return [n for n in names if n in have]
+
+
+def paper_table(an, ref: pd.DataFrame, table: str, out: Path, suites: tuple) -> tuple[list, list]:
+    from analysis import tables
+    from analysis.reference import published_rows, task_keys, _key
+
+    pub = published_rows(ref, "macflow", table)
+    pub = pub[pub["scenario"] != "Average"]
+    finals = an.finals[an.finals["suite"].isin(suites)] if not an.finals.empty else an.finals
+    rows, measured_names = [], {}
+    if not finals.empty:
+        for s, t in dict.fromkeys(zip(finals["suite"], finals["task_name"])):
+            for k in task_keys(t):
+                measured_names[(s, k)] = t
+    for (s, sc, ds) in dict.fromkeys(zip(pub["suite"], pub["scenario"], pub["dataset"])):
+        key = _key(sc) + _key(ds)
+        rows.append((s, measured_names.get((s, key), f"{sc}-{ds}")))
+    t = tables.build(finals, "return", reference=ref, tasks=rows, published_papers=("macflow",),
+                     title=f"MAC-Flow Table {table}: measured (left) and published (paper) final returns")
+    written, missing = [], []
+    for ext, fn in tables.RENDERERS.items():
+        p = out / f"table{table}.{ext}"
+        p.write_text(fn(t))
+        written.append(p)
+    if finals.empty:
+        missing.append(f"Table {table}: no runs on {'/'.join(suites)}; only the published columns are shown. "
+                       f"Produce them with `bench run --suite {suites[0]} --algos {','.join(_registered(('bc', 'flowbc', 'macflow', 'dof', 'diffusion_bc', 'madiff')))}`")
+    return written, missing
+
+
+def write_figures(root=None, out=None, paper: str = "macflow") -> Path:
+    from analysis import plots
+    from analysis.reference import load_reference
+    from analysis.report import analyse, default_out, score_latency_points
+
+    out = Path(out) if out else default_out(root) / paper
+    out.mkdir(parents=True, exist_ok=True)
+    an = analyse(root)
+    data = an.data
+    written, missing = [], []
+    store = f" --results {data.root}"
+    # Figure 1 / 4
+    pts = score_latency_points(an)
+    if not pts.empty:
+        written.append(plots.score_vs_latency(pts, out / "fig1_score_vs_latency.png",
+                                              "aggregate over " + ", ".join(an.matrix.tasks)))
+    else:
+        algos = ",".join(_registered(("macflow", "flowbc", "bc", "dof", "diffusion_bc")))
+        need = []
+        if an.finals.empty:
+            need.append(f"`bench run --suite games --algos {algos}{store}`")
+        if an.latency.empty:
+            need.append(f"`bench latency --algos {algos}{store}` (paper-default configs)")
+        missing.append("Figure 1/4 (score vs inference time): needs " + " and ".join(need or ["runs with paper-default configs"]))
+    # Tables 1 and 2
+    ref = load_reference()
+    for table, suites in (("1", ("smacv1", "smacv2")), ("2", ("mamujoco", "mpe"))):
+        w, m = paper_table(an, ref, table, out, suites)
+        written += w
+        missing += m
+    # Table 3 as a figure
+    names = _registered(TABLE3_ALGOS)
+    lat = data.latency
+    if not lat.empty:
+        lat = lat[lat["name"].isin(names) & lat["label"].str.startswith("games/landmarks") & (lat["cost_overrides"] == "")]
+    if not lat.empty and lat.groupby("name")["n_agents"].nunique().max() >= 2:
+        written.append(plots.latency_vs_agents(lat, out / "table3_latency_vs_agents.png"))
+        lat.sort_values(["name", "n_agents"]).to_csv(out / "table3_latency_vs_agents.csv", index=False)
+    else:
+        missing.append(f"Table 3 (latency vs agents): run `bench latency --algos {','.join(names)} --agents {AGENTS}{store}`")
+    # Figure 3
+    ev = data.evals
+    diag = ev[(ev["task"] == FIG3_TASK) & (ev["algo"] == "macflow")] if not ev.empty else ev
+    if not diag.empty and "diag/distill" in diag and diag["diag/distill"].notna().any():
+        written.append(plots.distillation_diagnostics(diag.dropna(subset=["diag/distill"]), out / "fig3_distillation.png"))
+    else:
+        missing.append(f"Figure 3 (distillation diagnostics): run `bench run --task {FIG3_TASK} --algos macflow "
+                       f"--steps 5000 --eval-every 250{store}`")
+    # training time (App. H.2)
+    runs = data.runs
+    if not runs.empty and runs["train_time"].notna().any():
+        written.append(plots.training_time(runs, out / "training_time.png"))
+        r = runs.dropna(subset=["train_time"])
+        tt = pd.DataFrame({"algorithm": r["variant"], "task": r["task"], "steps": r["steps"],
+                           "seeds": r["seeds"].map(len), "train minutes": (r["train_time"] / 60).round(2),
+                           "s per 1k steps": (r["train_time"] / r["steps"] * 1000).round(2),
+                           "steps/s (all seeds)": r["steps_per_sec"].round(1)})
+        p = out / "training_time.md"
+        p.write_text("| " + " | ".join(tt.columns) + " |\n|" + "---|" * len(tt.columns) + "\n" +
+                     "".join("| " + " | ".join(str(x) for x in row) + " |\n" for row in tt.itertuples(index=False)))
+        written.append(p)
+    else:
+        missing.append(f"training time (App. H.2): no finished runs; run `bench run{store}`")
+    lines = [f"# MAC-Flow paper figures from `{data.root}`", "", "## Produced", ""]
+    lines += [f"- `{p.name}`" for p in written] + [""]
+    if missing or data.problems:
+        lines += ["## Missing", ""] + [f"- {m}" for m in missing + data.problems] + [""]
+    index = out / "index.md"
+    index.write_text("\n".join(lines))
+    return index
+
+
+@subcommand("figures")
+def _add_figures(sub):
+    p = sub.add_parser("figures", help="a paper's tables and figures from the store (measured beside published)",
+                       description="Write the MAC-Flow paper's Figure 1/4 (score vs inference time, log x), Tables 1 "
+                                   "and 2 (measured beside published), Table 3 as a measured latency-vs-agents figure, "
+                                   "Figure 3 (distillation diagnostics on the landmarks game) and training time. A "
+                                   "figure whose runs are missing names the command that produces them.",
+                       epilog="examples:\n  bench figures --paper macflow\n"
+                              "  bench figures --paper macflow --results /data/runs --out paper_figs/",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--paper", default="macflow", choices=["macflow"], help="which paper's figures")
+    p.add_argument("--results", help="results store (default: $BENCH_RESULTS or results/runs)")
+    p.add_argument("--out", help="output directory (default: <results>/report/<paper>)")
+    p.set_defaults(func=cmd_figures)
+
+
+def cmd_figures(args) -> int:
+    index = write_figures(args.results, args.out, args.paper)
+    print(index.read_text())
+    print(f"figures: {index.parent.resolve()}")
+    return 0

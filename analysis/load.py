@@ -1,0 +1,205 @@
+"""Load the results store into tidy DataFrames, and say what is missing instead of failing.
+
+``load(root)`` returns a :class:`StoreData` with
+
+* ``evals``   one row per run x evaluation x seed (the tidy frame): run_id, algo, variant, suite, task,
+              task_name, seed, step, final, return, normalised, win_rate, train_time, wall_time, flagged,
+              cost_overrides and every ``loss/*`` and ``diag/*`` column the run logged;
+* ``finals``  one row per finished run x seed with the final return and normalised score;
+* ``runs``    one row per run directory with its status (finished / failed / incomplete);
+* ``latency`` one row per ``bench latency`` record;
+* ``problems`` sentences naming failed, incomplete or unreadable runs.
+
+Normalised scores use the fixed per-task references stored with each run (spec.json ``refs`` =
+[random, expert]): 100 * (R - random) / (expert - random). They never depend on which other runs are
+in the store. ``variant`` is the algorithm name, plus the overrides when a run changed its config, so
+two configurations of one algorithm never share a column.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.store import Run, results_root, runs as store_runs
+
+
+@dataclasses.dataclass
+class StoreData:
+    root: Path
+    runs: pd.DataFrame
+    evals: pd.DataFrame
+    finals: pd.DataFrame
+    latency: pd.DataFrame
+    problems: list
+
+    @property
+    def empty(self) -> bool:
+        return self.finals.empty
+
+
+def variant_name(algo: str, overrides: dict | None) -> str:
+    if not overrides:
+        return algo
+    inner = ";".join(f"{k}={_short(v)}" for k, v in sorted(overrides.items()))
+    return f"{algo}[{inner}]"
+
+
+def _short(v) -> str:
+    if isinstance(v, (list, tuple)):
+        return "x".join(str(x) for x in v)
+    return str(v)
+
+
+def normalise(ret, refs) -> float:
+    lo, hi = refs
+    return 100.0 * (float(ret) - lo) / (hi - lo)
+
+
+def _flag_text(co: dict | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted((co or {}).items()))
+
+
+def _first_line(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else "(empty error.txt)"
+
+
+def load(root=None, run_ids=None) -> StoreData:
+    """run_ids: only these runs (e.g. what one `bench run` ran); default every run in the store."""
+    root = results_root(root)
+    wanted = set(run_ids) if run_ids is not None else None
+    problems, run_rows, eval_rows, final_rows = [], [], [], []
+    if not root.exists():
+        problems.append(f"the results store {root} does not exist; run `bench run` to create it")
+    elif root.exists():
+        odd = [p.name for p in sorted(root.iterdir()) if p.is_dir() and not (p / "spec.json").exists()
+               and any(p.glob("*.json*")) and p.name not in ("latency", "report")]
+        for name in odd:
+            problems.append(f"{root / name}: no spec.json, not a run directory (ignored)")
+    for run in store_runs(root) if root.exists() else []:
+        if wanted is not None and run.id not in wanted:
+            continue
+        row = _load_run(run, problems)
+        if row is None:
+            continue
+        run_rows.append(row["run"])
+        eval_rows.extend(row["evals"])
+        final_rows.extend(row["finals"])
+    runs = pd.DataFrame(run_rows, columns=_RUN_COLS) if not run_rows else pd.DataFrame(run_rows)
+    evals = pd.DataFrame(eval_rows)
+    if evals.empty:
+        evals = pd.DataFrame(columns=["run_id", "algo", "variant", "suite", "task", "task_name", "seed", "step",
+                                      "final", "return", "normalised", "flagged"])
+    finals = pd.DataFrame(final_rows)
+    if finals.empty:
+        finals = pd.DataFrame(columns=_FINAL_COLS)
+    latency = _load_latency(root)
+    return StoreData(root, runs, evals, finals, latency, problems)
+
+
+_RUN_COLS = ["run_id", "algo", "variant", "suite", "task", "task_name", "status", "seeds", "steps", "flagged",
+             "cost_overrides", "nfe", "train_time", "wall_time", "steps_per_sec", "error", "harness_version", "refs"]
+_FINAL_COLS = ["run_id", "algo", "variant", "suite", "task", "task_name", "seed", "return", "normalised",
+               "win_rate", "flagged", "cost_overrides", "nfe", "train_time", "steps"]
+
+
+def _load_run(run: Run, problems: list):
+    try:
+        spec = run.spec()
+    except (OSError, json.JSONDecodeError) as exc:
+        problems.append(f"run {run.id}: spec.json unreadable ({exc}); delete {run.dir} or re-run its command")
+        return None
+    algo, task = spec.get("algo", "?"), spec.get("task", "?")
+    suite = spec.get("suite") or task.split("/", 1)[0]
+    task_name = spec.get("task_name") or task.split("/", 1)[-1]
+    co = spec.get("cost_overrides") or {}
+    refs = spec.get("refs")
+    base = {"run_id": run.id, "algo": algo, "variant": variant_name(algo, spec.get("overrides")), "suite": suite,
+            "task": task, "task_name": task_name}
+    flagged = bool(co)
+    final, error = None, None
+    try:
+        final = run.final()
+    except (OSError, json.JSONDecodeError) as exc:
+        problems.append(f"run {run.id} ({algo} on {task}): final.json unreadable ({exc})")
+    if run.error_path.exists():
+        error = _first_line(run.error_path.read_text(errors="replace"))
+    status = "finished" if final else ("failed" if error else "incomplete")
+    cmd = f"bench run --task {task} --algos {algo} --steps {spec.get('steps')}"
+    if status == "failed":
+        problems.append(f"run {run.id} ({algo} on {task}) failed: {error} - fix it and re-run `{cmd}`")
+    elif status == "incomplete":
+        problems.append(f"run {run.id} ({algo} on {task}) has no final.json (still running or killed); "
+                        f"`{cmd}` resumes it")
+    nfe = (spec.get("cost") or {}).get("nfe")
+    evals = []
+    metrics = run.metrics()
+    final_step = spec.get("steps")
+    for m in metrics:
+        if m.get("kind", "eval") != "eval":
+            continue
+        r = dict(base)
+        r.update({k: v for k, v in m.items() if k != "kind"})
+        if refs and "return" in m:
+            r["normalised"] = normalise(m["return"], refs)
+        r["final"] = bool(final) and m.get("step") == final_step
+        r["flagged"] = flagged
+        r["cost_overrides"] = _flag_text(co)
+        evals.append(r)
+    finals = []
+    if final:
+        rets = final.get("returns") or []
+        seeds = final.get("seeds") or spec.get("seeds") or list(range(len(rets)))
+        norms = [normalise(x, refs) for x in rets] if refs else final.get("normalised") or [np.nan] * len(rets)
+        wins = final.get("win_rate") or [np.nan] * len(rets)
+        for s, ret, nrm, w in zip(seeds, rets, norms, wins):
+            finals.append({**base, "seed": s, "return": float(ret), "normalised": float(nrm), "win_rate": w,
+                           "flagged": flagged, "cost_overrides": _flag_text(co), "nfe": nfe,
+                           "train_time": final.get("train_time"), "steps": final.get("steps")})
+    run_row = {**base, "status": status, "seeds": spec.get("seeds"), "steps": spec.get("steps"), "flagged": flagged,
+               "cost_overrides": _flag_text(co), "nfe": nfe,
+               "train_time": (final or {}).get("train_time"), "wall_time": (final or {}).get("wall_time"),
+               "steps_per_sec": (final or {}).get("steps_per_sec"), "error": error,
+               "harness_version": spec.get("harness_version"), "refs": refs}
+    return {"run": run_row, "evals": evals, "finals": finals}
+
+
+def _load_latency(root: Path) -> pd.DataFrame:
+    from benchmarks.latency import load as load_latency
+
+    recs = load_latency(root) if root.exists() else []
+    cols = ["name", "label", "n_agents", "median_ms", "iqr_ms", "per_agent_ms", "nfe", "nfe_counted", "device",
+            "cost_overrides", "date", "cpu"]
+    rows = []
+    for r in recs:
+        row = {k: r.get(k) for k in cols}
+        row["cost_overrides"] = _flag_text(r.get("cost_overrides"))
+        row["cpu"] = (r.get("machine") or {}).get("cpu")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=cols)
+
+
+def latest_finals(data: StoreData) -> pd.DataFrame:
+    """Final scores with one run per (variant, task): the one with the most steps, then the newest."""
+    f = data.finals
+    if f.empty:
+        return f
+    best = {}
+    for (variant, task), grp in f.groupby(["variant", "task"], sort=False):
+        ids = list(dict.fromkeys(grp["run_id"]))
+        if len(ids) > 1:
+            steps = {i: grp.loc[grp.run_id == i, "steps"].iloc[0] or 0 for i in ids}
+            mtime = {i: (data.root / i / "final.json").stat().st_mtime for i in ids}
+            keep = max(ids, key=lambda i: (steps[i], mtime[i]))
+            msg = f"{len(ids) - 1} older run(s) of {variant} on {task} not shown (kept {keep}: {steps[keep]} steps)"
+            if msg not in data.problems:
+                data.problems.append(msg)
+        else:
+            keep = ids[0]
+        best[(variant, task)] = keep
+    keep_ids = set(best.values())
+    return f[f.run_id.isin(keep_ids)].reset_index(drop=True)

@@ -1,0 +1,71 @@
+"""Export the store to marl-eval's raw-data JSON format.
+
+    {env: {task: {algorithm: {"seed_<s>": {"step_<i>": {"step_count": int, "return": [..], ...},
+                                             "absolute_metrics": {"return": [..], ...}}}}}}
+
+env = the suite, task = the task name, algorithm = the variant (commas, which marl-eval uses to pair
+algorithms, are replaced by ';'). The store keeps one mean return per evaluation and seed (the mean
+over that evaluation's episodes), so every metric list holds that one value; ``absolute_metrics``
+holds the final evaluation. Metrics exported: return, normalised (fixed references) and win_rate
+where present. marl-eval requires every algorithm of an env to have the same number of runs and
+steps: :func:`check` lists the violations instead of letting marl-eval stop on them.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from analysis.load import StoreData
+
+METRICS = ("return", "normalised", "win_rate")
+
+
+def export(data: StoreData) -> dict:
+    out: dict = {}
+    finished = set(data.runs.loc[data.runs["status"] == "finished", "run_id"]) if not data.runs.empty else set()
+    ev = data.evals[data.evals["run_id"].isin(finished)] if not data.evals.empty else data.evals
+    for (suite, task_name, variant, seed), g in ev.groupby(["suite", "task_name", "variant", "seed"]):
+        g = g.sort_values("step")
+        algo = str(variant).replace(",", ";")
+        runs = out.setdefault(suite, {}).setdefault(task_name, {}).setdefault(algo, {})
+        entry = {}
+        for i, r in enumerate(g.itertuples(index=False)):
+            row = r._asdict()
+            entry[f"step_{i}"] = {"step_count": int(row["step"]),
+                                  **{m: [float(row[m])] for m in METRICS if m in row and _ok(row[m])}}
+        last = g.iloc[-1]
+        entry["absolute_metrics"] = {m: [float(last[m])] for m in METRICS if m in last and _ok(last[m])}
+        runs[f"seed_{int(seed)}"] = entry
+    return out
+
+
+def _ok(x) -> bool:
+    try:
+        return x is not None and np.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def check(raw: dict) -> list:
+    """Sentences naming what marl-eval would refuse (unequal runs or steps within an env)."""
+    problems = []
+    for env, tasks in raw.items():
+        shapes = {}
+        for task, algos in tasks.items():
+            for algo, runs in algos.items():
+                steps = {len([k for k in r if k.startswith("step_")]) for r in runs.values()}
+                shapes[(task, algo)] = (len(runs), tuple(sorted(steps)))
+        if len(set(shapes.values())) > 1:
+            desc = ", ".join(f"{a} on {t}: {n} runs x {'/'.join(map(str, s))} steps" for (t, a), (n, s) in shapes.items())
+            problems.append(f"marl-eval needs equal runs and steps for every algorithm in env '{env}': {desc}")
+    return problems
+
+
+def write(data: StoreData, path: Path) -> tuple[Path, list]:
+    raw = export(data)
+    from benchmarks.store import atomic_write_json
+
+    atomic_write_json(Path(path), raw)
+    return Path(path), check(raw)

@@ -1,0 +1,157 @@
+"""Figures with matplotlib (Agg backend, no display needed) and rliable's plot helpers.
+
+Every function writes one PNG and returns its path; none of them shows a window.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+DPI = 110
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def aggregate_intervals(point: dict, interval: dict, path: Path) -> Path:
+    from rliable import plot_utils
+
+    from analysis.aggregate import METRICS
+
+    algos = sorted(point, key=lambda a: point[a][1])
+    fig, _ = plot_utils.plot_interval_estimates(point, interval, metric_names=list(METRICS), algorithms=algos,
+                                                xlabel="normalised score (1 = expert reference)",
+                                                subfigure_width=3.2, row_height=0.45)
+    return _save(fig, path)
+
+
+def performance_profiles(taus, profiles: dict, cis: dict, path: Path) -> Path:
+    from rliable import plot_utils
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, ax=ax,
+                                         xlabel=r"normalised score ($\tau$)",
+                                         ylabel=r"fraction of runs with score $> \tau$")
+    ax.legend(list(profiles), loc="upper right", fontsize="small")
+    return _save(fig, path)
+
+
+def probability_of_improvement(poi: pd.DataFrame, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(5, 0.35 * len(poi) + 1))
+    labels = [f"P({x} > {y})" for x, y in zip(poi["x"], poi["y"])]
+    y = np.arange(len(poi))
+    ax.barh(y, poi["P(X>Y)"], xerr=[poi["P(X>Y)"] - poi["lo"], poi["hi"] - poi["P(X>Y)"]], color="#4c72b0", alpha=0.8)
+    ax.axvline(0.5, color="grey", ls="--", lw=1)
+    ax.set_yticks(y, labels, fontsize="small")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("probability of improvement (95% CI)")
+    return _save(fig, path)
+
+
+def score_vs_latency(points: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """points: variant, score, lo, hi, latency_ms (log x), as MAC-Flow Fig. 1 / 4."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, r in enumerate(points.itertuples()):
+        c = colors[i % len(colors)]
+        yerr = None if pd.isna(r.lo) else [[r.score - r.lo], [r.hi - r.score]]
+        ax.errorbar(r.latency_ms, r.score, yerr=yerr, fmt="o", color=c, capsize=3, ms=8)
+        ax.annotate(r.variant, (r.latency_ms, r.score), textcoords="offset points", xytext=(6, 6), fontsize="small")
+    ax.set_xscale("log")
+    ax.set_xlabel("inference time per joint decision (ms, log scale)")
+    ax.set_ylabel("normalised score (IQM, 95% CI)")
+    ax.grid(True, which="both", alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize="medium")
+    return _save(fig, path)
+
+
+def learning_curves(evals: pd.DataFrame, path: Path, column: str = "normalised") -> Path:
+    tasks = sorted(evals["task"].unique())
+    n = len(tasks)
+    cols = min(n, 3)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    for ax, task in zip(axes.ravel(), tasks):
+        sub = evals[evals["task"] == task]
+        for v, g in sub.groupby("variant"):
+            stats = g.groupby("step")[column].agg(["mean", "std"]).reset_index()
+            ax.plot(stats["step"], stats["mean"], label=v)
+            ax.fill_between(stats["step"], stats["mean"] - stats["std"].fillna(0), stats["mean"] + stats["std"].fillna(0),
+                            alpha=0.2)
+        ax.set_title(task, fontsize="small")
+        ax.set_xlabel("gradient steps")
+        ax.set_ylabel(column)
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    axes.ravel()[0].legend(fontsize="x-small")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def latency_vs_agents(lat: pd.DataFrame, path: Path) -> Path:
+    """lat: name, n_agents, median_ms, q1_ms/q3_ms or iqr_ms; log-log, as a measured MAC-Flow Table 3."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for name, g in lat.groupby("name"):
+        g = g.sort_values("n_agents")
+        half = g["iqr_ms"].to_numpy() / 2
+        axes[0].errorbar(g["n_agents"], g["median_ms"], yerr=half, marker="o", capsize=3, label=name)
+        axes[1].plot(g["n_agents"], g["per_agent_ms"], marker="o", label=name)
+    for ax, yl in zip(axes, ("ms per joint decision (median, IQR bars)", "ms per agent")):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("number of agents (landmarks game)")
+        ax.set_ylabel(yl)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize="small")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def distillation_diagnostics(evals: pd.DataFrame, path: Path) -> Path:
+    """MAC-Flow Fig. 3: distillation loss, value gap and the L_Q * W2 bound over training."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    g = evals.groupby("step")
+    steps = np.array(sorted(evals["step"].unique()))
+
+    def band(ax, col, label, color):
+        st = g[col].agg(["mean", "std"]).reindex(steps)
+        ax.plot(steps, st["mean"], color=color, label=label)
+        ax.fill_between(steps, st["mean"] - st["std"].fillna(0), st["mean"] + st["std"].fillna(0), color=color, alpha=0.2)
+
+    band(axes[0], "diag/distill", "distillation loss E||mu_w - mu_phi||^2", "C0")
+    band(axes[1], "diag/value_gap", "value gap |Q(mu_w) - Q(mu_phi)|", "C1")
+    band(axes[1], "diag/gap_bound", "bound L_Q * W2", "C3")
+    band(axes[2], "diag/w2_bound", "W2 (distillation)", "C2")
+    band(axes[2], "diag/lipschitz_q", "L_Q", "C4")
+    for ax, t in zip(axes, ("distillation loss", "value gap vs Prop. 4.3 bound", "bound factors")):
+        ax.set_xlabel("gradient steps")
+        ax.set_title(t, fontsize="medium")
+        ax.legend(fontsize="x-small")
+    axes[1].set_yscale("symlog", linthresh=1e-3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def training_time(runs: pd.DataFrame, path: Path) -> Path:
+    """Training wall time per 1 000 gradient steps (all seeds of a run train together), per task."""
+    r = runs.dropna(subset=["train_time"]).copy()
+    r["sec_per_1k"] = r["train_time"] / r["steps"] * 1000
+    piv = r.pivot_table(index="task", columns="variant", values="sec_per_1k", aggfunc="mean")
+    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(piv)), 3.8))
+    piv.plot.bar(ax=ax, rot=30)
+    ax.set_ylabel("training seconds per 1k steps (all seeds)")
+    ax.set_xlabel("")
+    ax.legend(fontsize="small")
+    return _save(fig, path)

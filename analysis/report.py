@@ -1,0 +1,214 @@
+"""``bench report``: everything in the store -> tables, rliable aggregates, figures, leaderboard, marl-eval JSON.
+
+    bench report                               # reads $BENCH_RESULTS or results/runs, writes <results>/report/
+    bench report --results /data/runs --out site/
+
+Output directory (default ``<results>/report``; run directories are the only ones with spec.json, so
+it never looks like a run):
+
+  report.md                     what is in the store, what is missing, aggregate panel, tables, figures
+  leaderboard.html, LEADERBOARD.md, leaderboard.json    the leaderboard page (analysis/leaderboard.py)
+  tables/results_{return,normalised}.{md,tex,html}      the papers' table format
+  aggregates.csv, probability_of_improvement.csv, latency.csv, runs.csv, evals.csv
+  figures/*.png                 aggregate intervals, performance profiles, P(improvement),
+                                score vs latency (log x), learning curves, training time
+  marl_eval.json                the store in marl-eval's raw-data format
+
+An empty or partly failed store still gives a report: the missing pieces are listed with the command
+that produces them.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.cli import subcommand
+
+PREFERRED_LATENCY_TASK = "games/landmarks"
+
+
+@dataclasses.dataclass
+class Analysis:
+    data: object
+    finals: pd.DataFrame
+    matrix: object
+    aggregates: pd.DataFrame
+    poi: pd.DataFrame
+    latency: pd.DataFrame  # one row per variant with a latency
+    notes: list
+
+
+def analyse(root=None, reps: int | None = None, seed: int = 0, run_ids=None) -> Analysis:
+    from analysis import aggregate
+    from analysis.load import latest_finals, load
+
+    reps = reps or aggregate.DEFAULT_REPS
+    data = load(root, run_ids)
+    finals = latest_finals(data)
+    notes = []
+    matrix = aggregate.score_matrix(finals)
+    for v, why in matrix.excluded.items():
+        notes.append(f"{v} is not in the aggregates: {why} (run it on those tasks to include it)")
+    aggs = aggregate.aggregates(matrix.scores, reps, seed) if matrix.scores else pd.DataFrame()
+    poi = (aggregate.probability_of_improvement(matrix.scores, reps=reps, seed=seed)
+           if len(matrix.scores) > 1 else pd.DataFrame(columns=["x", "y", "P(X>Y)", "lo", "hi"]))
+    return Analysis(data, finals, matrix, aggs, poi, latency_per_variant(data, finals), notes)
+
+
+def latency_per_variant(data, finals: pd.DataFrame) -> pd.DataFrame:
+    """The latency record shown for each variant: its algorithm's, measured with paper-default cost,
+    preferably on games/landmarks, else the newest. Variants with overrides get none (not measured)."""
+    lat = data.latency
+    rows = []
+    if lat.empty or finals.empty:
+        return pd.DataFrame(columns=["variant", "median_ms", "iqr_ms", "nfe", "device", "label"])
+    for v, algo in dict.fromkeys(zip(finals["variant"], finals["algo"])):
+        if v != algo:
+            continue
+        cand = lat[(lat["name"] == algo) & (lat["cost_overrides"] == "")]
+        if cand.empty:
+            continue
+        pref = cand[cand["label"] == PREFERRED_LATENCY_TASK]
+        r = (pref if not pref.empty else cand.sort_values("date")).iloc[-1]
+        rows.append({"variant": v, "median_ms": r["median_ms"], "iqr_ms": r["iqr_ms"], "nfe": r["nfe"],
+                     "device": r["device"], "label": r["label"]})
+    return pd.DataFrame(rows, columns=["variant", "median_ms", "iqr_ms", "nfe", "device", "label"])
+
+
+def default_out(root) -> Path:
+    from benchmarks.store import results_root
+
+    return results_root(root) / "report"
+
+
+def write_tables(an: Analysis, out: Path) -> dict:
+    from analysis import tables
+    from analysis.reference import load_reference
+
+    ref = load_reference()
+    written = {}
+    for value in ("return", "normalised"):
+        t = tables.build(an.finals, value, reference=ref if value == "return" else None,
+                         title=f"final {value} (mean ± 2 std over seeds)")
+        for ext, fn in tables.RENDERERS.items():
+            p = out / "tables" / f"results_{value}.{ext}"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(fn(t))
+            written[(value, ext)] = p
+    return written
+
+
+def write_figures(an: Analysis, out: Path) -> tuple[dict, list]:
+    """Figures that the store can support; for the others, a sentence saying how to get them."""
+    from analysis import aggregate, plots
+
+    figs, missing = {}, []
+    fdir = out / "figures"
+    scores = an.matrix.scores
+    if scores:
+        point, interval = aggregate.interval_estimates(scores, reps=min(aggregate.DEFAULT_REPS, 2000))
+        figs["aggregates"] = plots.aggregate_intervals(point, interval, fdir / "aggregates.png")
+        taus, prof, cis = aggregate.performance_profiles(scores, reps=500)
+        figs["profiles"] = plots.performance_profiles(taus, prof, cis, fdir / "performance_profiles.png")
+    else:
+        missing.append("aggregate and performance-profile figures: no finished runs (run `bench run`)")
+    if not an.poi.empty:
+        figs["poi"] = plots.probability_of_improvement(an.poi, fdir / "probability_of_improvement.png")
+    pts = score_latency_points(an)
+    if not pts.empty:
+        figs["score_vs_latency"] = plots.score_vs_latency(pts, fdir / "score_vs_latency.png",
+                                                          "aggregate over " + ", ".join(an.matrix.tasks))
+    elif scores:
+        plain = sorted(v for v in scores if "[" not in v)
+        if plain:
+            missing.append("score vs latency: no latency records for " + ", ".join(plain) +
+                           f" (run `bench latency --algos {','.join(plain)} --results {an.data.root}`)")
+        else:
+            missing.append("score vs latency: every run overrides its config (e.g. smaller networks); latency is "
+                           "measured at the paper-default configuration, so it is shown only for default runs")
+    ev = an.data.evals
+    if not ev.empty and "normalised" in ev:
+        figs["learning_curves"] = plots.learning_curves(ev.dropna(subset=["normalised"]), fdir / "learning_curves.png")
+    runs = an.data.runs
+    if not runs.empty and runs["train_time"].notna().any():
+        figs["training_time"] = plots.training_time(runs, fdir / "training_time.png")
+    return figs, missing
+
+
+def score_latency_points(an: Analysis) -> pd.DataFrame:
+    if an.aggregates.empty or an.latency.empty:
+        return pd.DataFrame()
+    m = an.aggregates.merge(an.latency, on="variant")
+    return pd.DataFrame({"variant": m["variant"], "score": m["IQM"], "lo": m["IQM lo"], "hi": m["IQM hi"],
+                         "latency_ms": m["median_ms"]})
+
+
+def write_report(root=None, out=None, reps: int | None = None, run_ids=None) -> Path:
+    """Write the report for the store at ``root`` (or only ``run_ids``) into ``out``; returns report.md's path."""
+    from analysis import leaderboard, marl_eval
+
+    an = analyse(root, reps, run_ids=run_ids)
+    out = Path(out) if out else default_out(root)
+    out.mkdir(parents=True, exist_ok=True)
+    data = an.data
+    tables_written = write_tables(an, out) if not an.finals.empty else {}
+    figs, missing = write_figures(an, out)
+    if not an.aggregates.empty:
+        an.aggregates.to_csv(out / "aggregates.csv", index=False)
+    if not an.poi.empty:
+        an.poi.to_csv(out / "probability_of_improvement.csv", index=False)
+    for name, df in (("runs", data.runs), ("evals", data.evals), ("latency", data.latency)):
+        df.to_csv(out / f"{name}.csv", index=False)
+    _, me_problems = marl_eval.write(data, out / "marl_eval.json")
+    lb = leaderboard.write(an, out, figs, missing)
+    lines = ["# Benchmark report", "", f"store: `{data.root.resolve()}`", ""]
+    n = data.runs["status"].value_counts().to_dict() if not data.runs.empty else {}
+    lines.append(f"runs: {len(data.runs)} ({', '.join(f'{v} {k}' for k, v in n.items()) or 'none'})")
+    lines.append("")
+    if an.finals.empty:
+        lines += ["**No finished runs in this store.** Run `bench run` (the embedded default) or "
+                  "`bench run --suite games --algos macflow,flowbc,bc` to produce results.", ""]
+    if data.problems or an.notes or missing or me_problems:
+        lines += ["## What is missing", ""] + [f"- {p}" for p in data.problems + an.notes + missing + me_problems] + [""]
+    if not an.aggregates.empty:
+        lines += ["## Aggregates (rliable, stratified bootstrap 95% CIs; runs = seeds, tasks = "
+                  + ", ".join(an.matrix.tasks) + ")", "", leaderboard.aggregate_markdown(an), ""]
+    if (("return", "md")) in tables_written:
+        lines += ["## Final return", "", tables_written[("return", "md")].read_text(), "",
+                  "## Final normalised score", "", tables_written[("normalised", "md")].read_text(), ""]
+    if figs:
+        lines += ["## Figures", ""] + [f"![{k}]({Path(p).relative_to(out)})" for k, p in figs.items()] + [""]
+    lines += ["## Files", "", f"- leaderboard: `{lb['html'].name}`, `{lb['md'].name}`, `{lb['json'].name}`",
+              "- tables (md/tex/html): `tables/`", "- marl-eval export: `marl_eval.json`", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+@subcommand("report")
+def _add_report(sub):
+    p = sub.add_parser("report", help="tables, rliable aggregates, figures and the leaderboard for the store",
+                       description="Build the report for everything in the results store: tables in the papers' "
+                                   "format (Markdown, LaTeX, HTML) with published numbers beside measured ones, rliable "
+                                   "aggregates with stratified-bootstrap CIs, figures, the leaderboard page and the "
+                                   "marl-eval JSON export. Missing or failed runs are listed, not fatal.",
+                       epilog="examples:\n  bench report\n  bench report --results /data/runs --out site/",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results", help="results store (default: $BENCH_RESULTS or results/runs)")
+    p.add_argument("--out", help="output directory (default: <results>/report)")
+    p.add_argument("--reps", type=int, default=None, help="bootstrap repetitions (default 2000)")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args) -> int:
+    from benchmarks.errors import BenchError
+
+    if args.reps is not None and args.reps < 100:
+        raise BenchError(f"--reps must be at least 100 for a meaningful bootstrap, got {args.reps}")
+    path = write_report(args.results, args.out, args.reps)
+    print(path.read_text().split("## Aggregates")[0].strip())
+    print(f"\nreport: {path.resolve()}\nleaderboard: {(path.parent / 'leaderboard.html').resolve()}")
+    return 0

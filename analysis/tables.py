@@ -1,0 +1,217 @@
+"""Result tables in the papers' format, rendered as Markdown, LaTeX and HTML.
+
+Rows are tasks grouped by suite, columns are algorithms (variants); a cell is the mean +- two
+standard deviations over seeds (MAC-Flow Tables 1-2). Per row the best measured mean is bold and the
+second best underlined (ties share the style). Each suite ends with an average row: the mean over the
+suite's tasks of the per-task means, shown only for columns with every task of the suite. Published
+numbers from results/reference/ appear as extra columns marked "(paper)" and never take part in the
+ranking. A run whose cost-defining settings were overridden is marked with * in every cell it fills,
+and a footnote names the overrides.
+"""
+from __future__ import annotations
+
+import dataclasses
+import html
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from analysis.reference import match
+
+
+@dataclasses.dataclass
+class Cell:
+    mean: float
+    pm: Optional[float] = None
+    n: int = 0
+    flagged: bool = False
+    style: str = ""  # "best" | "second" | ""
+
+
+@dataclasses.dataclass
+class Column:
+    name: str
+    published: bool = False
+    source: str = ""
+
+
+@dataclasses.dataclass
+class Row:
+    suite: str
+    label: str
+    cells: dict
+    average: bool = False
+
+
+@dataclasses.dataclass
+class ResultTable:
+    title: str
+    columns: list
+    rows: list
+    footnotes: list
+    decimals: int = 1
+
+    def column_names(self):
+        return [c.name for c in self.columns]
+
+
+def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame | None = None,
+          variants=None, tasks=None, title: str = "", published_papers=None) -> ResultTable:
+    """tasks: optional list of (suite, task_name) rows to show (default: every task in ``finals``)."""
+    f = finals if not finals.empty else pd.DataFrame(columns=["variant", "suite", "task_name", value, "flagged"])
+    variants = list(variants) if variants is not None else list(dict.fromkeys(f["variant"]))
+    if tasks is None:
+        tasks = list(dict.fromkeys(zip(f["suite"], f["task_name"])))
+        tasks.sort(key=lambda st: (st[0], st[1]))
+    columns = [Column(v) for v in variants]
+    pub_cols: dict = {}
+    rows, footnotes = [], []
+    flagged_runs = set()
+    for suite, task_name in tasks:
+        sub = f[(f["suite"] == suite) & (f["task_name"] == task_name)]
+        cells = {}
+        for v in variants:
+            vals = sub.loc[sub["variant"] == v, value].dropna().to_numpy(np.float64)
+            if len(vals):
+                flag = bool(sub.loc[sub["variant"] == v, "flagged"].any())
+                cells[v] = Cell(float(vals.mean()), 2 * float(vals.std()), len(vals), flag)
+                if flag:
+                    co = sub.loc[sub["variant"] == v, "cost_overrides"].iloc[0] if "cost_overrides" in sub else ""
+                    flagged_runs.add(f"{v} on {suite}/{task_name} ({co})")
+        _rank(cells)
+        if reference is not None and value == "return":
+            for _, p in match(reference, suite, task_name).iterrows():
+                if published_papers and p["paper"] not in published_papers:
+                    continue
+                name = f"{p['label']} (paper)"
+                pub_cols.setdefault(name, Column(name, True, str(p["source"]).rsplit(",", 1)[0]))
+                pm = None if pd.isna(p["pm"]) or p["pm"] == "" else float(p["pm"])
+                if pm is not None and p.get("pm_kind") == "std":
+                    pm = 2 * pm  # shown on the table's scale: +- 2 std
+                cells[name] = Cell(float(p["mean"]), pm)
+        rows.append(Row(suite, task_name, cells))
+    columns += list(pub_cols.values())
+    # suite averages
+    out_rows = []
+    for suite in dict.fromkeys(s for s, _ in tasks):
+        srows = [r for r in rows if r.suite == suite]
+        out_rows += srows
+        if len(srows) < 2:
+            continue
+        avg = {}
+        for c in columns:
+            vals = [r.cells[c.name] for r in srows if c.name in r.cells]
+            if len(vals) == len(srows):
+                avg[c.name] = Cell(float(np.mean([x.mean for x in vals])), None, 0, any(x.flagged for x in vals))
+        _rank({k: v for k, v in avg.items() if not any(c.published and c.name == k for c in columns)})
+        out_rows.append(Row(suite, f"{suite} average", avg, average=True))
+    if flagged_runs:
+        footnotes.append("* cost-defining settings overridden (not the paper's method cost): " + "; ".join(sorted(flagged_runs)))
+    if pub_cols:
+        srcs = sorted({c.source for c in pub_cols.values()})
+        footnotes.append("(paper) columns: published numbers, mean +- 2 std (VGM2P's +- std doubled), from " + "; ".join(srcs))
+    footnotes.append(f"cells: mean +- 2 std over seeds of the final {'normalised score' if value == 'normalised' else 'return'}; "
+                     "best measured in bold, second underlined")
+    allv = [c.mean for r in out_rows for c in r.cells.values() if np.isfinite(c.mean)]
+    decimals = 1 if value == "normalised" or (allv and max(abs(x) for x in allv) >= 20) else 3
+    return ResultTable(title, columns, out_rows, footnotes, decimals)
+
+
+def _rank(cells: dict) -> None:
+    means = sorted({round(c.mean, 9) for c in cells.values() if np.isfinite(c.mean)}, reverse=True)
+    for c in cells.values():
+        if means and round(c.mean, 9) == means[0]:
+            c.style = "best"
+        elif len(means) > 1 and round(c.mean, 9) == means[1]:
+            c.style = "second"
+
+
+def _fmt(c: Cell, d: int, pm_sep: str) -> str:
+    s = f"{c.mean:.{d}f}"
+    if c.pm is not None:
+        s += f"{pm_sep}{c.pm:.{d}f}"
+    return s
+
+
+def to_markdown(t: ResultTable) -> str:
+    head = ["task"] + t.column_names()
+    lines = ([f"**{t.title}**", ""] if t.title else []) + ["| " + " | ".join(head) + " |",
+                                                            "|" + "---|" * len(head)]
+    for r in t.rows:
+        out = [f"*{r.label}*" if r.average else f"{r.suite}/{r.label}"]
+        for c in t.columns:
+            cell = r.cells.get(c.name)
+            if cell is None:
+                out.append("–")
+                continue
+            s = _fmt(cell, t.decimals, " ± ")
+            s = f"**{s}**" if cell.style == "best" else f"<ins>{s}</ins>" if cell.style == "second" else s
+            out.append(s + (" \\*" if cell.flagged else ""))
+        lines.append("| " + " | ".join(out) + " |")
+    lines += [""] + [f"{n}  " for n in t.footnotes]
+    return "\n".join(lines) + "\n"
+
+
+def _tex(s: str) -> str:
+    for a, b in (("\\", "\\textbackslash{}"), ("_", "\\_"), ("%", "\\%"), ("&", "\\&"), ("#", "\\#"),
+                 ("[", "{[}"), ("]", "{]}")):
+        s = s.replace(a, b)
+    return s
+
+
+def to_latex(t: ResultTable) -> str:
+    cols = "l" + "r" * len(t.columns)
+    lines = ["\\begin{table}[t]", "\\centering", "\\small"]
+    if t.title:
+        lines.append(f"\\caption{{{_tex(t.title)}}}")
+    lines += [f"\\begin{{tabular}}{{{cols}}}", "\\toprule",
+              " & ".join(["Task"] + [_tex(n) for n in t.column_names()]) + " \\\\", "\\midrule"]
+    for i, r in enumerate(t.rows):
+        out = [f"\\textit{{{_tex(r.label)}}}" if r.average else _tex(f"{r.suite}/{r.label}")]
+        for c in t.columns:
+            cell = r.cells.get(c.name)
+            if cell is None:
+                out.append("--")
+                continue
+            s = _fmt(cell, t.decimals, " $\\pm$ ")
+            s = f"\\textbf{{{s}}}" if cell.style == "best" else f"\\underline{{{s}}}" if cell.style == "second" else s
+            out.append(s + ("$^*$" if cell.flagged else ""))
+        lines.append(" & ".join(out) + " \\\\")
+        if r.average and i < len(t.rows) - 1:
+            lines.append("\\midrule")
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    lines += [f"\\\\[2pt]\\footnotesize {_tex(n)}" for n in t.footnotes]
+    lines.append("\\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+def to_html(t: ResultTable, table_class: str = "results") -> str:
+    e = html.escape
+    out = [f'<table class="{table_class}">']
+    if t.title:
+        out.append(f"<caption>{e(t.title)}</caption>")
+    out.append("<thead><tr><th>task</th>" + "".join(
+        f'<th class="{"published" if c.published else "measured"}">{e(c.name)}</th>' for c in t.columns) + "</tr></thead>")
+    out.append("<tbody>")
+    for r in t.rows:
+        label = f"<i>{e(r.label)}</i>" if r.average else e(f"{r.suite}/{r.label}")
+        tds = [f'<td class="task">{label}</td>']
+        for c in t.columns:
+            cell = r.cells.get(c.name)
+            cls = "published" if c.published else "measured"
+            if cell is None:
+                tds.append(f'<td class="{cls} missing">–</td>')
+                continue
+            s = e(_fmt(cell, t.decimals, " ± "))
+            s = f"<b>{s}</b>" if cell.style == "best" else f"<u>{s}</u>" if cell.style == "second" else s
+            if cell.flagged:
+                s += '<sup class="flag" title="cost-defining settings overridden">*</sup>'
+            tds.append(f'<td class="{cls}">{s}</td>')
+        out.append(f'<tr class="{"average" if r.average else "task"}">' + "".join(tds) + "</tr>")
+    out.append("</tbody></table>")
+    out += [f'<p class="footnote">{e(n)}</p>' for n in t.footnotes]
+    return "\n".join(out) + "\n"
+
+
+RENDERERS = {"md": to_markdown, "tex": to_latex, "html": to_html}

@@ -1,0 +1,211 @@
+"""The analysis package on small hand-written stores (spec.json / metrics.jsonl / final.json fixtures)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.store import Run, atomic_write_json
+
+REFS = {"games/coordination": (1.0, 2.0), "games/xor": (0.0, 1.0), "games/landmarks": (-30.0, -5.0),
+        "smacv1/3m-Good": (0.0, 20.0)}
+
+
+def write_run(root, algo, task, returns, *, steps=100, overrides=None, cost_overrides=None, finish=True,
+              error=None, diag=False, rid=None, nfe=1):
+    """One run directory as benchmarks.train writes it; returns the run id."""
+    seeds = list(range(len(returns)))
+    rid = rid or f"{algo}-{task.replace('/', '-')}-{len(returns)}-{steps}-{abs(hash(json.dumps(overrides or {}))) % 997}"
+    run = Run(root, rid)
+    refs = REFS[task]
+    run.start({"algo": algo, "task": task, "seeds": seeds, "steps": steps, "run_id": rid, "suite": task.split("/")[0],
+               "task_name": task.split("/")[1], "overrides": overrides or {}, "cost_overrides": cost_overrides or {},
+               "cost": {"nfe": nfe, "per_agent": "O(1)"}, "refs": list(refs), "harness_version": "0.1.0"})
+    rows = []
+    for step in (steps // 2, steps):
+        for s, r in zip(seeds, returns):
+            ret = r if step == steps else r - 0.1 * abs(r)
+            row = {"kind": "eval", "step": step, "seed": s, "return": ret, "normalised": 100 * (ret - refs[0]) / (refs[1] - refs[0]),
+                   "train_time": 1.0 * step / steps, "loss/loss": 1.0 / step}
+            if diag:
+                row.update({"diag/distill": 0.5 / step, "diag/value_gap": 0.1 / step, "diag/w2_bound": (0.5 / step) ** 0.5,
+                            "diag/lipschitz_q": 2.0, "diag/gap_bound": 2.0 * (0.5 / step) ** 0.5})
+            rows.append(row)
+    run.append_metrics(rows)
+    if error:
+        run.fail(error)
+    if finish:
+        rets = np.asarray(returns, float)
+        run.finish({"run_id": rid, "algo": algo, "task": task, "seeds": seeds, "steps": steps, "returns": rets.tolist(),
+                    "return_mean": float(rets.mean()), "return_std": float(rets.std()),
+                    "normalised": [100 * (x - refs[0]) / (refs[1] - refs[0]) for x in rets], "train_time": 2.0,
+                    "wall_time": 3.0, "steps_per_sec": 50.0, "cost": {"nfe": nfe}, "cost_overrides": cost_overrides or {}})
+    return rid
+
+
+def make_store(root, algos=("macflow", "bc"), tasks=("games/coordination", "games/xor", "games/landmarks"), seeds=5):
+    rng = np.random.default_rng(0)
+    truth = {}
+    for i, a in enumerate(algos):
+        for t in tasks:
+            lo, hi = REFS[t]
+            rets = lo + (hi - lo) * rng.uniform(0.2 + 0.2 * i, 0.6 + 0.2 * i, seeds)
+            write_run(root, a, t, rets.tolist(), diag=(a == "macflow"))
+            truth[(a, t)] = rets
+    return truth
+
+
+def test_aggregates_agree_with_rliable_called_directly(tmp_path):
+    from rliable import library as rly
+    from rliable import metrics
+
+    from analysis import aggregate
+    from analysis.load import latest_finals, load
+
+    truth = make_store(tmp_path)
+    m = aggregate.score_matrix(latest_finals(load(tmp_path)))
+    assert m.tasks == ["games/coordination", "games/landmarks", "games/xor"]
+    direct = {}  # the same matrix built by hand, in the same order (rliable draws one random stream for all)
+    assert sorted(m.scores) == ["bc", "macflow"]
+    for a in m.scores:
+        cols = [100 * (truth[(a, t)] - REFS[t][0]) / (REFS[t][1] - REFS[t][0]) / 100 for t in m.tasks]
+        direct[a] = np.stack(cols, axis=1)  # runs (seeds) x tasks
+        np.testing.assert_allclose(m.scores[a], direct[a])
+    fn = lambda x: np.array([metrics.aggregate_median(x), metrics.aggregate_iqm(x), metrics.aggregate_mean(x),
+                             metrics.aggregate_optimality_gap(x)])
+    np.random.seed(3)  # rliable's stratified bootstrap draws from numpy's global generator
+    p_ref, ci_ref = rly.get_interval_estimates(direct, fn, reps=300, random_state=np.random.RandomState(3))
+    df = aggregate.aggregates(m.scores, reps=300, seed=3)
+    for a in direct:
+        row = df[df.variant == a].iloc[0]
+        for i, name in enumerate(aggregate.METRICS):
+            assert row[name] == pytest.approx(p_ref[a][i])
+            assert row[f"{name} lo"] == pytest.approx(ci_ref[a][0, i])
+            assert row[f"{name} hi"] == pytest.approx(ci_ref[a][1, i])
+    assert df.iloc[0]["variant"] == "bc"  # the better-scoring fixture ranks first by IQM
+    poi = aggregate.probability_of_improvement(m.scores, [("bc", "macflow")], reps=200)
+    assert poi.iloc[0]["P(X>Y)"] == pytest.approx(metrics.probability_of_improvement(direct["bc"], direct["macflow"]))
+
+
+def test_adding_an_algorithm_does_not_change_other_normalised_scores(tmp_path):
+    from analysis.load import latest_finals, load
+
+    make_store(tmp_path)
+    before = latest_finals(load(tmp_path))
+    before = before[before.variant == "macflow"].sort_values(["task", "seed"])["normalised"].to_numpy()
+    # a much better and a much worse algorithm join the comparison
+    for t in ("games/coordination", "games/xor", "games/landmarks"):
+        lo, hi = REFS[t]
+        write_run(tmp_path, "oracle", t, [hi + 5 * (hi - lo)] * 5)
+        write_run(tmp_path, "awful", t, [lo - 9 * (hi - lo)] * 5)
+    after = latest_finals(load(tmp_path))
+    after = after[after.variant == "macflow"].sort_values(["task", "seed"])["normalised"].to_numpy()
+    np.testing.assert_array_equal(before, after)
+
+
+def test_tables_bold_underline_averages_flags_and_published_columns(tmp_path):
+    from analysis import tables
+    from analysis.load import latest_finals, load
+    from analysis.reference import load_reference
+
+    write_run(tmp_path, "bc", "smacv1/3m-Good", [10.0, 12.0, 14.0])
+    write_run(tmp_path, "macflow", "smacv1/3m-Good", [19.0, 19.5, 20.0])
+    write_run(tmp_path, "flowbc", "smacv1/3m-Good", [15.0, 15.0, 15.0], overrides={"flow_steps": 2},
+              cost_overrides={"flow_steps": 2})
+    f = latest_finals(load(tmp_path))
+    t = tables.build(f, "return", reference=load_reference())
+    row = t.rows[0]
+    assert row.cells["macflow"].style == "best" and row.cells["flowbc[flow_steps=2]"].style == "second"
+    assert row.cells["bc"].style == ""
+    assert row.cells["bc"].pm == pytest.approx(2 * np.std([10.0, 12.0, 14.0]))
+    md, tex, htm = tables.to_markdown(t), tables.to_latex(t), tables.to_html(t)
+    assert "**19.50 ± 0.82**" in md.replace("19.500 ± 0.816", "19.50 ± 0.82") or "**19.500 ± 0.816**" in md
+    assert "<ins>15.000 ± 0.000</ins> \\*" in md and "cost-defining settings overridden" in md
+    assert "\\textbf{19.500 $\\pm$ 0.816}" in tex and "\\underline{15.000 $\\pm$ 0.000}$^*$" in tex
+    assert "<b>19.500 ± 0.816</b>" in htm and 'class="flag"' in htm
+    # published MAC-Flow Table 1 numbers sit beside the measured ones and are not ranked
+    assert row.cells["MAC-Flow (paper)"].mean == pytest.approx(19.8) and row.cells["MAC-Flow (paper)"].pm == pytest.approx(0.2)
+    assert row.cells["MAC-Flow (paper)"].style == ""
+    assert "VGM2P (paper)" in t.column_names()
+    assert row.cells["VGM2P (paper)"].pm == pytest.approx(1.4)  # VGM2P reports +- 1 std: shown doubled
+    # suite averages over several tasks; a column missing a task has no average
+    make_store(tmp_path / "g", algos=("macflow",))
+    write_run(tmp_path / "g", "bc", "games/xor", [0.5, 0.5])
+    t2 = tables.build(latest_finals(load(tmp_path / "g")), "normalised")
+    avg = [r for r in t2.rows if r.average][0]
+    per_task = [r.cells["macflow"].mean for r in t2.rows if not r.average]
+    assert avg.cells["macflow"].mean == pytest.approx(np.mean(per_task)) and "bc" not in avg.cells
+
+
+def test_reference_csvs_have_sources_and_the_papers_numbers():
+    from analysis.reference import load_reference, match
+
+    ref = load_reference()
+    assert ref["source"].str.len().min() > 20
+    assert set(ref["paper"]) == {"macflow", "vgm2p"}
+    assert len(ref[(ref.paper == "macflow") & (ref.table == "1")]) == 20 * 8
+    assert len(ref[(ref.paper == "macflow") & (ref.table == "2")]) == 18 * 7
+    hop = match(ref, "mamujoco", "3-Hopper-Medium-Replay")
+    assert hop.set_index("algo").loc["macflow", "mean"] == pytest.approx(1166.3)
+    assert match(ref, "smacv1", "3m_poor").set_index("algo").loc["vgm2p", "mean"] == pytest.approx(14.9)
+    assert match(ref, "smacv2", "zerg_5_vs_5-Replay").set_index("algo").loc["dof", "pm"] == pytest.approx(1.1)
+
+
+def test_empty_and_partly_failed_store_give_a_report_that_says_what_is_missing(tmp_path):
+    from analysis.figures import write_figures
+    from analysis.report import write_report
+
+    empty = write_report(tmp_path / "nothing", tmp_path / "r0", reps=100).read_text()
+    assert "No finished runs" in empty and "does not exist" in empty
+    root = tmp_path / "runs"
+    write_run(root, "macflow", "games/xor", [0.5, 0.6])
+    write_run(root, "bc", "games/xor", [0.1, 0.2], finish=False,
+              error="Traceback (most recent call last):\nbenchmarks.errors.TrainingError: training diverged at step 40\n")
+    write_run(root, "flowbc", "games/xor", [0.3], finish=False)
+    (root / "junk").mkdir()
+    (root / "junk" / "final.json").write_text("{}")
+    text = write_report(root, tmp_path / "r1", reps=100).read_text()
+    assert "failed: benchmarks.errors.TrainingError: training diverged at step 40" in text
+    assert "has no final.json" in text and "bench run --task games/xor --algos flowbc" in text
+    assert "no spec.json" in text
+    assert "macflow" in text and (tmp_path / "r1" / "leaderboard.html").exists()
+    index = write_figures(root, tmp_path / "f").read_text()
+    assert "bench latency --algos" in index and "--agents 2,4,8,16,40" in index
+    assert "Figure 3" in index and "bench run --task games/landmarks --algos macflow" in index
+    assert "Table 1: no runs on smacv1/smacv2" in index
+    table1 = (tmp_path / "f" / "table1.md").read_text()
+    assert "MAC-Flow (paper)" in table1 and "19.8 ± 0.2" in table1
+
+
+def test_figures_from_a_store_with_diagnostics_and_latency(tmp_path):
+    from analysis.figures import write_figures
+    from benchmarks.latency import save
+
+    make_store(tmp_path, algos=("macflow", "bc"), tasks=("games/landmarks", "games/xor"), seeds=3)
+    for name, base in (("macflow", 0.2), ("bc", 0.15)):
+        for n in (2, 4, 8):
+            save({"name": name, "label": f"games/landmarks-{n}", "n_agents": n, "median_ms": base * n, "iqr_ms": 0.01,
+                  "per_agent_ms": base, "nfe": 1, "nfe_counted": 1, "device": "cpu", "cost_overrides": {},
+                  "date": "2026-01-01T00:00:00", "machine": {"cpu": "test"}}, tmp_path)
+    index = write_figures(tmp_path, tmp_path / "out").read_text()
+    for name in ("fig1_score_vs_latency.png", "table3_latency_vs_agents.png", "fig3_distillation.png",
+                 "training_time.png", "table1.tex", "table2.html"):
+        assert f"`{name}`" in index and (tmp_path / "out" / name).stat().st_size > 0
+    assert "Figure 3" not in index.split("## Missing")[-1] if "## Missing" in index else True
+
+
+def test_marl_eval_export(tmp_path):
+    from analysis import marl_eval
+    from analysis.load import load
+
+    make_store(tmp_path, algos=("macflow", "bc"), tasks=("games/xor",), seeds=2)
+    write_run(tmp_path, "bc", "games/coordination", [1.5])
+    raw = marl_eval.export(load(tmp_path))
+    seed0 = raw["games"]["xor"]["macflow"]["seed_0"]
+    assert [seed0[k]["step_count"] for k in ("step_0", "step_1")] == [50, 100]
+    assert set(seed0["absolute_metrics"]) == {"return", "normalised"} and len(seed0["absolute_metrics"]["return"]) == 1
+    problems = marl_eval.check(raw)
+    assert problems and "equal runs and steps" in problems[0]
+    assert not marl_eval.check({"games": {"xor": raw["games"]["xor"]}})
