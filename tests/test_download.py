@@ -210,3 +210,13 @@ def test_catalogue_covers_the_design_suites():
     assert {e.scenario for e in catalogue.entries("mamujoco")} >= {"6halfcheetah", "3hopper", "2ant"}
     assert all(e.url.startswith("https://huggingface.co/datasets/InstaDeepAI/og-marl/resolve/main/")
                for e in catalogue.CATALOGUE if not os.environ.get(catalogue.MIRROR_ENV))
+
+
+def test_not_enough_disk_space_is_said_before_writing(tmp_path, server, monkeypatch):
+    import collections
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(catalogue.shutil, "disk_usage", lambda p: usage(10**6, 10**6 - 100, 100))
+    with pytest.raises(DatasetError, match="not enough disk space.*BENCH_DATA"):
+        catalogue.download(ENTRY, tmp_path)
+    assert not ENTRY.vlt_dir(tmp_path).exists()

@@ -217,3 +217,20 @@ def test_suite_lists_and_availability(monkeypatch, tmp_path):
     with pytest.raises(DependencyError, match="smacv2"):
         monkeypatch.setattr(smac, "missing_env", lambda package: "smacv2 missing")
         s2.task("zerg_5_vs_5-replay").make_env()
+
+
+def test_task_data_are_read_from_the_download_location(monkeypatch, tmp_path):
+    from benchmarks.data import catalogue
+    from benchmarks.data.vault import write_dataset
+    from benchmarks.suites import get_task
+
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path))
+    good = catalogue.entries("smacv1", "3m")[0].vault("Good")
+    write_dataset(discrete_dataset(), good)
+    ds = get_task("smacv1/3m-good").make_dataset(0)
+    assert ds.card["path"] == str(good) and ds.observations.shape == (2, 40, 3, 30)
+    # OMIGA's 2c_vs_64zg data carry MAPPO-style features: a precise refusal instead of a shape error
+    omiga = catalogue.entries("smacv1", "2c_vs_64zg")[0].vault("Good")
+    write_dataset(discrete_dataset(N=2, O=400, S=500, A=70), omiga)
+    with pytest.raises(DatasetError, match="MAPPO-style"):
+        get_task("smacv1/2c_vs_64zg-good").make_dataset(0)

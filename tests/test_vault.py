@@ -250,3 +250,23 @@ def test_cli_info_json(tmp_path, capsys):
     assert {"return_mean", "return_std", "return_min", "return_max"} <= set(card)
     assert main(["data", "verify", str(tmp_path)]) == 0
     assert main(["data", "info", str(tmp_path / "missing")]) == 2
+
+
+def test_episode_returns_match_a_plain_loop():
+    rng = np.random.default_rng(5)
+    ds = discrete_dataset(B=3, T=50)
+    ds.rewards = rng.normal(size=(3, 50)).astype(np.float32)
+    ds.terminals = rng.random((3, 50)) < 0.1
+    ds.truncations = rng.random((3, 50)) < 0.05
+    ds.terminals[1] = False
+    ds.truncations[1] = False  # a stream with no complete episode
+    want = []
+    for b in range(3):
+        acc = 0.0
+        for t in range(50):
+            acc += float(ds.rewards[b, t])
+            if ds.terminals[b, t] or ds.truncations[b, t]:
+                want.append(acc)
+                acc = 0.0
+    np.testing.assert_allclose(ds.episode_returns(), want, rtol=1e-6, atol=1e-6)
+    assert ds.summary()["episodes"] == len(want)

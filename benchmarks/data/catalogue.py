@@ -189,6 +189,13 @@ def _fetch(url: str, part: Path, timeout: float, progress: Optional[Callable[[in
             length = resp.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else -1
             mode = "wb"
+        if total > 0:  # room for the rest of the zip plus its extracted copy
+            free = shutil.disk_usage(part.parent).free
+            need = (total - have) + total
+            if free < need:
+                raise DatasetError(f"not enough disk space for {url}: {need / 1e9:.2f} GB needed (zip + unpacked), "
+                                   f"{free / 1e9:.2f} GB free under {part.parent}; free space or set BENCH_DATA "
+                                   f"(or --data-dir) to a larger disk")
         done = have
         with open(part, mode) as fh:
             try:

@@ -229,7 +229,17 @@ def load_dataset(suite: str, scenario: str, quality: str):
     if not path.exists():
         raise DatasetError(f"the {suite} dataset {scenario}/{quality} is not downloaded (expected at {path}): run "
                            f"`bench data download --suite {suite} --task {scenario}`")
-    return read_dataset(path)
+    ds = read_dataset(path)
+    maps = V1_MAPS if suite == "smacv1" else __import__("benchmarks.envs.smacv2", fromlist=["MAPS"]).MAPS
+    info = maps[scenario]
+    got = (ds.observations.shape[-1], ds.state.shape[-1])
+    if info.source == "omiga" and got != (info.obs_dim, info.state_dim):
+        raise DatasetError(
+            f"the OMIGA {scenario} data at {path} have MAPPO-style features (obs {got[0]}, state {got[1]}: agent id, "
+            f"agent-specific state) that oxwhirl's smac does not produce (obs {info.obs_dim}, state {info.state_dim}); "
+            f"evaluating them needs OMIGA's own StarCraft II wrapper, which this harness does not include. Train "
+            f"smacv1/{scenario} with --dataset on data recorded with smac instead")
+    return ds
 
 
 def make_env(spec: EnvSpec, package: str, scenario: str) -> SMACMaker:
