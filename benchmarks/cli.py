@@ -23,6 +23,8 @@ DEFAULT_ALGOS = ("macflow", "flowbc", "bc")
 DEFAULT_SEEDS = (0, 1)
 DEFAULT_STEPS = 1000
 DEFAULT_EVAL_EVERY = 500
+# `bench run` with neither --task nor --suite: the didactic games plus MPE Spread (data generated on first use)
+DEFAULT_TASKS = ("games/coordination", "games/xor", "games/payoff-0.5", "games/landmarks", "mpe/spread-expert")
 
 SUBCOMMANDS: Dict[str, Callable[[argparse._SubParsersAction], None]] = {}
 
@@ -68,7 +70,8 @@ def _add_run(sub):
                        epilog="examples:\n  bench run\n  bench run --suite games --algos macflow,bc --steps 5000\n"
                               "  bench run --task games/landmarks-10 --algos macflow --set alpha=10",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--suite", help="suite name (bench list suites); default: games")
+    p.add_argument("--suite", help="suite name (bench list suites); default: the embedded default tasks "
+                                        "(games suite + mpe/spread-expert)")
     p.add_argument("--tasks", help="comma-separated task names of the suite (default: the suite's default tasks)")
     p.add_argument("--task", help="one task as SUITE/TASK (alternative to --suite/--tasks)")
     p.add_argument("--algos", help=f"comma-separated algorithm names (default: {','.join(DEFAULT_ALGOS)})")
@@ -102,6 +105,8 @@ def plan_jobs(args) -> list:
         raise BenchError("use either --task SUITE/TASK or --suite/--tasks, not both")
     if args.task:
         tasks = [get_task(args.task)]
+    elif not args.suite and not args.tasks:
+        tasks = [get_task(t) for t in DEFAULT_TASKS]
     else:
         suite = get_suite(args.suite or "games")
         why = suite.available()
@@ -159,7 +164,7 @@ def print_summary(finals, console) -> None:
 
     tasks = list(dict.fromkeys(f["task"] for f in finals))
     algos = list(dict.fromkeys(f["algo"] for f in finals))
-    table = Table(title="return (mean ± std over seeds) [normalised score]")
+    table = Table(title="return (mean ± std over seeds) [normalised score] (win rate where the task has one)")
     table.add_column("task")
     for a in algos:
         table.add_column(a, justify="right")
@@ -173,7 +178,9 @@ def print_summary(finals, console) -> None:
             rets = np.concatenate([f["returns"] for f in fs])
             flag = " *" if any(f.get("cost_overrides") for f in fs) else ""
             norm = np.mean(np.concatenate([f["normalised"] for f in fs]))
-            row.append(f"{rets.mean():.3f} ± {rets.std():.3f} [{norm:.0f}]{flag}")
+            wins = [w for f in fs for w in f.get("win_rate") or []]
+            won = f" win {100 * np.mean(wins):.0f}%" if wins else ""
+            row.append(f"{rets.mean():.3f} ± {rets.std():.3f} [{norm:.0f}]{won}{flag}")
         table.add_row(*row)
     console.print(table)
     if any(f.get("cost_overrides") for f in finals):
