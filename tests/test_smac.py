@@ -234,3 +234,45 @@ def test_task_data_are_read_from_the_download_location(monkeypatch, tmp_path):
     write_dataset(discrete_dataset(N=2, O=400, S=500, A=70), omiga)
     with pytest.raises(DatasetError, match="MAPPO-style"):
         get_task("smacv1/2c_vs_64zg-good").make_dataset(0)
+
+
+def test_many_episodes_run_in_waves_on_few_instances_with_the_real_evaluator(monkeypatch):
+    """6 episodes on 4 StarCraft II instances (waves), through benchmarks.evaluate's Python evaluator."""
+    import jax
+    import jax.numpy as jnp
+
+    from benchmarks.evaluate import make_python_evaluator
+
+    FakeSMAC.instances = []
+    maker = smac.SMACMaker(SPEC_3M, lambda seed: FakeSMAC(seed=seed, limit=4, hp=6 + len(FakeSMAC.instances) % 2 * 100),
+                           max_envs=4)
+
+    class Attack:  # attacks when the (per-episode) key says so, else stops: a policy with a known score
+        @staticmethod
+        def act(state, obs, legal, key):
+            n = obs.shape[0]
+            attack = state["attack"][:n]
+            return jnp.where(attack[:, None], 6, 1) * jnp.ones((n, 3), jnp.int32)
+
+    states = {"attack": jnp.array([[True, True, False]])}  # one seed; the pattern repeats over episodes
+    states = {"attack": jnp.tile(states["attack"], (1, 2))}  # [1 seed, 6 episodes]
+    ev = make_python_evaluator(maker, Attack, 6)
+    returns, won = ev(states, jax.random.split(jax.random.PRNGKey(0), 1))
+    assert len(FakeSMAC.instances) == 4  # never more than max_envs processes
+    # episode i runs on instance i % 4 (hp 6 on even instances: attacking wins in 2 steps; hp 106 on odd: it
+    # cannot win in the 4-step limit); stopping earns nothing
+    inst_hp = [6, 106, 6, 106]
+    want_ret, want_won = [], []
+    for i, attack in enumerate([True, True, False, True, True, False]):
+        hp = inst_hp[i % 4]
+        if not attack:
+            want_ret.append(0.0), want_won.append(False)
+        elif hp == 6:
+            want_ret.append(16.0), want_won.append(True)
+        else:
+            want_ret.append(12.0), want_won.append(False)
+    np.testing.assert_allclose(returns[0], want_ret)
+    np.testing.assert_array_equal(won[0], want_won)
+    assert all(e.closed for e in FakeSMAC.instances)
+    assert maker.spec.episode_length == 2 * SPEC_3M.episode_length  # two waves
+    assert maker._base == SPEC_3M

@@ -8,8 +8,9 @@ an unrelated hyper-parameter optimiser), so both are optional extras::
     StarCraft II 4.10 for Linux (SC2.4.10.zip from Blizzard's s2client-proto) unzipped to ~/StarCraftII
     or to $SC2PATH, with SMAC_Maps.zip (smacv1) / the smacv2 maps unzipped into $SC2PATH/Maps/
 
-The adapter follows the batch-env interface of :mod:`benchmarks.envs`: E StarCraft II instances (one
-process each) step together; each step makes one jitted ``act`` call for all of them. Observations,
+The adapter follows the batch-env interface of :mod:`benchmarks.envs`: E episodes step together and each
+step makes one jitted ``act`` call for all of them. They run on at most $BENCH_SC2_PARALLEL (default 8)
+StarCraft II processes, in waves (a process is about a gigabyte; seeds x episodes are often hundreds). Observations,
 legal actions and state come from ``get_obs`` / ``get_avail_actions`` / ``get_state`` (no agent id, no
 last action: og-marl's recording), the reward is SMAC's team reward (default reward scaling, max about
 20), ``done`` is SMAC's ``terminated`` (a time-limit end included, as og-marl stores it), and ``won`` is
@@ -96,17 +97,27 @@ def missing_env(package: str) -> Optional[str]:
 
 # ---- the batch env ---------------------------------------------------------------------------------
 class SMACBatch:
-    """E SMAC environments stepped together (interface: benchmarks/envs/__init__.py)."""
+    """E SMAC episodes stepped together on at most K StarCraft II instances (interface: benchmarks/envs/__init__.py).
 
-    def __init__(self, envs: list, spec: EnvSpec):
+    Each StarCraft II instance is a process of about a gigabyte, so E = seeds x episodes (hundreds) cannot
+    all run at once. Episode i runs on instance i % K, in wave i // K: when an instance's episode ends it
+    is reset for its next episode at the following step. Episodes waiting for their wave report done=False,
+    reward 0, zero observations and all-legal masks (their actions are ignored), so every episode's return
+    is exactly its own. The batch needs at most ``max_steps`` = limit x waves steps.
+    """
+
+    def __init__(self, envs: list, spec: EnvSpec, n_episodes: Optional[int] = None):
         self.envs, self.spec = envs, spec
-        self.E, self.N = len(envs), spec.n_agents
+        self.K, self.E, self.N = len(envs), n_episodes or len(envs), spec.n_agents
+        self.waves = -(-self.E // max(self.K, 1))
+        self.max_steps = spec.episode_length * self.waves
         self.done = np.zeros(self.E, bool)
-        self.t = 0
         self.illegal = 0  # actions outside the legal mask, replaced by the first legal action
         self._obs = np.zeros((self.E, self.N, spec.obs_dim), np.float32)
-        self._legal = np.zeros((self.E, self.N, spec.action_dim), bool)
+        self._legal = np.ones((self.E, self.N, spec.action_dim), bool)
         self._state = np.zeros((self.E, spec.state_dim), np.float32)
+        self._t = np.zeros(self.E, np.int64)  # steps taken by each episode
+        self._current = [None] * self.K  # episode running on each instance
         info = envs[0].get_env_info() if envs else None
         if info is not None:
             got = (info["n_agents"], info["obs_shape"], info["state_shape"], info["n_actions"])
@@ -118,27 +129,36 @@ class SMACBatch:
                     f"have {want}; the data were recorded with different environment settings (e.g. the OMIGA "
                     f"2c_vs_64zg data use MAPPO-style observations), so policies trained on them cannot run here")
 
-    def _read(self, i: int) -> None:
-        env = self.envs[i]
+    def _read(self, i: int, env) -> None:
         self._obs[i] = np.asarray(env.get_obs(), np.float32).reshape(self.N, -1)
         self._legal[i] = np.asarray(env.get_avail_actions()).reshape(self.N, -1) > 0
         self._state[i] = np.asarray(env.get_state(), np.float32).reshape(-1)
 
+    def _start(self, k: int, i: Optional[int]) -> None:
+        self._current[k] = i
+        if i is not None and i < self.E:
+            self.envs[k].reset()
+            self._read(i, self.envs[k])
+        else:
+            self._current[k] = None
+
     def reset(self):
-        for i, env in enumerate(self.envs):
-            env.reset()
-            self._read(i)
         self.done[:] = False
-        self.t = 0
+        self._t[:] = 0
+        self._obs[:] = 0.0
+        self._legal[:] = True
+        self._state[:] = 0.0
+        for k in range(self.K):
+            self._start(k, k)
         return self._obs.copy(), self._legal.copy(), self._state.copy()
 
     def step(self, actions):
         actions = np.asarray(actions).reshape(self.E, self.N).astype(np.int64)
         reward = np.zeros(self.E, np.float32)
         won = np.zeros(self.E, bool)
-        self.t += 1
-        for i, env in enumerate(self.envs):
-            if self.done[i]:
+        for k, env in enumerate(self.envs):
+            i = self._current[k]
+            if i is None:
                 continue
             a = actions[i].copy()
             ok = (a >= 0) & (a < self.spec.action_dim)
@@ -147,12 +167,14 @@ class SMACBatch:
                 self.illegal += int((~ok).sum())
                 a[~ok] = np.argmax(self._legal[i, ~ok], -1)
             r, terminated, info = env.step([int(x) for x in a])
+            self._t[i] += 1
             reward[i] = float(r)
-            won[i] = bool((info or {}).get("battle_won", False))
-            if terminated or self.t >= self.spec.episode_length:
+            if terminated or self._t[i] >= self.spec.episode_length:
                 self.done[i] = True
+                won[i] = bool((info or {}).get("battle_won", False))
+                self._start(k, i + self.K)  # this instance's next episode begins at the next step
             else:
-                self._read(i)
+                self._read(i, env)
         return (self._obs.copy(), self._legal.copy(), self._state.copy(), reward, self.done.copy(),
                 {"won": won, "illegal": self.illegal})
 
@@ -164,28 +186,45 @@ class SMACBatch:
                 pass
 
 
+def max_instances() -> int:
+    """Parallel StarCraft II instances per evaluation: $BENCH_SC2_PARALLEL, default 8."""
+    try:
+        return max(1, int(os.environ.get("BENCH_SC2_PARALLEL", "8")))
+    except ValueError:
+        raise DependencyError("BENCH_SC2_PARALLEL must be a positive integer (StarCraft II instances run at once)") from None
+
+
 @dataclasses.dataclass
 class SMACMaker:
-    """``Task.make_env()`` for SMAC: ``batch(n_envs, seed)`` launches n_envs StarCraft II instances.
+    """``Task.make_env()`` for SMAC: ``batch(n_envs, seed)`` runs n_envs episodes on at most
+    ``max_instances()`` StarCraft II processes, in waves.
 
-    ``factory(seed) -> env`` builds one environment with the smac API; the default imports smac or
-    smacv2 and fails with the install instructions when either the package or StarCraft II is missing.
+    ``factory(seed) -> env`` builds one environment with the smac API. ``spec.episode_length`` of the
+    maker (not of the task) is raised to the batch's ``max_steps`` when episodes run in waves, so that a
+    caller stepping ``spec.episode_length`` times (benchmarks.evaluate) sees every wave finish.
     """
 
     spec: EnvSpec
     factory: Callable[[int], object]
     package: str = "smac"
+    max_envs: Optional[int] = None
 
     def batch(self, n_envs: int, seed: int) -> SMACBatch:
+        k = min(n_envs, self.max_envs or max_instances())
         envs = []
         try:
-            for i in range(n_envs):
+            for i in range(k):
                 envs.append(self.factory(seed + i))
         except BaseException:
             for env in envs:
                 env.close()
             raise
-        return SMACBatch(envs, self.spec)
+        b = SMACBatch(envs, self._base, n_envs)
+        self.spec = dataclasses.replace(self._base, episode_length=b.max_steps)
+        return b
+
+    def __post_init__(self):
+        self._base = self.spec
 
 
 def v1_factory(map_name: str) -> Callable[[int], object]:
