@@ -234,6 +234,14 @@ class MACFlow(Algorithm):
         return MACFlow._onestep_actions(_nets(spec, cfg), state.params, spec, cfg, with_agent_id(obs), z, legal, ks)
 
     @staticmethod
+    def sample_onestep(state, obs, legal, key):
+        """The factorised policy as a push-forward of z ~ N(0, I) (Prop. 4.2); for analysis. For discrete
+        actions ``act`` uses z = 0 instead."""
+        spec, cfg = state.spec, state.cfg
+        z = jax.random.normal(key, obs.shape[:-1] + (spec.action_dim,))
+        return MACFlow._onestep_actions(_nets(spec, cfg), state.params, spec, cfg, with_agent_id(obs), z, legal)
+
+    @staticmethod
     def sample_joint(state, obs, legal, key):
         """Actions of the stage-I flow policy (centralised; for analysis, not for execution)."""
         spec, cfg = state.spec, state.cfg

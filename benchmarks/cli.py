@@ -154,6 +154,9 @@ def cmd_run(args) -> int:
     finals = outcome.finals  # final.json of every finished job (including ones skipped as already done)
     print_summary(finals, console)
     console.print(f"results: {root.resolve()}")
+    from analysis.report import report_after_run  # the report for what this command ran, and where it is
+
+    report_after_run(root, [j.get("run_id") for j in outcome.jobs], console)
     return 1 if outcome.failed else 0
 
 

@@ -241,3 +241,32 @@ def _evaluate(cfg, task, evaluator, diag_fn, states, data, seeds, step, metrics_
         rows.append(r)
     run.append_metrics(rows)
     return {"returns": [r["return"] for r in rows], "won": [r.get("win_rate") for r in rows]}
+
+
+def fit(algo_name: str, task_id: str, overrides: dict | None = None, seeds=(0,), steps: int = 1000,
+        batch_size: int = 64, allow_cost_override: bool = False, data_seed: int = 0, chunk: int = 1000):
+    """Train in memory (no store, no evaluation) and return (algo_cls, task, states with a seed axis).
+
+    For analyses and tests that need the learned parameters themselves.
+    """
+    from benchmarks.suites import get_task
+
+    algo_cls = algorithms.get(algo_name)
+    task = get_task(task_id)
+    algo_cls.check_spec(task.spec)
+    cfg = algo_cls.make_config(overrides or {}, allow_cost_override=allow_cost_override)
+    _, data = load_data(task, algo_cls, RunConfig(algo_name, task_id, tuple(seeds), steps, data_seed=data_seed))
+    states = init_states(algo_cls, task.spec, cfg, tuple(seeds))
+    key = jnp.stack([jax.random.PRNGKey(10_000 + s) for s in seeds])
+    done = 0
+    while done < steps:
+        n = min(chunk, steps - done)
+        key, sub = _split_seeds(key)
+        states, m = make_chunk(algo_cls, batch_size, n)(states, sub, data)
+        done += n
+    return algo_cls, task, states
+
+
+def seed_slice(states, i: int):
+    """The state of the i-th seed of a vmapped state."""
+    return jax.tree.map(lambda x: x[i], states)

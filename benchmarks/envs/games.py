@@ -8,13 +8,15 @@
   express the optimum (IGM breaks by construction).
 * payoff-zeta (App. H.7): the coordination rewards; dataset zeta x {(0,0),(1,1)} + (1-zeta) x
   {(0,1),(1,0)}, zeta in {0, .25, .5, .75, 1} (interaction strength).
-* landmarks[-N] (Sec. 4.3, App. H.4): N agents (3 by default, up to 40) cover N fixed landmarks in
-  [-1,1]^2. Agent i observes its own position and every landmark, not the other agents; its action
+* landmarks[-N] (Sec. 4.3, App. H.4): N agents (3 by default, up to 40) cover N fixed landmarks on a
+  circle of radius 0.5. Agents start on an outer ring, agent i near landmark i's bearing with a random
+  jitter of up to half the angle between landmarks. Agent i observes its own position and every landmark, not the other agents; its action
   is a movement vector in [-1,1]^2 (position += 0.1 a). Team reward per step: minus the mean distance
   of agents to landmarks under the optimal assignment (Hungarian, recomputed every step), 25 steps.
-  Dataset: experts that head for the landmark of the optimal assignment of the *initial* positions,
-  which depends on where the other (unobserved) agents start, so each agent's behaviour is
-  multi-modal given its own observation.
+  Dataset: experts that head for the landmark of the optimal assignment of the *initial* positions.
+  That is usually landmark i but depends on where the other (unobserved) agents start, so each agent's
+  behaviour is multi-modal given its own observation, while a consistent decentralised convention
+  (i -> i) exists for the policies to find.
 
 The bandit games are one-step episodes (terminal after the first action).
 """
@@ -151,7 +153,7 @@ class Landmarks:
         return obs, jnp.ones(pos.shape[:-1] + (1,), bool), pos.reshape(pos.shape[:-2] + (2 * self.n,))
 
     def reset(self, key):
-        pos = jax.random.uniform(key, (self.n, 2), minval=-1.0, maxval=1.0)
+        pos = jnp.asarray(initial_positions(key, self.n))
         obs, legal, state = self.observe(pos)
         return (pos, jnp.zeros((), jnp.int32)), obs, legal, state
 
@@ -170,6 +172,22 @@ class Landmarks:
         return (pos, t), obs, legal, state, self.reward(pos), t >= LANDMARK_STEPS, {}
 
 
+def initial_positions(key_or_rng, n: int):
+    """Agent i starts on the outer ring (radius 0.8-1.0) near landmark i's bearing, jittered by up to
+    half the angle between landmarks, so the optimal assignment is usually i -> i but varies."""
+    if isinstance(key_or_rng, np.random.Generator):
+        u = key_or_rng.uniform(-1.0, 1.0, n)
+        r = key_or_rng.uniform(0.8, 1.0, n)
+        xp = np
+    else:
+        ka, kr = jax.random.split(key_or_rng)
+        u = jax.random.uniform(ka, (n,), minval=-1.0, maxval=1.0)
+        r = jax.random.uniform(kr, (n,), minval=0.8, maxval=1.0)
+        xp = jnp
+    ang = 2 * math.pi * xp.arange(n) / n + math.pi / 2 + u * math.pi / n
+    return xp.clip(xp.stack([r * xp.cos(ang), r * xp.sin(ang)], -1), -1.0, 1.0).astype(np.float32)
+
+
 def landmark_expert_action(pos: np.ndarray, goal: np.ndarray) -> np.ndarray:
     return np.clip((goal - pos) / (3 * LANDMARK_DT), -1.0, 1.0)
 
@@ -184,7 +202,7 @@ def landmarks_dataset(n_agents: int = 3, seed: int = 0, episodes: int = 200, noi
     rew = np.zeros((episodes, T), np.float32)
     state = np.zeros((episodes, T, 2 * n), np.float32)
     for e in range(episodes):
-        pos = rng.uniform(-1, 1, (n, 2)).astype(np.float32)
+        pos = initial_positions(rng, n)
         d = np.linalg.norm(pos[:, None] - lm[None], axis=-1)
         _, assign = linear_sum_assignment(d)
         goal = lm[assign]
@@ -207,3 +225,25 @@ def landmarks_dataset(n_agents: int = 3, seed: int = 0, episodes: int = 200, noi
                  card={"generator": "random" if random_policy else f"landmark expert (noise {noise})", "seed": seed})
     ds.card.update(ds.summary())
     return ds
+
+
+def joint_histogram(actions: np.ndarray, n_actions: int = 2) -> np.ndarray:
+    """Empirical distribution over joint discrete actions of 2 agents: actions [M, 2] -> [A*A]."""
+    a = np.asarray(actions)
+    return np.bincount(a[:, 0] * n_actions + a[:, 1], minlength=n_actions * n_actions) / len(a)
+
+
+def w2_discrete(p: np.ndarray, q: np.ndarray, n_actions: int = 2) -> float:
+    """Exact 2-Wasserstein distance between two distributions over joint actions of 2 agents, each joint
+    action embedded as the point (a1, a2) in R^2 (the payoff game's W2, MAC-Flow App. H.7)."""
+    from scipy.optimize import linprog
+
+    pts = np.array([(i, j) for i in range(n_actions) for j in range(n_actions)], float)
+    cost = ((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1)
+    k = len(pts)
+    a_eq = np.zeros((2 * k, k * k))
+    for i in range(k):
+        a_eq[i, i * k:(i + 1) * k] = 1.0
+        a_eq[k + i, i::k] = 1.0
+    res = linprog(cost.reshape(-1), A_eq=a_eq, b_eq=np.concatenate([p, q]), bounds=(0, None), method="highs")
+    return float(np.sqrt(max(res.fun, 0.0)))

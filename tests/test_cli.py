@@ -1,0 +1,94 @@
+"""The `bench` command: happy path, listing, and bad input that must not touch the results store."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+import algorithms
+from algorithms.bc import BC
+from benchmarks.cli import main
+
+TINY = ["--set", "hidden=32,32", "--steps", "20", "--eval-every", "10", "--eval-episodes", "10", "--seeds", "0",
+        "--no-progress"]
+
+
+def _snapshot(root: Path) -> dict:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("store") / "runs"
+    assert main(["run", "--task", "games/coordination", "--algos", "bc", "--results", str(root), *TINY]) == 0
+    return root
+
+
+def test_run_writes_a_finished_run_and_rerun_skips_it(store, capsys):
+    runs = [p for p in store.iterdir() if p.is_dir()]
+    assert len(runs) == 1
+    final = json.loads((runs[0] / "final.json").read_text())
+    assert final["algo"] == "bc" and final["task"] == "games/coordination" and final["steps"] == 20
+    rows = [json.loads(l) for l in (runs[0] / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [10, 20]
+    before = _snapshot(store)
+    assert main(["run", "--task", "games/coordination", "--algos", "bc", "--results", str(store), *TINY]) == 0
+    out = capsys.readouterr()
+    assert "games/coordination" in out.out + out.err
+    assert _snapshot(store) == before, "a finished run was re-run or modified"
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["run", "--algos", "nosuchalgo"], "unknown algorithm 'nosuchalgo'. Valid algorithms: "),
+    (["run", "--suite", "nosuchsuite"], "unknown suite 'nosuchsuite'. Valid suites: "),
+    (["run", "--suite", "games", "--tasks", "coordinaton"], "Did you mean 'coordination'?"),
+    (["run", "--task", "games/nosuchtask"], "unknown task of suite 'games'"),
+    (["run", "--algos", "bc", "--set", "nosuchkey=1"], "unknown config key 'nosuchkey' for algorithm 'bc'. Valid keys:"),
+    (["run", "--algos", "bc", "--set", "lr=fast"], "--set lr=fast: expected a value of type float"),
+    (["run", "--algos", "flowbc", "--set", "flow_steps=2"], "--allow-cost-override"),
+    (["run", "--algos", "bc", "--seeds", "a,b"], "expected comma-separated integers"),
+    (["run", "--algos", "bc", "--steps", "0"], "--steps must be a positive integer"),
+    (["run", "--task", "games/landmarks-99"], "landmarks supports 2 to 40 agents"),
+])
+def test_bad_input_is_one_clear_line_and_touches_nothing(store, capsys, argv, needle):
+    before = _snapshot(store)
+    assert main([*argv, "--results", str(store), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("bench: error: "), err
+    assert needle in err[0]
+    assert _snapshot(store) == before
+
+
+def test_unsupported_action_kind_names_the_supported_kinds(store, capsys, monkeypatch):
+    class DiscreteOnly(BC):
+        name = "discreteonly"
+        supports = frozenset({"discrete"})
+
+    algorithms._load()
+    monkeypatch.setitem(algorithms._REGISTRY, "discreteonly", DiscreteOnly)
+    before = _snapshot(store)
+    assert main(["run", "--task", "games/xor", "--algos", "discreteonly", "--results", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert "does not support continuous actions; it supports: discrete" in err
+    assert _snapshot(store) == before
+
+
+def test_list(capsys):
+    assert main(["list", "algos"]) == 0
+    out = capsys.readouterr().out
+    for name in ("bc", "flowbc", "macflow"):
+        assert name in out
+    assert main(["list", "tasks", "--suite", "games"]) == 0
+    tasks = capsys.readouterr().out.split()
+    assert {"games/coordination", "games/xor", "games/payoff-0.5", "games/landmarks"} <= set(tasks)
+    assert main(["list", "suites"]) == 0
+    assert "games" in capsys.readouterr().out
+
+
+def test_help_has_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "examples:" in capsys.readouterr().out

@@ -1,0 +1,124 @@
+"""The trainer and the store: resume after a crash, no duplicated rows, NaN detection, entry points."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import algorithms
+from algorithms.bc import BC
+from benchmarks.data.transitions import Dataset, to_transitions, to_windows
+from benchmarks.errors import TrainingError
+from benchmarks.store import Run
+from benchmarks.train import RunConfig, train
+
+JOB = dict(algo="bc", task="games/landmarks", seeds=(0, 1), steps=60, eval_every=20, eval_episodes=8,
+           overrides={"hidden": (32, 32)}, chunk=10)
+
+
+class Boom(Exception):
+    pass
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    clean = train(RunConfig(**JOB), results=tmp_path / "clean")
+
+    def crash(step, total, info):
+        if step > 30:
+            raise Boom("simulated kill")
+
+    with pytest.raises(Boom):
+        train(RunConfig(**JOB), results=tmp_path / "crashy", progress=crash)
+    run = Run(tmp_path / "crashy", RunConfig(**JOB).run_id)
+    assert not run.finished and run.error_path.exists()
+    assert {r["step"] for r in run.metrics()} == {20}
+    resumed = train(RunConfig(**JOB), results=tmp_path / "crashy")
+    assert resumed["returns"] == clean["returns"], "resuming from the checkpoint changed the result"
+    rows = run.metrics()
+    keys = [(r["step"], r["seed"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 6
+    assert not run.error_path.exists()
+
+
+def test_same_inputs_same_run_id_and_finished_runs_are_skipped(tmp_path):
+    a = train(RunConfig(**JOB), results=tmp_path)
+    mtime = (tmp_path / a["run_id"] / "final.json").stat().st_mtime_ns
+    b = train(RunConfig(**JOB), results=tmp_path)
+    assert a == b and (tmp_path / a["run_id"] / "final.json").stat().st_mtime_ns == mtime
+    assert RunConfig(**{**JOB, "steps": 40}).run_id != RunConfig(**JOB).run_id
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_store(tmp_path, monkeypatch):
+    class NanBC(BC):
+        name = "nanbc"
+
+        @staticmethod
+        def update(state, batch, key):
+            state, m = BC.update(state, batch, key)
+            return state, {"loss": m["loss"] * np.nan}
+
+    algorithms._load()
+    monkeypatch.setitem(algorithms._REGISTRY, "nanbc", NanBC)
+    with pytest.raises(TrainingError, match="not finite at step 10 .* smaller learning rate"):
+        train(RunConfig(**{**JOB, "algo": "nanbc"}), results=tmp_path)
+    run = Run(tmp_path, RunConfig(**{**JOB, "algo": "nanbc"}).run_id)
+    assert run.spec_path.exists() and "not finite" in run.error_path.read_text() and not run.finished
+
+
+def test_cost_overrides_are_recorded(tmp_path):
+    f = train(RunConfig(**{**JOB, "algo": "flowbc", "overrides": {"hidden": (32, 32), "flow_steps": 3},
+                           "allow_cost_override": True, "steps": 20}), results=tmp_path)
+    spec = json.loads((tmp_path / f["run_id"] / "spec.json").read_text())
+    assert spec["cost_overrides"] == {"flow_steps": 3} and f["cost"]["nfe"] == 3
+
+
+def _streams():
+    """B=2 streams: stream 0 has a terminal episode then a truncated one; stream 1 ends mid-episode."""
+    B, T, N = 2, 6, 2
+    obs = np.arange(B * T * N, dtype=np.float32).reshape(B, T, N, 1)
+    term = np.zeros((B, T), bool)
+    trunc = np.zeros((B, T), bool)
+    term[0, 2] = True
+    trunc[0, 5] = True
+    return Dataset(observations=obs, actions=np.zeros((B, T, N), np.int32), rewards=np.arange(B * T, dtype=np.float32).reshape(B, T),
+                   terminals=term, truncations=trunc, legal=np.ones((B, T, N, 2), bool), state=np.zeros((B, T, 1), np.float32))
+
+
+def test_transitions_never_cross_episode_or_stream_boundaries():
+    ds = _streams()
+    tr = to_transitions(ds)
+    # stream 0: t=0,1,2(terminal) | t=3,4 (t=5 truncated: no successor) ; stream 1: t=0..4 (t=5: end of stream)
+    assert tr["reward"].tolist() == [0, 1, 2, 3, 4, 6, 7, 8, 9, 10]
+    assert tr["terminal"].tolist() == [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+    obs, nxt = tr["obs"][:, 0, 0], tr["next_obs"][:, 0, 0]
+    live = tr["terminal"] == 0
+    assert np.all(nxt[live] == obs[live] + 2), "next_obs must be the next step of the same stream"
+
+
+def test_windows_stay_inside_their_episode():
+    w = to_windows(_streams(), 3)
+    first = w["reward"][:, 0]
+    # the window starting at stream 0, t=1 covers t=1,2 then padding (episode ends at the terminal t=2)
+    i = int(np.nonzero(first == 1)[0][0])
+    assert w["reward"][i].tolist() == [1, 2, 2] and w["valid"][i].tolist() == [1, 1, 0]
+    assert w["valid"][:, 0].all()
+
+
+def test_entry_point_plugins_are_discovered(monkeypatch):
+    class EP:
+        name = "third_party_algo"
+        group = "bench.algorithms"
+        value = "mypkg:Algo"
+
+        def load(self):
+            class Third(BC):
+                name = "third_party_algo"
+            return Third
+
+    import algorithms as reg
+
+    monkeypatch.setattr(reg, "_loaded", False)
+    monkeypatch.setattr(reg, "entry_points", lambda group: [EP()] if group == "bench.algorithms" else [])
+    monkeypatch.setattr(reg, "_REGISTRY", dict(reg._REGISTRY))
+    assert "third_party_algo" in reg.names()
