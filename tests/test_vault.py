@@ -270,3 +270,13 @@ def test_episode_returns_match_a_plain_loop():
                 acc = 0.0
     np.testing.assert_allclose(ds.episode_returns(), want, rtol=1e-6, atol=1e-6)
     assert ds.summary()["episodes"] == len(want)
+
+
+def test_vault_without_state_and_with_top_level_legals(tmp_path):
+    exp = ogmarl_experience()
+    legals = exp["infos"].pop("legals")
+    del exp["infos"]
+    exp["legals"] = legals
+    ds = read_dataset(write_ogmarl_vault(tmp_path, exp, scenario="flat"))
+    assert ds.state.shape == (2, 12, 0)
+    np.testing.assert_array_equal(ds.legal, legals > 0)

@@ -274,6 +274,9 @@ def from_experience(exp: dict, card: Optional[dict] = None) -> Dataset:
     """Normalise an og-marl experience tree (NumPy arrays) into a :class:`Dataset` (see module docstring)."""
     infos = exp.get("infos", {}) or {}
     flat = {**{k: v for k, v in exp.items() if k != "infos"}, **{f"infos.{k}": v for k, v in infos.items()}}
+    for k in ("legals", "state"):  # some converted vaults keep these at the top level
+        if f"infos.{k}" not in flat and k in flat:
+            flat[f"infos.{k}"] = flat.pop(k)
     missing = [f for f in REQUIRED if f not in flat]
     if missing:
         raise DatasetError(f"dataset has no field '{missing[0]}' (fields: {', '.join(sorted(flat))}); an og-marl vault "
