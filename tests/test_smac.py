@@ -150,6 +150,9 @@ def test_real_factories_build_the_papers_environments(fake_smac_package):
     assert kw["map_name"] == "10gen_terran" and kw["capability_config"]["n_units"] == 10
     assert kw["capability_config"]["team_gen"]["unit_types"] == ["marine", "marauder", "medivac"]
     assert kw["capability_config"]["start_positions"]["dist_type"] == "surrounded_and_reflect"
+    # og-marl's recording settings (its quirks kept so that evaluation matches the data)
+    assert kw["capability_config"]["team_gen"]["exception_unit_types"] == ["baneling"]
+    assert kw["capability_config"]["start_positions"]["n_enemies"] == 5 and kw["seed"] == 0
     assert (kw["conic_fov"], kw["obs_own_pos"], kw["use_unit_ranges"], kw["min_attack_range"]) == (False, True, True, 2)
 
 

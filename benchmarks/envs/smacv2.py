@@ -6,6 +6,12 @@ not fill a team), ``surrounded_and_reflect`` start positions on a 32x32 map, and
 ``conic_fov=False, obs_own_pos=True, use_unit_ranges=True, min_attack_range=2``. The adapter builds the
 same environment and steps it through :class:`benchmarks.envs.smac.SMACBatch` (same API as smac).
 
+Two settings of og-marl's recording differ from smacv2's own example configs and are kept here so the
+evaluation environment is the one the data came from: the terran teams name ``baneling`` (not
+``medivac``) as the exception unit type, so medivacs are drawn like the other types; and
+terran_10_vs_10 passes ``n_enemies=5`` to the start-position distribution (the team sizes themselves
+are 10 vs 10). ``OGMARL_SETTINGS = False`` switches to smacv2's example configs.
+
 Install: ``pip install "smacv2 @ git+https://github.com/oxwhirl/smacv2.git"``, StarCraft II 4.10 in
 $SC2PATH and the smacv2 maps (``SMAC_Maps`` from the smacv2 repository) in $SC2PATH/Maps.
 """
@@ -16,15 +22,16 @@ from typing import Callable
 from benchmarks.envs.smac import MapInfo, make_suite, missing_env
 from benchmarks.errors import DependencyError
 
+OGMARL_SETTINGS = True  # the environment og-marl recorded its data in (see the module docstring)
 RACES = {
     "terran": (("marine", "marauder", "medivac"), ("medivac",), (0.45, 0.45, 0.1)),
     "zerg": (("zergling", "baneling", "hydralisk"), ("baneling",), (0.45, 0.1, 0.45)),
 }
-# obs / state / actions from og-marl's datacards; episode limit of the 10gen maps
+# obs / state / actions from og-marl's datacards; episode limit 400 of the 10gen maps (smacv2's registry)
 MAPS = {
-    "terran_5_vs_5": MapInfo(5, 82, 120, 11, 200, "og_marl", (0.0, 20.0)),
-    "zerg_5_vs_5": MapInfo(5, 82, 120, 11, 200, "og_marl", (0.0, 20.0)),
-    "terran_10_vs_10": MapInfo(10, 162, 290, 16, 200, "og_marl", (0.0, 20.0)),
+    "terran_5_vs_5": MapInfo(5, 82, 120, 11, 400, "og_marl", (0.0, 20.0)),
+    "zerg_5_vs_5": MapInfo(5, 82, 120, 11, 400, "og_marl", (0.0, 20.0)),
+    "terran_10_vs_10": MapInfo(10, 162, 290, 16, 400, "og_marl", (0.0, 20.0)),
 }
 QUALITIES = {m: ("Replay",) for m in MAPS}
 
@@ -34,12 +41,16 @@ def distribution_config(scenario: str) -> tuple:
     race, n, _, m = scenario.split("_")
     units, exceptions, weights = RACES[race]
     n, m = int(n), int(m)
+    start_enemies = m
+    if OGMARL_SETTINGS:
+        exceptions = ("baneling",)
+        start_enemies = 5
     config = {
         "n_units": n,
         "n_enemies": m,
         "team_gen": {"dist_type": "weighted_teams", "unit_types": list(units), "exception_unit_types": list(exceptions),
                      "weights": list(weights), "observe": True},
-        "start_positions": {"dist_type": "surrounded_and_reflect", "p": 0.5, "n_enemies": m, "map_x": 32, "map_y": 32},
+        "start_positions": {"dist_type": "surrounded_and_reflect", "p": 0.5, "n_enemies": start_enemies, "map_x": 32, "map_y": 32},
     }
     return f"10gen_{race}", config
 
