@@ -280,3 +280,27 @@ def test_vault_without_state_and_with_top_level_legals(tmp_path):
     ds = read_dataset(write_ogmarl_vault(tmp_path, exp, scenario="flat"))
     assert ds.state.shape == (2, 12, 0)
     np.testing.assert_array_equal(ds.legal, legals > 0)
+
+
+def test_a_zip_or_file_is_not_a_vault(tmp_path):
+    f = tmp_path / "3m.zip"
+    f.write_bytes(b"PK")
+    with pytest.raises(DatasetError, match="is a file, not a vault"):
+        read_dataset(f)
+
+
+def test_publish_never_merges_two_writers(tmp_path):
+    from benchmarks.data.vault import _publish
+
+    final = tmp_path / "Good"
+    (final / "d").mkdir(parents=True)
+    (final / "from_a").write_text("a")
+    tmp = tmp_path / ".Good.partial"
+    (tmp / "d").mkdir(parents=True)
+    (tmp / "from_b").write_text("b")
+    with pytest.raises(DatasetError, match="appeared"):
+        _publish(tmp, final, overwrite=False)
+    assert sorted(os.listdir(final)) == ["d", "from_a"]
+    _publish(tmp, final, overwrite=True)
+    assert sorted(os.listdir(final)) == ["d", "from_b"] and not tmp.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Good"]  # the old copy is gone

@@ -144,18 +144,37 @@ def write_dataset(ds: Dataset, path: str | Path, metadata: Optional[dict] = None
         if written != T:
             raise DatasetError(f"flashbax wrote {written} of {T} timesteps to {path}")
         (parent / tmp_uid / CARD_FILE).write_text(json.dumps(card, indent=2, default=_json_default))
-        if path.exists():
-            trash = parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(path, trash)
-            os.replace(parent / tmp_uid, path)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(parent / tmp_uid, path)
+        _publish(parent / tmp_uid, path, overwrite)
     finally:
         if (parent / tmp_uid).exists():
             shutil.rmtree(parent / tmp_uid, ignore_errors=True)
     ds.card = card
     return path
+
+
+def _publish(tmp: Path, path: Path, overwrite: bool) -> None:
+    """Rename the finished ``tmp`` to ``path``; with ``overwrite``, move an existing one aside first.
+
+    Renames are atomic, so a reader sees the old dataset, the new one, or (briefly, while replacing) none,
+    never a partial one. Concurrent writers of the same dataset: the last one wins (overwrite) or the
+    others fail with a clear message."""
+    for _ in range(10):
+        if overwrite and path.exists():
+            trash = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
+            try:
+                os.replace(path, trash)
+            except FileNotFoundError:  # another writer moved it first
+                pass
+            else:
+                shutil.rmtree(trash, ignore_errors=True)
+        try:
+            os.replace(tmp, path)
+            return
+        except OSError:  # a directory appeared under the final name meanwhile (another writer)
+            if not overwrite:
+                raise DatasetError(f"a dataset appeared at {path} while this one was being written (another "
+                                   f"process?); delete it or write with overwrite=True") from None
+    raise DatasetError(f"could not move the new dataset into {path}: other processes keep replacing it")
 
 
 def _json_default(o):
@@ -183,6 +202,9 @@ def resolve_vault(path: str | Path) -> Path:
                            f"generate one with `bench data collect --suite S`, or check the path")
     if (p / META_FILE).is_file():
         return p
+    if p.is_file():
+        raise DatasetError(f"{p} is a file, not a vault directory <root>/<scenario>.vlt/<quality>/; a downloaded zip "
+                           f"is unpacked by `bench data download`, or unzip it yourself and pass the quality directory")
     uids = sorted(d.name for d in p.iterdir() if d.is_dir() and (d / META_FILE).is_file() and not d.name.startswith("."))
     if len(uids) == 1:
         return p / uids[0]
