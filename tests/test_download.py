@@ -220,3 +220,9 @@ def test_not_enough_disk_space_is_said_before_writing(tmp_path, server, monkeypa
     with pytest.raises(DatasetError, match="not enough disk space.*BENCH_DATA"):
         catalogue.download(ENTRY, tmp_path)
     assert not ENTRY.vlt_dir(tmp_path).exists()
+
+
+def test_suite_default_downloads_skip_the_extra_datasets():
+    assert "2halfcheetah" not in {e.scenario for e in catalogue.entries("mamujoco")}
+    assert catalogue.entries("mamujoco", "2halfcheetah")[0].source == "og_marl"
+    assert [e.scenario for e in catalogue.entries("smacv1", "2c_vs_64zg-good")] == ["2c_vs_64zg"]

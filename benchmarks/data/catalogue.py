@@ -51,6 +51,7 @@ class Entry:
     approx: str  # size from the repository listing (for the user; not verified)
     sha256: Optional[str] = None  # known digest; None: recorded on the first verified download
     size: Optional[int] = None  # exact size in bytes when known
+    default: bool = True  # part of `bench data download --suite S` without --task
 
     @property
     def name(self) -> str:
@@ -72,8 +73,8 @@ class Entry:
         return (self.vlt_dir(root) / MARKER).is_file()
 
 
-def _e(suite, scenario, source, env, folder, uids, approx):
-    return Entry(suite, scenario, source, env, f"{folder}/{env}/{scenario}.zip", tuple(uids), approx)
+def _e(suite, scenario, source, env, folder, uids, approx, default=True):
+    return Entry(suite, scenario, source, env, f"{folder}/{env}/{scenario}.zip", tuple(uids), approx, default=default)
 
 
 GPM = ("Good", "Medium", "Poor")
@@ -90,7 +91,8 @@ CATALOGUE = (
     _e("mamujoco", "6halfcheetah", "omiga", "mamujoco", "prior_work/omiga", OMIGA_MUJOCO, "882 MB"),
     _e("mamujoco", "3hopper", "omiga", "mamujoco", "prior_work/omiga", OMIGA_MUJOCO, "599 MB"),
     _e("mamujoco", "2ant", "omiga", "mamujoco", "prior_work/omiga", OMIGA_MUJOCO, "1.31 GB"),
-    _e("mamujoco", "2halfcheetah", "og_marl", "mamujoco", "core", GPM, "8.93 GB"),
+    # og-marl's own MaMuJoCo data (MuJoCo 2.1 multiagent_mujoco, not a DESIGN task): only with --task
+    _e("mamujoco", "2halfcheetah", "og_marl", "mamujoco", "core", GPM, "8.93 GB", default=False),
     _e("mpe", "simple_spread", "omar", "mpe", "prior_work/omar", ("Expert", "Medium", "Medium-Replay", "Random"),
        "4.98 GB"),
 )
@@ -106,7 +108,7 @@ def entries(suite: str, task: Optional[str] = None) -> list:
     if not mine:
         raise unknown("downloadable suite", suite, suites())
     if task is None:
-        return mine
+        return [e for e in mine if e.default]
     t = task.split("/", 1)[-1]
     hit = [e for e in mine if t == e.scenario or t.lower().startswith(e.scenario.lower() + "-")]
     if not hit:
