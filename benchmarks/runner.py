@@ -263,7 +263,9 @@ class View:
         self.prog.update(self.rows[rid], completed=s["step"], status=f"[{style}]{s['status']}[/]", ret=ret,
                          node=node_label(s["node"]))
         counts = {k: sum(v["status"] == k for v in self.state.values()) for k in self.STYLE}
-        self.prog.update(self.overall, completed=sum(v["step"] for v in self.state.values()),
+        finished = ("done", "skipped", "failed")  # a failed job's remaining steps are not waited for
+        self.prog.update(self.overall, completed=sum(v["total"] if v["status"] in finished else v["step"]
+                                                     for v in self.state.values()),
                          status=" ".join(f"{n} {k}" for k, n in counts.items() if n))
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from benchmarks import runner
 from benchmarks.store import Run, atomic_write_json
+from benchmarks.store import runs as store_runs
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--steps", "60", "--eval-every", "20", "--eval-episodes", "10", "--set", "hidden=32,32", "--no-progress"]
@@ -114,13 +115,25 @@ def cluster(tmp_path_factory):
         out = open(logs / f"{name}.txt", "w")
         procs.append(subprocess.Popen(["ray", "start", *args, *common], cwd=REPO, env=_env(), stdout=out,
                                       stderr=subprocess.STDOUT, start_new_session=True))
-        _wait_for(lambda: "block forever" in (logs / f"{name}.txt").read_text() or procs[-1].poll() is not None,
+
+    def up(i, name):
+        _wait_for(lambda: "block forever" in (logs / f"{name}.txt").read_text() or procs[i].poll() is not None,
                   180, f"ray node {name}")
-        assert procs[-1].poll() is None, (logs / f"{name}.txt").read_text()[-2000:]
+        assert procs[i].poll() is None, (logs / f"{name}.txt").read_text()[-2000:]
+
+    def gcs_listening():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
 
     try:
         start("head", ["--head", f"--port={port}", "--include-dashboard=false", '--resources={"node_a": 1}'])
-        start("worker", [f"--address=127.0.0.1:{port}", '--resources={"node_b": 1}'])
+        _wait_for(lambda: gcs_listening() or procs[0].poll() is not None, 180, "the head node's GCS")
+        start("worker", [f"--address=127.0.0.1:{port}", '--resources={"node_b": 1}'])  # overlaps the head's start
+        up(0, "head")
+        up(1, "worker")
         yield f"127.0.0.1:{port}"
     finally:
         _stop(procs)
@@ -157,7 +170,7 @@ def test_two_node_cluster_spreads_jobs_and_survives_a_killed_worker_and_a_failin
     r = bench("--address", cluster, "--task", "games/coordination", "--algos", "bc", "--seeds", "0,1,2",
               "--split-seeds", "--max-retries", "2", "--results", str(root), *TINY, env=_env(BENCH_TEST_FAULT=fault))
     assert r.returncode == 1, r.stderr[-3000:]  # one job failed, the command says so at the end
-    runs = {Run(root, p.name).spec()["seeds"][0]: Run(root, p.name) for p in root.iterdir()}
+    runs = {run.spec()["seeds"][0]: run for run in store_runs(root)}
     assert sorted(runs) == [0, 1, 2]
     # the failing job: traceback stored, no final result, reported with the path of its error.txt
     text = runs[2].error_path.read_text()
@@ -198,7 +211,7 @@ def test_driver_killed_mid_run_then_rerun_resumes_and_skips_finished(cluster, tm
                          stderr=subprocess.STDOUT, start_new_session=True)
     try:
         def state():
-            runs = [Run(root, d.name) for d in root.iterdir()] if root.exists() else []
+            runs = store_runs(root)
             fin = [r for r in runs if r.finished]
             held = [r for r in runs if (r.dir / ".test-hook-hold").exists()]
             return fin, held
@@ -250,7 +263,7 @@ def test_bad_input_fails_before_any_job_with_one_line(cluster, tmp_path):
         lines = [ln for ln in r.stderr.splitlines() if ln.strip() and "WARNING" not in ln and "INFO" not in ln]
         assert r.returncode == 2, (extra, r.stderr[-2000:])
         assert len(lines) == 1 and lines[0].startswith("bench: error: ") and message in lines[0], (extra, lines)
-        assert not root.exists() or not any(root.iterdir())  # no job started
+        assert not store_runs(root)  # no job started
 
 
 def test_store_stays_consistent_with_many_concurrent_writers(tmp_path):
@@ -316,8 +329,8 @@ def test_local_cluster_started_and_stopped_by_the_command(tmp_path):
                          stderr=subprocess.PIPE, text=True, start_new_session=True)
     out, err = p.communicate(timeout=900)
     assert p.returncode == 0, err[-3000:]
-    assert len([d for d in root.iterdir() if (d / "final.json").exists()]) == 2
-    assert all(_node(root, d.name)["node_id"] for d in root.iterdir())
+    assert len([run for run in store_runs(root) if run.finished]) == 2
+    assert all(_node(root, run.id)["node_id"] for run in store_runs(root))
     time.sleep(3)
     left = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
             if _alive(pid) and os.getpgid(pid) == p.pid]
