@@ -19,6 +19,9 @@ _BUILTIN = (
     "bc",
     "flow_bc",
     "macflow",
+    "mafql",
+    "vgm2p",
+    "om2p",
 )
 _loaded = False
 

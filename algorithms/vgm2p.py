@@ -1,0 +1,149 @@
+"""VGM2P: Value-Guidance Multi-agent MeanFlow Policy (Pang et al., arXiv 2604.08174; card 14).
+
+Optimal-policy learning as conditional behaviour cloning (Alg. 1), all parameters shared across agents:
+
+1. Critics: per-agent Q(o_i, a_i), one network, decomposed by VDN and trained by the global TD error
+   (Eq. 13) with a slowly updated target; next actions a'_i = one-step MeanFlow samples with c = 1.
+2. Labels: a_hat_i = eps_i - u(eps_i, 0, 1 | o_i, c=1) (current policy), A_i = Q_i(o_i, a_i) - Q_i(o_i, a_hat_i),
+   c_i = 1 if A_i >= 0 else 0 (Sec. 3.1/3.3; Alg. 1 line 9's "A >= V(o)" read as the typo it is).
+3. Policy: conditional MeanFlow BC with classifier-free guidance (Eq. 11):
+   v_cfg = omega (eps - a) + (1 - omega) u(a_k, k, k | o, c=1),
+   u_tgt = v_cfg - (k - r) d/dk u(a_k, r, k | o, c) with v_cfg as the jvp tangent, L = ||u - sg(u_tgt)||^2.
+Execution (Alg. 2): a_i = eps_i - u(eps_i, 0, 1 | o_i, 1): one network evaluation, decentralised
+(``sampling_steps`` > 1, the multi-step form of Eq. 12, is a cost override).
+
+Paper defaults (App. A, Table 3): MLP 4 x 512, Adam 3e-4, batch 64, gamma 0.995, omega in {3,5,10,20}
+(we take 3, the smallest listed; Fig. 3 reports insensitivity). Choices where the paper is silent:
+* Eq. 13 is implemented as written: sum_i (Q_i - (r + gamma Q'_i)), which counts the team reward N
+  times; it equals the usual VDN loss with every Q_i scaled by N, so the labels c (signs of
+  advantages) are unchanged. ``td="vdn"`` gives the usual (sum_i Q_i - r - gamma sum_i Q'_i)^2.
+* Terminal masking (1 - d) in the target; Polyak tau 0.005 for the target critic (MAC-Flow default).
+* (r, k): two U[0, 1] draws sorted so r <= k, a fraction 0.75 with r = k (the MeanFlow reference's
+  25% r != k), ``equal_fraction``.
+* Condition c and one-hot agent id appended to the observation; times enter as raw (k, k - r).
+* LayerNorm and GELU in every MLP (the harness MLP; the MAC-Flow code base's choice).
+* Discrete actions: one-hot vectors, legal argmax of the one-step sample (as MAC-Flow).
+Note: for c = 1 rows the guided target's fixed point is the c = 1 conditional velocity itself
+(u = omega v + (1 - omega) u), so omega shapes only the c = 0 field; execution uses c = 1.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from benchmarks.errors import ConfigError
+
+from . import register
+from .base import Algorithm, Cost, State
+from .meanflow import (DERIVATIVES, AgentMLP, as_vector, check_fd_step, decode, interpolate, mean_velocity_fn,
+                       meanflow_target, sample, sample_times)
+from .nets import MLP, adam, apply_grads, polyak, with_agent_id
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    hidden: tuple = (512, 512, 512, 512)
+    lr: float = 3e-4
+    discount: float = 0.995
+    tau: float = 0.005
+    omega: float = 3.0
+    equal_fraction: float = 0.75
+    td: str = "paper"  # "paper" (Eq. 13 as written) | "vdn"
+    derivative: str = "jvp"  # "jvp" (MeanFlow) | "fd" (finite difference)
+    fd_step: float = 1e-3
+    layer_norm: bool = True
+    sampling_steps: int = 1
+
+
+def _nets(spec, cfg):
+    return AgentMLP(cfg.hidden, spec.action_dim, cfg.layer_norm), MLP(cfg.hidden, 1, cfg.layer_norm)
+
+
+def _policy(net, params, oid, c, eps, legal, spec, steps=1):
+    return decode(spec, sample(mean_velocity_fn(net, params, oid, c), eps, steps), legal)
+
+
+@register
+class VGM2P(Algorithm):
+    name = "vgm2p"
+    Config = Config
+    cost_defining = ("sampling_steps",)
+    paper = "VGM2P, arXiv 2604.08174"
+
+    @staticmethod
+    def init(key, spec, cfg):
+        if cfg.td not in ("paper", "vdn") or cfg.derivative not in DERIVATIVES:
+            raise ConfigError(f"vgm2p: td must be paper|vdn and derivative one of {DERIVATIVES}, got {cfg.td!r}, {cfg.derivative!r}")
+        if cfg.sampling_steps < 1:
+            raise ConfigError(f"vgm2p: sampling_steps must be >= 1 (paper: 1), got {cfg.sampling_steps}")
+        if cfg.derivative == "fd":
+            check_fd_step(cfg.fd_step)
+        actor, critic = _nets(spec, cfg)
+        n, a = spec.n_agents, spec.action_dim
+        oid = with_agent_id(jnp.zeros((1, n, spec.obs_dim)))
+        x = jnp.zeros((1, n, a))
+        ka, kc = jax.random.split(key)
+        params = {"actor": actor.init(ka, jnp.concatenate([oid, jnp.zeros((1, n, 1)), x, jnp.zeros((1, n, 2))], -1)),
+                  "critic": critic.init(kc, jnp.concatenate([oid, x], -1))}
+        return State(params=params, opt=adam(cfg.lr).init(params), step=jnp.zeros((), jnp.int32),
+                     target={"critic": params["critic"]}, spec=spec, cfg=cfg)
+
+    @staticmethod
+    def update(state, batch, key):
+        spec, cfg = state.spec, state.cfg
+        actor, critic = _nets(spec, cfg)
+        oid, noid = with_agent_id(batch.obs), with_agent_id(batch.next_obs)
+        x = as_vector(spec, batch.actions)
+        ones = jnp.ones(x.shape[:-1] + (1,))
+        k_next, k_hat, k_eps, k_time = jax.random.split(key, 4)
+        q = lambda p, o, av: critic.apply(p, jnp.concatenate([o, av], -1))[..., 0]  # [B, N]
+        sg = jax.lax.stop_gradient(state.params)
+
+        # TD target with next actions from the c = 1 one-step policy (Alg. 1 l. 5)
+        a_next = _policy(actor, sg["actor"], noid, ones, jax.random.normal(k_next, x.shape), batch.next_legal, spec)
+        q_next = q(state.target["critic"], noid, as_vector(spec, a_next))
+        live = cfg.discount * (1.0 - batch.terminal)
+        # advantage labels with the current policy's action (Alg. 1 l. 8-9)
+        a_hat = _policy(actor, sg["actor"], oid, ones, jax.random.normal(k_hat, x.shape), batch.legal, spec)
+        adv = q(sg["critic"], oid, x) - q(sg["critic"], oid, as_vector(spec, a_hat))
+        c = (adv >= 0).astype(jnp.float32)[..., None]
+
+        eps = jax.random.normal(k_eps, x.shape)
+        r, t = sample_times(k_time, x.shape[:-1] + (1,), sort=True, equal_fraction=cfg.equal_fraction)
+        z = interpolate(x, eps, t)
+
+        def loss_fn(params):
+            qs = q(params["critic"], oid, x)
+            if cfg.td == "paper":
+                td = jnp.sum(qs - (batch.reward[:, None] + live[:, None] * q_next), -1)
+            else:
+                td = qs.sum(-1) - (batch.reward + live * q_next.sum(-1))
+            critic_loss = jnp.mean(td**2)
+            u_c = mean_velocity_fn(actor, params["actor"], oid, c)
+            u_1 = mean_velocity_fn(actor, jax.lax.stop_gradient(params["actor"]), oid, ones)
+            v_cfg = cfg.omega * (eps - x) + (1.0 - cfg.omega) * jax.lax.stop_gradient(u_1(z, t, t))
+            u, u_tgt = meanflow_target(u_c, z, r, t, v_cfg, cfg.derivative, cfg.fd_step)
+            policy_loss = jnp.sum((u - u_tgt) ** 2, -1).mean()
+            return critic_loss + policy_loss, {"critic_loss": critic_loss, "policy_loss": policy_loss,
+                                               "c_rate": c.mean(), "q": qs.sum(-1).mean()}
+
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        params, opt = apply_grads(adam(cfg.lr), state.params, state.opt, grads)
+        target = {"critic": polyak(state.target["critic"], params["critic"], cfg.tau)}
+        return state.replace(params=params, opt=opt, target=target, step=state.step + 1), {"loss": loss, **metrics}
+
+    @staticmethod
+    def act(state, obs, legal, key):
+        spec, cfg = state.spec, state.cfg
+        actor, _ = _nets(spec, cfg)
+        eps = jax.random.normal(key, obs.shape[:-1] + (spec.action_dim,))
+        ones = jnp.ones(obs.shape[:-1] + (1,))
+        return _policy(actor, state.params["actor"], with_agent_id(obs), ones, eps, legal, spec, cfg.sampling_steps)
+
+    @staticmethod
+    def cost(spec, cfg):
+        if cfg.sampling_steps == 1:
+            return Cost(nfe=1, per_agent="O(1)", note="one MeanFlow pass u(eps, 0, 1 | o, c=1)")
+        return Cost(nfe=cfg.sampling_steps, per_agent="O(M)", note=f"{cfg.sampling_steps} MeanFlow jumps (Eq. 12)")

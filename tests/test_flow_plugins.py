@@ -1,0 +1,195 @@
+"""MeanFlow building blocks and the one-step flow plugins (mafql, vgm2p, om2p)."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import algorithms
+from algorithms import meanflow as mf
+from algorithms.nets import MLP, count_nfe
+from benchmarks.data.transitions import to_transitions
+from benchmarks.errors import ConfigError
+from benchmarks.suites import get_task
+from benchmarks.train import sample_batch
+
+
+# ---- MeanFlow derivative and target ------------------------------------------------------------
+def _u_known(z, r, t):
+    return jnp.sin(z) * t**2 + r * z + jnp.cos(3.0 * t) * z**2
+
+
+def _dudt_numeric(z, r, t, v, h=1e-5):
+    """Central difference in float64 along the path (z + s v, r, t + s)."""
+    z, r, t, v = (np.asarray(a, np.float64) for a in (z, r, t, v))
+    f = lambda s: np.sin(z + s * v) * (t + s) ** 2 + r * (z + s * v) + np.cos(3.0 * (t + s)) * (z + s * v) ** 2
+    return (f(h) - f(-h)) / (2 * h)
+
+
+def _points(n=64, dim=3):
+    k = jax.random.split(jax.random.PRNGKey(0), 4)
+    z = jax.random.normal(k[0], (n, dim))
+    v = jax.random.normal(k[1], (n, dim))
+    r = jax.random.uniform(k[2], (n, 1)) * 0.5
+    t = 0.5 + jax.random.uniform(k[3], (n, 1)) * 0.5
+    return z, r, t, v
+
+
+def test_jvp_derivative_equals_numerical_derivative_of_a_known_function():
+    z, r, t, v = _points()
+    u, dudt = mf.dudt_jvp(_u_known, z, r, t, v)
+    np.testing.assert_allclose(np.asarray(u), np.asarray(_u_known(z, r, t)), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(dudt), _dudt_numeric(z, r, t, v), rtol=1e-4, atol=1e-4)
+    # the target is v - (t - r) du/dt and carries no gradient
+    _, tgt = mf.meanflow_target(_u_known, z, r, t, v, "jvp")
+    np.testing.assert_allclose(np.asarray(tgt), np.asarray(v) - np.asarray(t - r) * _dudt_numeric(z, r, t, v),
+                               rtol=1e-4, atol=1e-4)
+    g = jax.grad(lambda zz: mf.meanflow_target(_u_known, zz, r, t, v, "jvp")[1].sum())(z)
+    assert float(jnp.abs(g).max()) == 0.0
+
+
+def test_finite_difference_is_close_to_the_exact_derivative():
+    z, r, t, v = _points()
+    _, exact = mf.dudt_jvp(_u_known, z, r, t, v)
+    _, approx = mf.dudt_fd(_u_known, z, r, t, v, 1e-3)
+    err = np.abs(np.asarray(approx - exact)).max() / np.abs(np.asarray(exact)).max()
+    assert err < 1e-2, err
+    # on a random network as used by the plugins
+    net = MLP((32, 32), 3)
+    params = net.init(jax.random.PRNGKey(1), jnp.zeros((1, 5)))
+    u_net = lambda zz, rr, tt: net.apply(params, jnp.concatenate([zz, mf.time_features(rr, tt)], -1))
+    _, exact = mf.dudt_jvp(u_net, z, r, t, v)
+    _, approx = mf.dudt_fd(u_net, z, r, t, v, 1e-3)
+    err = np.abs(np.asarray(approx - exact)).max() / np.abs(np.asarray(exact)).max()
+    assert err < 2e-2, err
+
+
+def test_finite_difference_step_is_not_zero_in_float32_near_t_equal_1():
+    t = jnp.asarray([1.0, 1.0 - 1e-7, 0.999999, 0.75], jnp.float32)[:, None]
+    # the released OM2P code's step (1e-12) vanishes in float32: the difference would be exactly 0
+    assert float(jnp.abs(mf.fd_step(t, 1e-12)).max()) == 0.0
+    with pytest.raises(ConfigError, match="float32"):
+        mf.check_fd_step(1e-12)
+    for delta in (mf.MIN_FD_STEP, 1e-3):
+        h = np.asarray(mf.fd_step(t, delta))
+        assert (h > 0).all() and np.allclose(h, delta, rtol=0.15)
+    z, r, _, v = _points(4)
+    exact = _dudt_numeric(z, r, t, v)
+    _, d = mf.dudt_fd(_u_known, z, r, t, v, mf.MIN_FD_STEP)  # smallest accepted step: non-zero, rough
+    assert float(jnp.abs(d).min()) > 0.0
+    _, d = mf.dudt_fd(_u_known, z, r, t, v, 1e-3)  # the default step: accurate at t = 1 too
+    assert np.abs(np.asarray(d) - exact).max() < 1e-2 * np.abs(exact).max()
+
+
+def test_timestep_distribution():
+    r, t = mf.sample_times(jax.random.PRNGKey(0), (20000, 1), (5, 5, 0, 0))
+    assert abs(float(r.mean()) - 0.5) < 0.01 and float(r.std()) < 0.17  # Beta(5,5): std 0.151
+    assert abs(float(t.std()) - 12 ** -0.5) < 0.01  # U[0,1]
+    r, t = mf.sample_times(jax.random.PRNGKey(1), (20000, 1), sort=True, equal_fraction=0.75)
+    assert bool((r <= t).all())
+    assert abs(float((r == t).mean()) - 0.75) < 0.02
+
+
+@pytest.mark.parametrize("derivative", ["jvp", "fd"])
+def test_one_step_meanflow_reproduces_both_modes(derivative):
+    """MeanFlow BC on data at -1 / +1: one-step samples x = eps - u(eps, 0, 1) land on both modes."""
+    net = MLP((64, 64), 1)
+    params = net.init(jax.random.PRNGKey(0), jnp.zeros((1, 3)))
+    tx = optax.adam(1e-3)
+    u_of = lambda p: (lambda z, r, t: net.apply(p, jnp.concatenate([z, mf.time_features(r, t)], -1)))
+
+    def step(carry, k):
+        p, opt = carry
+        k1, k2, k3 = jax.random.split(k, 3)
+        x = jnp.where(jax.random.uniform(k1, (256, 1)) < 0.5, -1.0, 1.0)
+        eps = jax.random.normal(k2, x.shape)
+        r, t = mf.sample_times(k3, x.shape, sort=True, equal_fraction=0.75)
+        z = mf.interpolate(x, eps, t)
+
+        def loss(p):
+            u, tgt = mf.meanflow_target(u_of(p), z, r, t, eps - x, derivative, 1e-3)
+            return jnp.mean((u - tgt) ** 2)
+
+        g = jax.grad(loss)(p)
+        upd, opt = tx.update(g, opt, p)
+        return (optax.apply_updates(p, upd), opt), None
+
+    (params, _), _ = jax.jit(lambda c, ks: jax.lax.scan(step, c, ks))((params, tx.init(params)),
+                                                                      jax.random.split(jax.random.PRNGKey(1), 1500))
+    xs = np.asarray(mf.one_step(u_of(params), jax.random.normal(jax.random.PRNGKey(2), (4000, 1))))[:, 0]
+    near = np.abs(np.abs(xs) - 1.0) < 0.3
+    assert near.mean() > 0.7, near.mean()
+    assert 0.3 < (xs > 0).mean() < 0.7  # both modes, roughly balanced
+
+
+# ---- plugins -------------------------------------------------------------------------------------
+def _coordination_p11(name, overrides, steps=300, seeds=3):
+    """Train ``seeds`` seeds (vmapped) on games/coordination; P(joint action (1,1)) at execution, per seed."""
+    cls = algorithms.get(name)
+    task = get_task("games/coordination")
+    cfg = cls.make_config({"hidden": (32, 32), "lr": 1e-3, **overrides})
+    data = {k: jnp.asarray(v) for k, v in to_transitions(task.make_dataset(0)).items()}
+
+    def one(seed):
+        state = cls.init(jax.random.PRNGKey(seed), task.spec, cfg)
+
+        def body(s, k):
+            kb, ku = jax.random.split(k)
+            return cls.update(s, sample_batch(data, kb, 64), ku)[0], None
+
+        state, _ = jax.lax.scan(body, state, jax.random.split(jax.random.PRNGKey(1000 + seed), steps))
+        obs, legal = jnp.ones((1000, 2, 1)), jnp.ones((1000, 2, 2), bool)
+        a = cls.act(state, obs, legal, jax.random.PRNGKey(7))
+        return ((a[:, 0] == 1) & (a[:, 1] == 1)).mean()
+
+    return np.asarray(jax.jit(jax.vmap(one))(jnp.arange(seeds)))
+
+
+@pytest.fixture(scope="module")
+def flowbc_p11():
+    return _coordination_p11("flowbc", {})
+
+
+@pytest.mark.parametrize("name", ["vgm2p", "om2p"])
+def test_value_guided_meanflow_picks_the_rare_optimum_more_often_than_flowbc(name, flowbc_p11):
+    """Dataset: 45/45/3/7 % for (0,1),(1,0),(1,1),(0,0); reward (1,1) = 2 is the optimum.
+
+    Flow BC imitates each agent's marginal (action 1 with p = 0.48), so P(1,1) ~ 0.48^2 = 0.23. VGM2P's
+    c = 1 labels keep a_i = 1 (advantage +2 under VDN) and OM2P's per-agent Q (E[r | a_i = 1] = 1.06 >
+    E[r | a_i = 0] = 0.87) pushes each agent to 1; both should put most mass on (1,1): we ask for a
+    mean over 3 seeds above 0.5 and at least 0.25 above Flow BC's.
+    """
+    p11 = _coordination_p11(name, {})
+    assert flowbc_p11.mean() < 0.4, flowbc_p11
+    assert p11.mean() > 0.5, (name, p11)
+    assert p11.mean() > flowbc_p11.mean() + 0.25, (name, p11, flowbc_p11)
+
+
+def test_cost_override_is_explicit_and_counted():
+    task = get_task("games/coordination")
+    for name in ("vgm2p", "om2p"):
+        cls = algorithms.get(name)
+        with pytest.raises(ConfigError, match="allow-cost-override"):
+            cls.make_config({"sampling_steps": 2})
+        cfg = cls.make_config({"hidden": (8,), "sampling_steps": 2}, allow_cost_override=True)
+        state = cls.init(jax.random.PRNGKey(0), task.spec, cfg)
+        obs, legal = jnp.ones((2, 1)), jnp.ones((2, 2), bool)
+        assert count_nfe(cls.act, state, obs, legal, jax.random.PRNGKey(0)) == 2 == cls.cost(task.spec, cfg).nfe
+    with pytest.raises(ConfigError, match="float32"):
+        algorithms.get("om2p").init(jax.random.PRNGKey(0), task.spec, algorithms.get("om2p").make_config({"fd_step": 1e-12}))
+
+
+def test_om2p_separate_agent_networks_are_independent_and_switchable():
+    task = get_task("games/coordination")
+    cls = algorithms.get("om2p")
+    for shared in (False, True):
+        cfg = cls.make_config({"hidden": (8,), "shared": shared, "derivative": "jvp"})
+        state = cls.init(jax.random.PRNGKey(0), task.spec, cfg)
+        leaves = jax.tree.leaves(state.params["actor"])
+        n = task.spec.n_agents
+        assert all(leaf.shape[0] == n for leaf in leaves) != shared  # leading agent axis only when separate
+        data = {k: jnp.asarray(v) for k, v in to_transitions(task.make_dataset(0)).items()}
+        state, m = jax.jit(cls.update)(state, sample_batch(data, jax.random.PRNGKey(1), 16), jax.random.PRNGKey(2))
+        assert np.isfinite(float(m["loss"]))
