@@ -98,7 +98,8 @@ def make_chunk(algo_cls, batch_size: int, length: int):
 
 def init_states(algo_cls, spec, algo_cfg, seeds):
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-    states = jax.vmap(lambda k: algo_cls.init(jax.random.fold_in(k, 1), spec, algo_cfg))(keys)
+    # jitted: one compilation instead of many small eager ones
+    states = jax.jit(jax.vmap(lambda k: algo_cls.init(jax.random.fold_in(k, 1), spec, algo_cfg)))(keys)
     # plugins may alias buffers (a target network initialised to the online one); the chunk donates
     # its input, so every leaf gets its own buffer
     return jax.tree.map(jnp.copy, states)
