@@ -228,7 +228,8 @@ def _load_subcommands() -> None:
     import importlib
 
     for mod in ("benchmarks.throughput", "benchmarks.latency", "analysis.report", "analysis.figures",
-                "benchmarks.data.cli", "benchmarks.doctor"):
+                "benchmarks.data.cli", "benchmarks.doctor", "benchmarks.evalbench",
+                "benchmarks.om2p_derivative"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as exc:
