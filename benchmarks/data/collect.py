@@ -14,7 +14,8 @@ share them), the dataset's own normalised return and, for SMAX, the win rate.
   whose eps falls linearly from 1 (random) to 0.8 (medium), in that order.
   References: random = uniform actions, expert = the noiseless scripted expert.
 * smax (JaxMARL SMAX vs the heuristic enemy): the built-in heuristic for our side, each agent taking a
-  uniformly random *legal* action instead with probability eps: Good eps=0.05 (og-marl's
+  uniformly random *legal* action instead with probability eps (where the heuristic picks a masked
+  action, e.g. a dead unit moving, it stops instead: every recorded action is legal): Good eps=0.05 (og-marl's
   epsilon), Medium eps=0.25, Poor eps=0.6. References: random = eps 1, expert = the pure heuristic.
 * mamujoco: see benchmarks/data/online.py (TD3 trained online by the harness; Expert, Medium,
   Medium-Replay, Medium-Expert as D4RL / OMIGA define them).
@@ -126,7 +127,8 @@ def generate(suite: str, scenario: str, quality: Optional[str], budget: str, see
     else:
         raise unknown("suite with generated data", suite, SCENARIOS)
     for ds in out.values():
-        ds.card.update({"suite": suite, "scenario": scenario, "budget": budget, "seed": seed,
+        ds.card.update({"suite": suite, "scenario": scenario, "generated_for": f"{suite}/{scenario}", "budget": budget,
+                        "seed": seed,
                         "generation_seconds": round(time.time() - t0, 1)})
         ds.card.update(ds.summary())
         lo, hi = ds.card["refs"]["random"], ds.card["refs"]["expert"]
@@ -153,9 +155,10 @@ def load_or_generate(suite: str, scenario: str, quality: str, seed: int = 0) -> 
         for q, ds in generate(suite, scenario, quality, budget, seed).items():
             write_dataset(ds, vault_path(data_dir(), suite, scenario, q, seed), overwrite=True)
     ds = read_dataset(path)
-    if ds.card.get("suite", suite) != suite or ds.card.get("scenario", scenario) != scenario:
-        raise BenchError(f"{path} holds data for {ds.card.get('suite')}/{ds.card.get('scenario')}, not "
-                         f"{suite}/{scenario}; delete it and run `bench data collect --suite {suite}`")
+    made_for = ds.card.get("generated_for", f"{suite}/{scenario}")
+    if made_for != f"{suite}/{scenario}":
+        raise BenchError(f"{path} holds data generated for {made_for}, not {suite}/{scenario}; delete it and run "
+                         f"`bench data collect --suite {suite} --task {task_name(scenario, quality)}`")
     _MEMORY[key] = ds
     return ds
 
@@ -253,7 +256,7 @@ def _smax_rollout_fn(env):
         def body(c, k):
             es, o, legal, s, ps, alive = c
             ka, kr, ke, ks = jax.random.split(k, 4)
-            a_h, ps = heuristic(ps, o, ka)
+            a_h, ps = heuristic(ps, o, legal, ka)
             a_r = jax.random.categorical(kr, jnp.where(legal, 0.0, -1e9))
             a = jnp.where(jax.random.uniform(ke, (env.n,)) < eps, a_r, a_h).astype(jnp.int32)
             es2, o2, legal2, s2, r, d, info = env.step(es, a, ks)

@@ -97,7 +97,7 @@ class SMAX:
 
     # ---- the built-in heuristic for our side (behaviour policy of the datasets) --------------------
     def heuristic(self):
-        """(init_state(), act(policy_state, obs [N,O], key) -> (actions [N], policy_state)) for the allies."""
+        """(init_state(), act(policy_state, obs [N,O], legal [N,A], key) -> (legal actions [N], policy_state))."""
         from jaxmarl.environments.smax.heuristic_enemy import (create_heuristic_policy,
                                                                get_heuristic_policy_initial_state)
 
@@ -107,8 +107,14 @@ class SMAX:
             one = get_heuristic_policy_initial_state()
             return jax.tree.map(lambda x: jnp.stack([jnp.asarray(x)] * self.n), one)
 
-        def act(pstate, obs, key):
-            return jax.vmap(policy)(jax.random.split(key, self.n), pstate, obs)
+        stop = self.env.num_movement_actions - 1  # always legal
+
+        def act(pstate, obs, legal, key):
+            # the heuristic reads positions from the observation and can pick an action the environment
+            # masks (a dead unit moving, a target just out of range): it then stops instead
+            a, pstate = jax.vmap(policy)(jax.random.split(key, self.n), pstate, obs)
+            ok = jnp.take_along_axis(legal, a[:, None], -1)[:, 0]
+            return jnp.where(ok, a, stop), pstate
 
         return init, act
 
