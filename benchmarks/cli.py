@@ -1,6 +1,6 @@
 """The ``bench`` command.
 
-    bench run                                       the embedded default (games suite, ~minutes on CPU)
+    bench run                                       the embedded default (games + MPE Spread, minutes on CPU)
     bench run --suite games --algos macflow,flowbc,bc --seeds 0,1,2 --steps 2000
     bench run --task games/landmarks-10 --algos macflow --set alpha=10
     bench list algos|suites|tasks
@@ -66,7 +66,7 @@ def _add_run(sub):
     p = sub.add_parser("run", help="train algorithms on a suite's tasks and report returns",
                        description="Train each algorithm on each task (seeds vmapped in one program), evaluate "
                                    "periodically, store results, and print a summary table. With no arguments: the "
-                                   "embedded default (games suite, macflow/flowbc/bc).",
+                                   "embedded default (the games suite and mpe/spread-expert, macflow/flowbc/bc).",
                        epilog="examples:\n  bench run\n  bench run --suite games --algos macflow,bc --steps 5000\n"
                               "  bench run --task games/landmarks-10 --algos macflow --set alpha=10",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
