@@ -9,6 +9,7 @@ algorithm over the tasks) form the runs axis.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -71,7 +72,9 @@ def interval_estimates(scores: dict, reps: int = DEFAULT_REPS, seed: int = 0):
     # rliable 1.2's StratifiedBootstrap draws its indices from numpy's global generator (its random_state
     # argument only reaches arch, which does not use it for these draws): seed both for reproducible CIs.
     np.random.seed(seed)
-    return rly.get_interval_estimates(scores, aggregate_func, reps=reps, random_state=np.random.RandomState(seed))
+    with warnings.catch_warnings():  # arch deprecates random_state; rliable 1.2 still passes it
+        warnings.simplefilter("ignore", FutureWarning)
+        return rly.get_interval_estimates(scores, aggregate_func, reps=reps, random_state=np.random.RandomState(seed))
 
 
 def aggregates(scores: dict, reps: int = DEFAULT_REPS, seed: int = 0) -> pd.DataFrame:
@@ -100,8 +103,10 @@ def probability_of_improvement(scores: dict, pairs=None, reps: int = DEFAULT_REP
         return pd.DataFrame(columns=["x", "y", "P(X>Y)", "lo", "hi"])
     pd_scores = {f"{x},{y}": (scores[x], scores[y]) for x, y in pairs}
     np.random.seed(seed)
-    point, interval = rly.get_interval_estimates(pd_scores, metrics.probability_of_improvement, reps=reps,
-                                                 random_state=np.random.RandomState(seed))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        point, interval = rly.get_interval_estimates(pd_scores, metrics.probability_of_improvement, reps=reps,
+                                                     random_state=np.random.RandomState(seed))
     rows = [{"x": k.split(",")[0], "y": k.split(",")[1], "P(X>Y)": float(np.ravel(point[k])[0]),
              "lo": float(np.ravel(interval[k][0])[0]), "hi": float(np.ravel(interval[k][1])[0])} for k in pd_scores]
     return pd.DataFrame(rows)

@@ -59,14 +59,14 @@ def paper_table(an, ref: pd.DataFrame, table: str, out: Path, suites: tuple) -> 
     return written, missing
 
 
-def write_figures(root=None, out=None, paper: str = "macflow") -> Path:
+def write_figures(root=None, out=None, paper: str = "macflow", reps: int | None = None) -> Path:
     from analysis import plots
     from analysis.reference import load_reference
     from analysis.report import analyse, default_out, score_latency_points
 
     out = Path(out) if out else default_out(root) / paper
     out.mkdir(parents=True, exist_ok=True)
-    an = analyse(root)
+    an = analyse(root, reps)
     data = an.data
     written, missing = [], []
     store = f" --results {data.root}"

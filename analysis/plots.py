@@ -24,6 +24,13 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _colors(names) -> dict:
+    import seaborn as sns
+
+    pal = sns.color_palette("colorblind", len(names))
+    return dict(zip(names, pal))
+
+
 def aggregate_intervals(point: dict, interval: dict, path: Path) -> Path:
     from rliable import plot_utils
 
@@ -31,19 +38,24 @@ def aggregate_intervals(point: dict, interval: dict, path: Path) -> Path:
 
     algos = sorted(point, key=lambda a: point[a][1])
     fig, _ = plot_utils.plot_interval_estimates(point, interval, metric_names=list(METRICS), algorithms=algos,
-                                                xlabel="normalised score (1 = expert reference)",
-                                                subfigure_width=3.2, row_height=0.45)
+                                                colors=_colors(algos), xlabel="normalised score / 100",
+                                                subfigure_width=4.2, row_height=0.6, max_ticks=3,
+                                                xlabel_y_coordinate=-0.3 if len(algos) < 4 else -0.15)
     return _save(fig, path)
 
 
 def performance_profiles(taus, profiles: dict, cis: dict, path: Path) -> Path:
+    from matplotlib.lines import Line2D
     from rliable import plot_utils
 
+    colors = _colors(list(profiles))
     fig, ax = plt.subplots(figsize=(6, 4))
-    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, ax=ax,
-                                         xlabel=r"normalised score ($\tau$)",
-                                         ylabel=r"fraction of runs with score $> \tau$")
-    ax.legend(list(profiles), loc="upper right", fontsize="small")
+    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, ax=ax, colors=colors,
+                                         xlabel=r"normalised score / 100 ($\tau$)",
+                                         ylabel=r"fraction of runs with score $> \tau$", labelsize="medium",
+                                         ticklabelsize="small")
+    ax.legend([Line2D([0], [0], color=colors[a], lw=2) for a in profiles], list(profiles), loc="upper right",
+              fontsize="small")
     return _save(fig, path)
 
 

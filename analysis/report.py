@@ -39,6 +39,7 @@ class Analysis:
     poi: pd.DataFrame
     latency: pd.DataFrame  # one row per variant with a latency
     notes: list
+    reps: int = 2000
 
 
 def analyse(root=None, reps: int | None = None, seed: int = 0, run_ids=None) -> Analysis:
@@ -55,7 +56,7 @@ def analyse(root=None, reps: int | None = None, seed: int = 0, run_ids=None) -> 
     aggs = aggregate.aggregates(matrix.scores, reps, seed) if matrix.scores else pd.DataFrame()
     poi = (aggregate.probability_of_improvement(matrix.scores, reps=reps, seed=seed)
            if len(matrix.scores) > 1 else pd.DataFrame(columns=["x", "y", "P(X>Y)", "lo", "hi"]))
-    return Analysis(data, finals, matrix, aggs, poi, latency_per_variant(data, finals), notes)
+    return Analysis(data, finals, matrix, aggs, poi, latency_per_variant(data, finals), notes, reps)
 
 
 def latency_per_variant(data, finals: pd.DataFrame) -> pd.DataFrame:
@@ -109,9 +110,9 @@ def write_figures(an: Analysis, out: Path) -> tuple[dict, list]:
     fdir = out / "figures"
     scores = an.matrix.scores
     if scores:
-        point, interval = aggregate.interval_estimates(scores, reps=min(aggregate.DEFAULT_REPS, 2000))
+        point, interval = aggregate.interval_estimates(scores, reps=an.reps)
         figs["aggregates"] = plots.aggregate_intervals(point, interval, fdir / "aggregates.png")
-        taus, prof, cis = aggregate.performance_profiles(scores, reps=500)
+        taus, prof, cis = aggregate.performance_profiles(scores, reps=min(an.reps, 500))
         figs["profiles"] = plots.performance_profiles(taus, prof, cis, fdir / "performance_profiles.png")
     else:
         missing.append("aggregate and performance-profile figures: no finished runs (run `bench run`)")
@@ -212,3 +213,18 @@ def cmd_report(args) -> int:
     print(path.read_text().split("## Aggregates")[0].strip())
     print(f"\nreport: {path.resolve()}\nleaderboard: {(path.parent / 'leaderboard.html').resolve()}")
     return 0
+
+
+def report_after_run(root, run_ids, console=None) -> Path | None:
+    """The end of ``bench run``: the report for the runs that command covered, and where it is.
+
+    A report that cannot be written never turns a finished training command into a failure: the reason
+    is printed with the `bench report` command that retries it."""
+    say = console.print if console is not None else print
+    try:
+        path = write_report(root, run_ids=[r for r in run_ids if r] or None)
+    except Exception as exc:  # noqa: BLE001 - reported, not raised: the runs themselves are safe on disk
+        say(f"report not written ({type(exc).__name__}: {exc}); retry with `bench report --results {root}`")
+        return None
+    say(f"report: {path.resolve()}  (leaderboard: {(path.parent / 'leaderboard.html').resolve()})")
+    return path

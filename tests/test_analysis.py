@@ -121,10 +121,10 @@ def test_tables_bold_underline_averages_flags_and_published_columns(tmp_path):
     assert row.cells["bc"].style == ""
     assert row.cells["bc"].pm == pytest.approx(2 * np.std([10.0, 12.0, 14.0]))
     md, tex, htm = tables.to_markdown(t), tables.to_latex(t), tables.to_html(t)
-    assert "**19.50 ± 0.82**" in md.replace("19.500 ± 0.816", "19.50 ± 0.82") or "**19.500 ± 0.816**" in md
-    assert "<ins>15.000 ± 0.000</ins> \\*" in md and "cost-defining settings overridden" in md
-    assert "\\textbf{19.500 $\\pm$ 0.816}" in tex and "\\underline{15.000 $\\pm$ 0.000}$^*$" in tex
-    assert "<b>19.500 ± 0.816</b>" in htm and 'class="flag"' in htm
+    assert "**19.5 ± 0.8**" in md  # one decimal, as the paper, once returns reach 20
+    assert "<ins>15.0 ± 0.0</ins> \\*" in md and "cost-defining settings overridden" in md
+    assert "\\textbf{19.5 $\\pm$ 0.8}" in tex and "\\underline{15.0 $\\pm$ 0.0}$^*$" in tex
+    assert "<b>19.5 ± 0.8</b>" in htm and 'class="flag"' in htm
     # published MAC-Flow Table 1 numbers sit beside the measured ones and are not ranked
     assert row.cells["MAC-Flow (paper)"].mean == pytest.approx(19.8) and row.cells["MAC-Flow (paper)"].pm == pytest.approx(0.2)
     assert row.cells["MAC-Flow (paper)"].style == ""
@@ -171,7 +171,7 @@ def test_empty_and_partly_failed_store_give_a_report_that_says_what_is_missing(t
     assert "has no final.json" in text and "bench run --task games/xor --algos flowbc" in text
     assert "no spec.json" in text
     assert "macflow" in text and (tmp_path / "r1" / "leaderboard.html").exists()
-    index = write_figures(root, tmp_path / "f").read_text()
+    index = write_figures(root, tmp_path / "f", reps=100).read_text()
     assert "bench latency --algos" in index and "--agents 2,4,8,16,40" in index
     assert "Figure 3" in index and "bench run --task games/landmarks --algos macflow" in index
     assert "Table 1: no runs on smacv1/smacv2" in index
@@ -189,7 +189,7 @@ def test_figures_from_a_store_with_diagnostics_and_latency(tmp_path):
             save({"name": name, "label": f"games/landmarks-{n}", "n_agents": n, "median_ms": base * n, "iqr_ms": 0.01,
                   "per_agent_ms": base, "nfe": 1, "nfe_counted": 1, "device": "cpu", "cost_overrides": {},
                   "date": "2026-01-01T00:00:00", "machine": {"cpu": "test"}}, tmp_path)
-    index = write_figures(tmp_path, tmp_path / "out").read_text()
+    index = write_figures(tmp_path, tmp_path / "out", reps=100).read_text()
     for name in ("fig1_score_vs_latency.png", "table3_latency_vs_agents.png", "fig3_distillation.png",
                  "training_time.png", "table1.tex", "table2.html"):
         assert f"`{name}`" in index and (tmp_path / "out" / name).stat().st_size > 0
@@ -209,3 +209,21 @@ def test_marl_eval_export(tmp_path):
     problems = marl_eval.check(raw)
     assert problems and "equal runs and steps" in problems[0]
     assert not marl_eval.check({"games": {"xor": raw["games"]["xor"]}})
+
+
+def test_the_end_of_bench_run_reports_what_it_ran(tmp_path, capsys):
+    import benchmarks.cli as cli
+    from analysis.report import report_after_run
+
+    import inspect
+
+    assert "report_after_run(root" in inspect.getsource(cli.cmd_run)  # bench run ends with this call
+    root = tmp_path / "runs"
+    ran = write_run(root, "macflow", "games/xor", [0.5, 0.6])
+    write_run(root, "bc", "games/xor", [0.1, 0.2])  # an older run the command did not touch
+    path = report_after_run(root, [ran])
+    assert path == root / "report" / "report.md"
+    out = capsys.readouterr().out
+    assert f"report: {path.resolve()}" in out and "leaderboard.html" in out
+    text = path.read_text()
+    assert "runs: 1 (1 finished)" in text and "macflow" in text and "| bc |" not in text

@@ -1,0 +1,55 @@
+"""The inference-time protocol: paper-default networks, compiled outside the timed region, stored records."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks.cli import main
+
+
+def test_measure_records_the_protocol_at_paper_cost(tmp_path):
+    import algorithms
+    from benchmarks.latency import load, measure, save
+    from benchmarks.suites import get_task
+
+    spec = get_task("games/coordination").spec
+    rec = measure("flowbc", spec, "games/coordination", repeats=6, warmup=2)
+    cls = algorithms.get("flowbc")
+    assert rec["config"]["hidden"] == list(cls.Config().hidden) == [512] * 4  # the paper's network, not a tiny one
+    assert rec["nfe"] == cls.cost(spec, cls.Config()).nfe == rec["nfe_counted"] == 10
+    assert rec["repeats"] == 6 and rec["n_agents"] == spec.n_agents
+    assert 0 < rec["q1_ms"] <= rec["median_ms"] <= rec["q3_ms"]
+    assert rec["iqr_ms"] == pytest.approx(rec["q3_ms"] - rec["q1_ms"])
+    assert rec["per_agent_ms"] == pytest.approx(rec["median_ms"] / spec.n_agents)
+    assert rec["compile_s"] > 0 and rec["cost_overrides"] == {} and rec["device"]
+    path = save(rec, tmp_path)
+    assert path.parent == tmp_path / "latency" and load(tmp_path)[0]["median_ms"] == rec["median_ms"]
+
+
+def test_cli_json_one_object_per_algorithm_and_agent_count(tmp_path, capsys):
+    rc = main(["latency", "--algos", "bc,macflow", "--agents", "2", "--repeats", "4", "--warmup", "1", "--json",
+               "--results", str(tmp_path)])
+    assert rc == 0
+    objs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [(o["name"], o["n_agents"]) for o in objs] == [("bc", 2), ("macflow", 2)]
+    for o in objs:
+        assert set(o) >= {"name", "n_agents", "median_ms", "iqr_ms", "per_agent_ms", "nfe", "device"}
+        assert o["nfe"] == 1 and o["task"] == f"games/landmarks-{o['n_agents']}"
+    assert len(list((tmp_path / "latency").glob("*.json"))) == 2
+    # the report picks the stored records up as the latency of paper-default runs
+    from analysis.load import load
+
+    lat = load(tmp_path).latency
+    assert set(lat["name"]) == {"bc", "macflow"} and set(lat["n_agents"]) == {2}
+
+
+def test_cli_bad_input_is_one_line(tmp_path, capsys):
+    assert main(["latency", "--algos", "bc", "--task", "games/xor", "--agents", "2", "--results", str(tmp_path)]) == 2
+    assert "either --task or --agents" in capsys.readouterr().err
+    assert main(["latency", "--algos", "nope", "--results", str(tmp_path)]) == 2
+    assert "unknown algorithm 'nope'" in capsys.readouterr().err
+    assert main(["latency", "--algos", "bc", "--repeats", "2", "--results", str(tmp_path)]) == 2
+    assert "--repeats must be at least 3" in capsys.readouterr().err
+    assert main(["latency", "--algos", "bc", "--agents", "99", "--results", str(tmp_path)]) == 2
+    assert "2 to 40 agents" in capsys.readouterr().err
