@@ -382,11 +382,12 @@ def run(args, root: Path, console) -> Outcome:
     planned = plan_isolated(_options(args), inline=args.no_ray)
     if "error" in planned:
         raise BenchError(planned["error"])
-    if args.no_ray:
-        return _run_inline(planned["jobs"], root, args, console)
+    jobs = planned["jobs"]
+    if args.no_ray or (not args.fresh and all(Run(root, j["run_id"]).finished for j in jobs)):
+        return _run_inline(jobs, root, args, console)  # (all finished: every job is skipped, no cluster needed)
     ray = connect(args)
     try:
-        return _run_ray(ray, planned["jobs"], root, args, console)
+        return _run_ray(ray, jobs, root, args, console)
     finally:
         ray.shutdown()
 
