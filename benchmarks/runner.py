@@ -95,7 +95,7 @@ def _node_info() -> dict:
 
 
 def node_label(node: Optional[dict]) -> str:
-    if not node:
+    if not node or not node.get("hostname"):  # runs finished before node.json existed have none
         return ""
     return node["hostname"] + (f":{node['node_id'][:6]}" if node.get("node_id") else "")
 
