@@ -149,11 +149,20 @@ def load_or_generate(suite: str, scenario: str, quality: str, seed: int = 0) -> 
         return _MEMORY[key]
     path = vault_path(data_dir(), suite, scenario, quality, seed)
     if not path.exists():
-        budget = budget_default()
-        print(f"[bench] generating {suite}/{task_name(scenario, quality)} (budget {budget}, seed {seed}) "
-              f"into {path} (first use; `bench data collect --suite {suite}` makes them all)", flush=True)
-        for q, ds in generate(suite, scenario, quality, budget, seed).items():
-            write_dataset(ds, vault_path(data_dir(), suite, scenario, q, seed), overwrite=True)
+        import fcntl
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # concurrent jobs (Ray workers) wanting the same missing data: one generates, the others wait
+        with open(path.parent / f".{quality}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not path.exists():
+                budget = budget_default()
+                print(f"[bench] generating {suite}/{task_name(scenario, quality)} (budget {budget}, seed {seed}) "
+                      f"into {path} (first use; `bench data collect --suite {suite}` makes them all)", flush=True)
+                for q, ds in generate(suite, scenario, quality, budget, seed).items():
+                    dest = vault_path(data_dir(), suite, scenario, q, seed)
+                    if q == quality or not dest.exists():
+                        write_dataset(ds, dest, overwrite=True)
     ds = read_dataset(path)
     made_for = ds.card.get("generated_for", f"{suite}/{scenario}")
     if made_for != f"{suite}/{scenario}":
