@@ -28,7 +28,7 @@ def store(tmp_path_factory):
 
 
 def test_run_writes_a_finished_run_and_rerun_skips_it(store, capsys):
-    runs = [p for p in store.iterdir() if p.is_dir()]
+    runs = [p for p in store.iterdir() if (p / "spec.json").exists()]
     assert len(runs) == 1
     final = json.loads((runs[0] / "final.json").read_text())
     assert final["algo"] == "bc" and final["task"] == "games/coordination" and final["steps"] == 20
