@@ -20,7 +20,8 @@ import time
 from benchmarks.cli import _csv, subcommand
 
 DEFAULT_TASKS = {"games": "games/landmarks", "smax": "smax/3m-good", "mpe": "mpe/spread-expert",
-                 "mamujoco": "mamujoco/3-hopper-expert", "smacv1": "smacv1/3m-good", "smacv2": "smacv2/terran_5_vs_5-replay"}
+                 "mamujoco": "mamujoco/3-hopper-expert", "smacv1": "smacv1/3m-good",
+                 "smacv2": "smacv2/terran_5_vs_5-replay"}
 
 
 class _Counting:
@@ -137,8 +138,10 @@ def cmd_evalbench(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"evaluation throughput ({args.algo} act, {args.episodes} episodes per batch; compile excluded)")
-    for col in ("task", "env", "batched steps/s", "batched episodes/s", "1-by-1 steps/s", "1-by-1 episodes/s", "speed-up"):
+    table = Table(title=f"evaluation throughput ({args.algo} act, {args.episodes} episodes per batch; "
+                        "compile excluded)")
+    for col in ("task", "env", "batched steps/s", "batched episodes/s", "1-by-1 steps/s", "1-by-1 episodes/s",
+                "speed-up"):
         table.add_column(col, justify="left" if col in ("task", "env") else "right")
     for r in rows:
         b, s = r["batched"], r["single"]

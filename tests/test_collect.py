@@ -106,7 +106,8 @@ def test_dataset_of_another_task_is_refused_with_the_fix(data_root, tmp_path, mo
     dst.parent.mkdir(parents=True)
     shutil.copytree(src, dst)
     monkeypatch.setenv("BENCH_DATA", str(tmp_path))
-    with pytest.raises(BenchError, match=r"generated for mpe/spread, not smax/3m.*bench data collect --suite smax --task 3m-good"):
+    fix = r"generated for mpe/spread, not smax/3m.*bench data collect --suite smax --task 3m-good"
+    with pytest.raises(BenchError, match=fix):
         C.load_or_generate("smax", "3m", "Good", 0)
 
 

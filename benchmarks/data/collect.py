@@ -184,7 +184,8 @@ def refs_of(ds: Dataset) -> tuple:
 def _stream(episodes: list[dict], card: dict) -> Dataset:
     """Concatenate episodes (dicts of [T_e, ...] arrays) into one og-marl stream (B = 1)."""
     cat = {k: np.concatenate([e[k] for e in episodes])[None] for k in episodes[0]}
-    ds = Dataset(observations=cat["obs"].astype(np.float32), actions=cat["actions"], rewards=cat["reward"].astype(np.float32),
+    ds = Dataset(observations=cat["obs"].astype(np.float32), actions=cat["actions"],
+                 rewards=cat["reward"].astype(np.float32),
                  terminals=cat["terminal"].astype(bool), truncations=cat["truncation"].astype(bool),
                  legal=cat["legal"].astype(bool), state=cat["state"].astype(np.float32), card=card)
     ds.card.update(ds.summary())
@@ -227,14 +228,17 @@ def mpe_rollouts(eps_per_episode: np.ndarray, noise: float, seed: int, chunk: in
 
 
 def mpe_refs() -> dict:
-    ret = lambda eps: float(np.mean([e["reward"].sum() for e in mpe_rollouts(np.full(REF_EPISODES, eps), 0.0, REF_SEED)]))
+    def ret(eps):
+        return float(np.mean([e["reward"].sum() for e in mpe_rollouts(np.full(REF_EPISODES, eps), 0.0, REF_SEED)]))
+
     return {"random": ret(1.0), "expert": ret(0.0), "episodes": REF_EPISODES,
             "random_policy": "uniform actions in [-1,1]^2", "expert_policy": "scripted optimal-assignment expert"}
 
 
 def mpe_dataset(quality: str, episodes: int, seed: int) -> Dataset:
     spec = {
-        "Expert": (np.zeros(episodes), MPE_EXPERT_NOISE, f"scripted optimal-assignment expert, action noise {MPE_EXPERT_NOISE}"),
+        "Expert": (np.zeros(episodes), MPE_EXPERT_NOISE,
+                   f"scripted optimal-assignment expert, action noise {MPE_EXPERT_NOISE}"),
         "Medium": (np.full(episodes, MPE_MEDIUM_EPS), MPE_EXPERT_NOISE,
                    f"expert mixed with uniform random actions, eps={MPE_MEDIUM_EPS}"),
         "Medium-Replay": (np.linspace(1.0, MPE_MEDIUM_EPS, episodes), MPE_EXPERT_NOISE,

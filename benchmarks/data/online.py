@@ -241,8 +241,8 @@ def train_td3(scenario: str, budget: str, seed: int, log=print):
         s2 = np.asarray(env.state(), np.float32)
         for k, v in (("s", s), ("a", a), ("r", r), ("s2", s2), ("d", float(terminated))):
             pending[k].append(v)
-        for k, v in (("obs", observe(obs)), ("actions", acts), ("reward", r), ("legal", np.ones((spec.n_agents, 1), bool)),
-                     ("state", s), ("terminal", terminated), ("truncation", truncated and not terminated)):
+        for k, v in (("obs", observe(obs)), ("actions", acts), ("reward", r),
+                     ("legal", np.ones((spec.n_agents, 1), bool)), ("state", s), ("terminal", terminated), ("truncation", truncated and not terminated)):
             stream[k].append(v)
         obs, s = obs2, s2
         if terminated or truncated:

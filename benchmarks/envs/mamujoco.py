@@ -42,7 +42,8 @@ def make_raw(scenario: str):
     why = missing()
     if why:
         raise DependencyError(why)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    quiet = contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
+    with warnings.catch_warnings(), quiet[0], quiet[1]:
         warnings.simplefilter("ignore")  # gymnasium-robotics warns about unrelated Adroit envs on import
         from gymnasium_robotics import mamujoco_v1
 
