@@ -105,28 +105,34 @@ class OM2P(Algorithm):
         return sample(mean_velocity_fn(actor, params, o), eps, cfg.sampling_steps)
 
     @staticmethod
+    def mf_loss(actor_params, spec, cfg, o, x, key):
+        """The mean-flow matching (BC) loss, with the exact or finite-difference derivative."""
+        k_eps, k_time = jax.random.split(key)
+        eps = jax.random.normal(k_eps, x.shape)
+        r, t = sample_times(k_time, x.shape[:-1] + (1,), cfg.xi)
+        z = interpolate(x, eps, t)
+        u_fn = mean_velocity_fn(_nets(spec, cfg)[0], actor_params, o)
+        u, u_tgt = meanflow_target(u_fn, z, r, t, eps - x, cfg.derivative, cfg.fd_step)
+        return jnp.sum((u - u_tgt) ** 2, -1).mean()
+
+    @staticmethod
     def update(state, batch, key):
         spec, cfg = state.spec, state.cfg
         actor, critic = _nets(spec, cfg)
         o, no = _obs(cfg, batch.obs), _obs(cfg, batch.next_obs)
         x = as_vector(spec, batch.actions)
-        k_next, k_eps, k_time, k_pi = jax.random.split(key, 4)
+        k_next, k_eps, k_pi = jax.random.split(key, 3)
 
         x_next = OM2P._sample(actor, state.params["actor"], spec, cfg, no, jax.random.normal(k_next, x.shape))
         a_next = as_vector(spec, decode(spec, x_next, batch.next_legal))
         q_next = _q(critic, state.target["critic"], no, a_next).mean(0)
         y = jax.lax.stop_gradient(batch.reward[:, None] + cfg.discount * (1.0 - batch.terminal[:, None]) * q_next)
 
-        eps = jax.random.normal(k_eps, x.shape)
-        r, t = sample_times(k_time, x.shape[:-1] + (1,), cfg.xi)
-        z = interpolate(x, eps, t)
         eps_pi = jax.random.normal(k_pi, x.shape)
 
         def loss_fn(params):
             critic_loss = jnp.mean((_q(critic, params["critic"], o, x) - y) ** 2)
-            u_fn = mean_velocity_fn(actor, params["actor"], o)
-            u, u_tgt = meanflow_target(u_fn, z, r, t, eps - x, cfg.derivative, cfg.fd_step)
-            mf_loss = jnp.sum((u - u_tgt) ** 2, -1).mean()
+            mf_loss = OM2P.mf_loss(params["actor"], spec, cfg, o, x, k_eps)
             x_pi = OM2P._sample(actor, params["actor"], spec, cfg, o, eps_pi)
             frozen = jax.lax.stop_gradient(params["critic"])
             if spec.discrete:
