@@ -1,0 +1,306 @@
+"""MADiff: return-conditioned multi-agent trajectory diffusion (Zhu et al., NeurIPS 2024; card 9).
+
+A DDPM (K = 200 steps, cosine schedule, clipped x0, epsilon prediction) over windows of H = 8 per-agent
+observations [B, N, H, O], denoised by the temporal U-Net with cross-agent attention
+(:mod:`algorithms.temporal`, shared across agents). The current observation is imposed by inpainting
+before every denoising step; actions come from a shared inverse-dynamics MLP a_t = f(o_t, o_{t+1})
+(2 x 256 ReLU) applied to the agent's own generated next observation. Loss 1/2 (L_diff + L_inv).
+Return conditioning with classifier-free guidance: the return embedding is dropped with probability
+0.25 during training (one mask for all agents) and sampling uses eps_u + w (eps_c - eps_u), w = 1.2,
+with both branches evaluated in ONE network call on the concatenated batch [x; x], so a decision costs
+K = 200 U-Net calls plus 1 inverse-dynamics call (Cost.nfe = 201; card 1.1 counts the two branches
+as 2K). Sampling starts from x_K ~ 0.5 N(0, I) (low temperature). EMA 0.995 of the parameters every 10
+steps from step 2000 (copied before), used at execution. Adam, lr 2e-4.
+
+* madiff-c (centralised): every agent's current observation is imposed; one chain for the team.
+* madiff-d (decentralised): training imposes one random agent's observation per window (the others'
+  are imagined); at execution each agent runs its own chain over the joint N-agent trajectory from its
+  own observation only and keeps its own slice, so its work grows with N (O(IK) per agent).
+
+Choices the harness forces (documented deviations from the official code):
+* ``act`` sees only the current observation, so there is no observation history (H_hist = 0, as in
+  the official MPE Spread config) and no return-to-go update between steps.
+* Horizon H = 8 for every task (divisible by the U-Net's down-sampling factor 4); official configs use
+  4 (+20 history) on SMAC, 10 (+18) on MA-MuJoCo and 24 on MPE.
+* Return condition: windows carry only their own rewards, so R is the discounted (gamma 0.99) return
+  of the window, normalised to [0, 1] by the running min/max over training batches (the official code
+  divides the reward-to-go by a per-environment ``returns_scale``); the test-time target is
+  ``test_ret`` = 0.9 of that range (the official MA-MuJoCo/MPE value).
+* Observations are scaled to [-1, 1] by running per-dimension limits (the official limits normaliser
+  uses dataset limits); out-of-range observations at execution are clipped to [-5, 5].
+* ``inv_dyn=False`` is the official code's other mode: actions are diffused with the observations
+  ([a, o] per step; discrete actions as one-hot vectors in {-1, 1}) and read from the generated current
+  step, with no inverse-dynamics pass (nfe = 200). The bandit games need it: their observations are
+  constant, so an inverse-dynamics model cannot see the action.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from . import register
+from .base import Algorithm, Cost, State, mask_logits
+from .diffusion import ddpm_loss, ddpm_sample, guided, make_schedule
+from .nets import MLP, apply_grads, polyak
+from .temporal import TemporalUNet
+
+HORIZON = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    dim: int = 128
+    dim_mults: tuple = (1, 4, 8)
+    kernel_size: int = 5
+    heads: int = 4
+    lr: float = 2e-4
+    diffusion_steps: int = 200
+    schedule: str = "cosine"
+    clip_sample: bool = True
+    init_scale: float = 0.5
+    returns_condition: bool = True
+    condition_dropout: float = 0.25
+    guidance_w: float = 1.2
+    test_ret: float = 0.9
+    discount: float = 0.99
+    inv_dyn: bool = True
+    inv_hidden: tuple = (256, 256)
+    ema_decay: float = 0.995
+    ema_start: int = 2000
+    ema_every: int = 10
+
+
+def _unit_actions(spec, actions):
+    if spec.discrete:
+        return 2.0 * jax.nn.one_hot(actions, spec.action_dim) - 1.0
+    return 2.0 * (actions - spec.action_low) / (spec.action_high - spec.action_low) - 1.0
+
+
+def _decode(spec, x, legal):
+    if spec.discrete:
+        return jnp.argmax(mask_logits(x, legal), axis=-1)
+    a = spec.action_low + (jnp.clip(x, -1.0, 1.0) + 1.0) * 0.5 * (spec.action_high - spec.action_low)
+    return jnp.clip(a, spec.action_low, spec.action_high)
+
+
+class Planner(Algorithm):
+    """The MADiff pipeline; subclasses choose the denoiser and how execution is split across agents."""
+
+    Config = Config
+    sequence_length = HORIZON
+    cost_defining = ("diffusion_steps",)
+    attention = True          # cross-agent attention in the U-Net
+    train_visible = "all"     # whose current observation is imposed in training: "all" | "one"
+    chains = "team"           # execution: "team" (one chain) | "per_agent" (one joint chain per agent)
+    tiny = {"dim": 8, "dim_mults": (1, 2), "inv_hidden": (32, 32)}
+
+    def __init_subclass__(cls, **kw):
+        # the contract's entry points are plain static functions bound to the variant once, so that
+        # ``jax.jit(cls.update)`` sees the same function object every time (a classmethod would give a
+        # new bound method per attribute access and defeat jit's trace cache)
+        super().__init_subclass__(**kw)
+        for fn in ("init", "update", "act", "cost"):
+            impl = getattr(Planner, "_" + fn).__func__
+
+            def bound(*args, _impl=impl, _cls=cls):
+                return _impl(_cls, *args)
+
+            bound.__name__ = bound.__qualname__ = f"{cls.__name__}.{fn}"
+            setattr(cls, fn, staticmethod(bound))
+
+    # ---- networks ----------------------------------------------------------------------------
+    @classmethod
+    def _nets(cls, spec, cfg):
+        feat = spec.obs_dim if cfg.inv_dyn else spec.action_dim + spec.obs_dim
+        unet = TemporalUNet(feat, cfg.dim, tuple(cfg.dim_mults), cfg.kernel_size, cls.attention, cfg.heads)
+        inv = MLP(tuple(cfg.inv_hidden), spec.action_dim, layer_norm=False, activation=jax.nn.relu)
+        return unet, inv
+
+    @classmethod
+    def _eps(cls, spec, cfg, params, x, k, ret, ret_on):
+        eps = cls._nets(spec, cfg)[0].apply(params["unet"], x, k, ret, ret_on)
+        if getattr(cfg, "w_concat", False):  # DoF's W-concat: eps_i <- w_i eps_i / mean_j w_j (normalised so w = 1 is identity)
+            w = params["agent_w"]
+            eps = eps * (w / jnp.mean(w))[:, None, None]
+        return eps
+
+    @classmethod
+    def _check(cls, cfg):
+        from benchmarks.errors import ConfigError
+
+        make_schedule(cfg.schedule, cfg.diffusion_steps)
+        factor = 2 ** (len(cfg.dim_mults) - 1)
+        if HORIZON % factor:
+            raise ConfigError(f"{cls.name}: horizon {HORIZON} is not divisible by the U-Net's down-sampling "
+                              f"factor {factor}; use at most {HORIZON.bit_length()} entries in dim_mults")
+
+    @classmethod
+    def _init(cls, key, spec, cfg):
+        cls._check(cfg)
+        unet, inv = cls._nets(spec, cfg)
+        n, o = spec.n_agents, spec.obs_dim
+        feat = o if cfg.inv_dyn else spec.action_dim + o
+        ku, ki = jax.random.split(key)
+        params = {"unet": unet.init(ku, jnp.zeros((1, n, HORIZON, feat)), jnp.zeros((1,), jnp.int32),
+                                    jnp.zeros((1, n)), jnp.ones((1,)))}
+        if cfg.inv_dyn:
+            params["inv"] = inv.init(ki, jnp.zeros((1, n, 2 * o)))
+        if getattr(cfg, "w_concat", False):
+            params["agent_w"] = jnp.ones((n,))
+        extra = {"obs_lo": -jnp.ones((o,)), "obs_hi": jnp.ones((o,)), "ret_lo": jnp.zeros(()), "ret_hi": jnp.ones(())}
+        return State(params=params, opt=optax.adam(cfg.lr).init(params), step=jnp.zeros((), jnp.int32),
+                     target={"ema": params}, extra=extra, spec=spec, cfg=cfg)
+
+    # ---- normalisation -------------------------------------------------------------------------
+    @staticmethod
+    def _norm_obs(extra, obs):
+        span = jnp.maximum(extra["obs_hi"] - extra["obs_lo"], 1e-6)
+        return jnp.clip(2.0 * (obs - extra["obs_lo"]) / span - 1.0, -5.0, 5.0)
+
+    @staticmethod
+    def _window_return(cfg, batch):
+        disc = cfg.discount ** jnp.arange(batch.reward.shape[1])
+        return jnp.sum(batch.reward * batch.valid * disc, axis=1)
+
+    @classmethod
+    def _stats(cls, state, batch):
+        ex, first = state.extra, state.step == 0
+        o = batch.obs.reshape(-1, batch.obs.shape[-1])
+        r = cls._window_return(state.cfg, batch)
+        upd = lambda old, new, f: jnp.where(first, new, f(old, new))
+        return {"obs_lo": upd(ex["obs_lo"], o.min(0), jnp.minimum), "obs_hi": upd(ex["obs_hi"], o.max(0), jnp.maximum),
+                "ret_lo": upd(ex["ret_lo"], r.min(), jnp.minimum), "ret_hi": upd(ex["ret_hi"], r.max(), jnp.maximum)}
+
+    # ---- training ------------------------------------------------------------------------------
+    @classmethod
+    def _update(cls, state, batch, key):
+        spec, cfg = state.spec, state.cfg
+        extra = cls._stats(state, batch)
+        B, H, N = batch.obs.shape[:3]
+        tr = lambda a: jnp.swapaxes(a, 1, 2)  # [B, H, N, ...] -> [B, N, H, ...]
+        obs_n, next_n = tr(cls._norm_obs(extra, batch.obs)), tr(cls._norm_obs(extra, batch.next_obs))
+        a_unit = tr(_unit_actions(spec, batch.actions))
+        x0 = obs_n if cfg.inv_dyn else jnp.concatenate([a_unit, obs_n], -1)
+        A = 0 if cfg.inv_dyn else spec.action_dim
+        k_vis, k_drop, k_diff = jax.random.split(key, 3)
+        if cls.train_visible == "one":
+            visible = jax.nn.one_hot(jax.random.randint(k_vis, (B,), 0, N), N) > 0
+        else:
+            visible = jnp.ones((B, N), bool)
+        feat_is_obs = jnp.arange(x0.shape[-1]) >= A
+        cond = visible[:, :, None, None] & (jnp.arange(H) == 0)[None, None, :, None] & feat_is_obs
+        inpaint = lambda x: jnp.where(cond, x0, x)
+        mask = (~cond) * batch.valid[:, None, :, None]
+        r = cls._window_return(cfg, batch)
+        ret = jnp.broadcast_to(((r - extra["ret_lo"]) / jnp.maximum(extra["ret_hi"] - extra["ret_lo"], 1e-6))[:, None], (B, N))
+        if cfg.returns_condition:
+            ret_on = jax.random.bernoulli(k_drop, 1.0 - cfg.condition_dropout, (B,)).astype(jnp.float32)
+        else:
+            ret_on = jnp.zeros((B,))
+        inv = cls._nets(spec, cfg)[1]
+        sched = make_schedule(cfg.schedule, cfg.diffusion_steps)
+
+        def loss_fn(params):
+            eps = lambda x, k: cls._eps(spec, cfg, params, x, k, ret, ret_on)
+            l_diff = ddpm_loss(eps, x0, k_diff, sched, batch_dims=1, mask=mask, inpaint=inpaint)
+            if not cfg.inv_dyn:
+                return l_diff, {"diffusion_loss": l_diff}
+            out = inv.apply(params["inv"], jnp.concatenate([obs_n, next_n], -1))  # [B, N, H, A]
+            valid = batch.valid[:, None, :]
+            if spec.discrete:
+                ce = optax.softmax_cross_entropy_with_integer_labels(mask_logits(out, tr(batch.legal)), tr(batch.actions))
+                l_inv = (ce * valid).sum() / jnp.maximum(valid.sum() * N, 1.0)
+            else:
+                l_inv = (((out - a_unit) ** 2).mean(-1) * valid).sum() / jnp.maximum(valid.sum() * N, 1.0)
+            return 0.5 * (l_diff + l_inv), {"diffusion_loss": l_diff, "inv_loss": l_inv}
+
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        params, opt = apply_grads(optax.adam(cfg.lr), state.params, state.opt, grads)
+        step = state.step + 1
+        ema = jax.lax.cond(step < cfg.ema_start, lambda: params,
+                           lambda: jax.lax.cond(step % cfg.ema_every == 0,
+                                                lambda: polyak(state.target["ema"], params, 1.0 - cfg.ema_decay),
+                                                lambda: state.target["ema"]))
+        return state.replace(params=params, opt=opt, step=step, target={"ema": ema}, extra=extra), {"loss": loss, **metrics}
+
+    # ---- execution -----------------------------------------------------------------------------
+    @classmethod
+    def plan(cls, state, obs, key):
+        """Denoised windows [B, N, H, F] (normalised units) for obs [B, N, O]; per_agent chains return
+        agent i's slice of agent i's own chain."""
+        spec, cfg = state.spec, state.cfg
+        params = state.target["ema"]
+        B, N, O = obs.shape
+        obs_n = cls._norm_obs(state.extra, obs)
+        A = 0 if cfg.inv_dyn else spec.action_dim
+        F = A + O
+        if cls.chains == "per_agent":  # chain c (rows c*B..) imposes only agent c's observation
+            vis = jnp.repeat(jnp.eye(N, dtype=bool), B, axis=0)  # [N*B, N]
+            cond_obs = jnp.where(vis[..., None], jnp.tile(obs_n, (N, 1, 1)), 0.0)
+        else:
+            vis, cond_obs = jnp.ones((B, N), bool), obs_n
+        M = vis.shape[0]
+        cond_val = jnp.zeros((M, N, HORIZON, F)).at[:, :, 0, A:].set(cond_obs)
+        cond = vis[:, :, None, None] & (jnp.arange(HORIZON) == 0)[None, None, :, None] & (jnp.arange(F) >= A)
+        inpaint = lambda x: jnp.where(cond, cond_val, x)
+        ret = jnp.full((M, N), cfg.test_ret)
+        if cfg.returns_condition:
+            eps = guided(lambda x, k, on: cls._eps(spec, cfg, params, x, k, jnp.concatenate([ret, ret]), on),
+                         cfg.guidance_w)
+        else:
+            eps = lambda x, k: cls._eps(spec, cfg, params, x, k, ret, jnp.zeros((M,)))
+        kx, ks = jax.random.split(key)
+        x = cfg.init_scale * jax.random.normal(kx, (M, N, HORIZON, F))
+        x = ddpm_sample(eps, make_schedule(cfg.schedule, cfg.diffusion_steps), x, ks,
+                        clip=1.0 if cfg.clip_sample else None, inpaint=inpaint)
+        if cls.chains == "per_agent":
+            x = x.reshape(N, B, N, HORIZON, F)[jnp.arange(N), :, jnp.arange(N)]  # [N, B, H, F]
+            x = jnp.swapaxes(x, 0, 1)
+        return x
+
+    @classmethod
+    def _act(cls, state, obs, legal, key):
+        spec, cfg = state.spec, state.cfg
+        lead = obs.shape[:-2]
+        obs = obs.reshape((-1,) + obs.shape[-2:])
+        legal = legal.reshape((-1,) + legal.shape[-2:])
+        x = cls.plan(state, obs, key)
+        if cfg.inv_dyn:
+            inv = cls._nets(spec, cfg)[1]
+            pair = jnp.concatenate([cls._norm_obs(state.extra, obs), x[:, :, 1]], -1)
+            out = inv.apply(state.target["ema"]["inv"], pair)
+        else:
+            out = x[:, :, 0, :spec.action_dim]
+        a = _decode(spec, out, legal)
+        return a.reshape(lead + a.shape[1:])
+
+    @classmethod
+    def _cost(cls, spec, cfg):
+        k = cfg.diffusion_steps
+        inv = 1 if cfg.inv_dyn else 0
+        what = {"team": "one chain over the joint trajectory for the team",
+                "per_agent": "each agent runs a chain over the joint N-agent trajectory"}[cls.chains]
+        per_agent = "O(K)" if not cls.attention else "O(IK)"
+        return Cost(nfe=k + inv, per_agent=per_agent, centralised=cls.centralised_execution,
+                    note=f"{k} DDPM steps (classifier-free guidance in one batched call each) + {inv} "
+                         f"inverse-dynamics pass; {what}")
+
+
+@register
+class MADiffC(Planner):
+    name = "madiff-c"
+    centralised_execution = True
+    train_visible = "all"
+    chains = "team"
+    paper = "MADiff (Zhu et al., NeurIPS 2024), centralised variant"
+
+
+@register
+class MADiffD(Planner):
+    name = "madiff-d"
+    train_visible = "one"
+    chains = "per_agent"
+    paper = "MADiff-D (Zhu et al., NeurIPS 2024) as run in MAC-Flow App. C/F.1 (200 DDPM steps)"
