@@ -158,3 +158,78 @@ def polyak(target, online, tau: float):
 def apply_grads(tx, params, opt_state, grads):
     updates, opt_state = tx.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state
+
+
+# ---- state-dependent mixers (QMIX, OMIGA, ICQ) -----------------------------------------------------
+def _torch_bias(fan_in: int):
+    """PyTorch's default bias init U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as in the PyMARL/ICQ/OMIGA mixers.
+
+    With Flax's zero biases a hypernetwork fed a constant (e.g. all-zero) state outputs zero weights, so
+    Q_tot starts flat in every Q_i and learns only through its biases.
+    """
+    bound = 1.0 / math.sqrt(max(fan_in, 1))
+    return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)
+
+
+class TorchDense(nn.Module):
+    features: int
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(self.features, bias_init=_torch_bias(x.shape[-1]))(x)
+
+
+def _hyper(width: int, out: int, name: str) -> nn.Module:
+    return nn.Sequential([TorchDense(width), nn.relu, TorchDense(out)], name=name)
+
+
+class StateMixer(nn.Module):
+    """Q_tot = mix(q [..., N], s [..., S]); q may carry extra leading axes (e.g. twin heads) over s's.
+
+    kind: "none" (independent learners, returns q), "mean", "vdn", "qmix" (monotonic hypernetwork
+    mixer: |W1(s)|, b1(s), ELU, |W2(s)|, V(s); embed/hyper widths as og-marl's QMIXer), "omiga"
+    (linear Q_tot = sum_i w_i(s) q_i + b(s), w = |MLP(s)|, OMIGA's MixNet), "icq" (ICQ-MA's normalised
+    linear k(s) = |W1(s)| |W2(s)| / sum, no bias). ``weights(s) -> (w [..., N], b [...])`` for the
+    linear kinds, which OMIGA's and ICQ's policy losses need.
+    """
+
+    kind: str
+    n_agents: int
+    embed: int = 32
+    hyper: int = 64
+
+    KINDS = ("none", "mean", "vdn", "qmix", "omiga", "icq")
+
+    def setup(self):
+        n, e, h = self.n_agents, self.embed, self.hyper
+        if self.kind == "qmix":
+            self.w1, self.w2, self.v = _hyper(h, n * e, "w1"), _hyper(h, e, "w2"), _hyper(e, 1, "v")
+            self.b1 = TorchDense(e, name="b1")
+        elif self.kind == "omiga":
+            self.w, self.b = _hyper(e, n, "w"), _hyper(e, 1, "b")
+        elif self.kind == "icq":
+            self.w1, self.w2 = _hyper(h, n * e, "w1"), _hyper(h, e, "w2")
+
+    def weights(self, s):
+        n = self.n_agents
+        if self.kind == "omiga":
+            return jnp.abs(self.w(s)), self.b(s)[..., 0]
+        if self.kind == "icq":
+            w1 = jnp.abs(self.w1(s)).reshape(s.shape[:-1] + (n, self.embed))
+            k = jnp.sum(w1 * jnp.abs(self.w2(s))[..., None, :], -1)
+            return k / (k.sum(-1, keepdims=True) + 1e-8), jnp.zeros(s.shape[:-1])
+        if self.kind in ("mean", "vdn"):
+            w = jnp.full(s.shape[:-1] + (n,), 1.0 / n if self.kind == "mean" else 1.0)
+            return w, jnp.zeros(s.shape[:-1])
+        raise ValueError(f"mixer '{self.kind}' is not linear")
+
+    def __call__(self, q, s):
+        if self.kind == "none":
+            return q
+        if self.kind == "qmix":
+            n, e = self.n_agents, self.embed
+            w1 = jnp.abs(self.w1(s)).reshape(s.shape[:-1] + (n, e))
+            h = nn.elu(jnp.sum(q[..., None] * w1, -2) + self.b1(s))
+            return jnp.sum(h * jnp.abs(self.w2(s)), -1) + self.v(s)[..., 0]
+        w, b = self.weights(s)
+        return jnp.sum(q * w, -1) + b
