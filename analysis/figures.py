@@ -31,6 +31,10 @@ def _registered(names) -> list:
     return [n for n in names if n in have]
 
 
+TABLE_ALGOS = {"1": ("bc", "mabcq", "macql", "diffusion_bc", "madiff-c", "madiff-d", "dof", "flowbc", "macflow"),
+               "2": ("matd3bc", "macql", "icq", "omar", "omiga", "madiff-c", "madiff-d", "macflow")}
+
+
 def paper_table(an, ref: pd.DataFrame, table: str, out: Path, suites: tuple) -> tuple[list, list]:
     from analysis import tables
     from analysis.reference import published_rows, task_keys, _key
@@ -55,7 +59,7 @@ def paper_table(an, ref: pd.DataFrame, table: str, out: Path, suites: tuple) -> 
         written.append(p)
     if finals.empty:
         missing.append(f"Table {table}: no runs on {'/'.join(suites)}; only the published columns are shown. "
-                       f"Produce them with `bench run --suite {suites[0]} --algos {','.join(_registered(('bc', 'flowbc', 'macflow', 'dof', 'diffusion_bc', 'madiff')))}`")
+                       f"Produce them with `bench run --suite {suites[0]} --algos {','.join(_registered(TABLE_ALGOS[table]))}`")
     return written, missing
 
 
@@ -80,7 +84,10 @@ def write_figures(root=None, out=None, paper: str = "macflow", reps: int | None 
         need = []
         if an.finals.empty:
             need.append(f"`bench run --suite games --algos {algos}{store}`")
-        if an.latency.empty:
+        elif (an.finals["variant"] != an.finals["algo"]).all():
+            need.append("runs at the paper-default configuration (every run in the store overrides its config, and "
+                        f"latency is measured at the paper's cost): `bench run --suite games --algos {algos}{store}`")
+        if data.latency.empty:
             need.append(f"`bench latency --algos {algos}{store}` (paper-default configs)")
         missing.append("Figure 1/4 (score vs inference time): needs " + " and ".join(need or ["runs with paper-default configs"]))
     # Tables 1 and 2

@@ -5,7 +5,9 @@ networks the paper pays for: [512]*4 MLPs, 200 denoising steps, ...), compile ``
 decision of N agents ahead of time (``jit(...).lower(...).compile()``, so compilation is never inside
 the timed region), run ``warmup`` untimed calls, then time ``repeats`` calls one by one, each ended by
 ``block_until_ready``; the algorithms of one task take turns in blocks of 10 calls, so load from other
-processes on a shared machine falls on all of them alike. Reported: median and inter-quartile range per decision and per agent, the
+processes on a shared machine falls on all of them alike, and an algorithm stops after ``--budget``
+seconds of timed calls once it has 3 (a 200-step U-Net sampler can take seconds per decision on a CPU;
+the record keeps the number of calls actually timed). Reported: median and inter-quartile range per decision and per agent, the
 network evaluations declared by ``cost()`` and counted in ``act``'s jaxpr (``count_nfe``), the device.
 
 Results go to the store as ``<results root>/latency/<algo>__<label>__<device>.json`` (one file per
@@ -33,6 +35,7 @@ from benchmarks.errors import BenchError
 DEFAULT_TASK = "games/landmarks"
 DEFAULT_REPEATS = 100
 DEFAULT_WARMUP = 10
+DEFAULT_BUDGET = 60.0  # seconds of timed calls per algorithm, after at least 3 calls
 LATENCY_DIR = "latency"
 
 
@@ -64,7 +67,7 @@ class Timer:
     """One algorithm ready to be timed: state built and ``act`` compiled (outside any timed region)."""
 
     def __init__(self, algo_name: str, spec, label: str, warmup: int = DEFAULT_WARMUP, overrides: dict | None = None,
-                 allow_cost_override: bool = False, seed: int = 0):
+                 allow_cost_override: bool = False, seed: int = 0, budget_s: float = DEFAULT_BUDGET):
         import jax
         import jax.numpy as jnp
 
@@ -85,7 +88,11 @@ class Timer:
         self.compiled = jax.jit(cls.act).lower(*self.args).compile()  # compilation: never timed
         self.compile_s = time.perf_counter() - t0
         for _ in range(max(warmup, 1)):
+            t0 = time.perf_counter()
             jax.block_until_ready(self.compiled(*self.args))
+            self.warm_s = time.perf_counter() - t0  # the last warm-up call: sizes the timing blocks
+            if self.warm_s > budget_s / 3:  # a sampler this slow is warm after one call
+                break
         self.times: list = []
 
     def time_calls(self, n: int) -> None:
@@ -122,24 +129,31 @@ class Timer:
         }
 
 
-def measure_many(timers: list, repeats: int = DEFAULT_REPEATS) -> list[dict]:
-    """Time every prepared algorithm ``repeats`` times, in interleaved blocks of ``BLOCK`` calls, so that a
-    burst of load from other processes on a shared machine falls on all algorithms alike."""
+def measure_many(timers: list, repeats: int = DEFAULT_REPEATS, budget_s: float = DEFAULT_BUDGET) -> list[dict]:
+    """Time every prepared algorithm up to ``repeats`` times, in interleaved blocks of up to ``BLOCK`` calls, so
+    that a burst of load from other processes on a shared machine falls on all algorithms alike. An algorithm
+    whose timed calls already add up to ``budget_s`` seconds stops once it has 3 (a 200-step U-Net sampler
+    on a CPU can take many seconds per decision); the record says how many calls were timed."""
     if repeats < 3:
         raise BenchError(f"--repeats must be at least 3 to give an inter-quartile range, got {repeats}")
-    done = 0
-    while done < repeats:
-        n = min(BLOCK, repeats - done)
-        for t in timers:
+    while True:
+        active = [t for t in timers if len(t.times) < repeats and (len(t.times) < 3 or sum(t.times) < budget_s)]
+        if not active:
+            break
+        for t in active:
+            n = min(BLOCK, repeats - len(t.times))
+            if t.warm_s * n > budget_s:  # slow: one call per turn
+                n = 1
             t.time_calls(n)
-        done += n
-    return [t.record() for t in timers]
+    return [t.record() | {"budget_s": budget_s} for t in timers]
 
 
 def measure(algo_name: str, spec, label: str, repeats: int = DEFAULT_REPEATS, warmup: int = DEFAULT_WARMUP,
-            overrides: dict | None = None, allow_cost_override: bool = False, seed: int = 0) -> dict:
+            overrides: dict | None = None, allow_cost_override: bool = False, seed: int = 0,
+            budget_s: float = DEFAULT_BUDGET) -> dict:
     """Time one joint decision of ``spec.n_agents`` agents for ``algo_name``; returns one result record."""
-    return measure_many([Timer(algo_name, spec, label, warmup, overrides, allow_cost_override, seed)], repeats)[0]
+    return measure_many([Timer(algo_name, spec, label, warmup, overrides, allow_cost_override, seed, budget_s)],
+                        repeats, budget_s)[0]
 
 
 def _version() -> str:
@@ -206,6 +220,8 @@ def _add_latency(sub):
     p.add_argument("--agents", help="comma-separated agent counts: time the landmarks game with N agents each")
     p.add_argument("--repeats", type=int, default=DEFAULT_REPEATS, help="timed calls per algorithm")
     p.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help="untimed calls after compilation")
+    p.add_argument("--budget", type=float, default=DEFAULT_BUDGET,
+                   help="seconds of timed calls per algorithm after which it stops (it always gets 3 calls)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="config override (e.g. a denoising-step sweep with --allow-cost-override)")
     p.add_argument("--allow-cost-override", action="store_true", help="accept overrides of cost-defining settings")
@@ -238,8 +254,8 @@ def cmd_latency(args) -> int:
                 skipped.append(f"{cls.name} on {label}: does not support {spec.action_kind} actions")
                 continue
             ov = {k: v for k, v in overrides.items() if k in {f.name for f in dataclasses.fields(cls.Config)}}
-            timers.append(Timer(cls.name, spec, label, args.warmup, ov, args.allow_cost_override))
-        for rec in measure_many(timers, args.repeats) if timers else []:
+            timers.append(Timer(cls.name, spec, label, args.warmup, ov, args.allow_cost_override, budget_s=args.budget))
+        for rec in measure_many(timers, args.repeats, args.budget) if timers else []:
             rec["path"] = str(save(rec, root))
             records.append(rec)
             if args.json:
@@ -263,7 +279,8 @@ def print_table(records: list[dict]) -> None:
     from rich.table import Table
 
     table = Table(title="latency of one joint decision (median over repeats, after compilation and warm-up)")
-    for col in ("algorithm", "task", "N", "median ms", "IQR ms", "ms/agent", "nfe decl/count", "x macflow", "device"):
+    for col in ("algorithm", "task", "N", "median ms", "IQR ms", "ms/agent", "nfe decl/count", "x macflow", "calls",
+                "device"):
         table.add_column(col, justify="left" if col in ("algorithm", "task", "device") else "right")
     ref = {(r["label"]): r["median_ms"] for r in records if r["name"] == "macflow" and not r["cost_overrides"]}
     for r in records:
@@ -271,7 +288,7 @@ def print_table(records: list[dict]) -> None:
         ratio = f"{r['median_ms'] / base:.1f}x" if base else "-"
         flag = " *" if r["cost_overrides"] else ""
         table.add_row(r["name"] + flag, r["label"], str(r["n_agents"]), f"{r['median_ms']:.3f}", f"{r['iqr_ms']:.3f}",
-                      f"{r['per_agent_ms']:.4f}", f"{r['nfe']}/{r['nfe_counted']}", ratio, r["device"])
+                      f"{r['per_agent_ms']:.4f}", f"{r['nfe']}/{r['nfe_counted']}", ratio, str(r["repeats"]), r["device"])
     import sys
 
     Console(width=None if sys.stdout.isatty() else 140).print(table)

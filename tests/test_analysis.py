@@ -227,3 +227,17 @@ def test_the_end_of_bench_run_reports_what_it_ran(tmp_path, capsys):
     assert f"report: {path.resolve()}" in out and "leaderboard.html" in out
     text = path.read_text()
     assert "runs: 1 (1 finished)" in text and "macflow" in text and "| bc |" not in text
+
+
+def test_every_paper_task_of_the_harness_finds_its_published_row():
+    from analysis.reference import load_reference, match
+    from benchmarks.suites import get_suite
+
+    ref = load_reference()
+    for suite in ("smacv1", "smacv2", "mamujoco", "mpe"):
+        names = list(get_suite(suite).tasks)
+        assert names, suite
+        for name in names:
+            rows = match(ref, suite, name)
+            assert rows["key"].nunique() == 1, f"{suite}/{name} matches {sorted(set(rows['key']))}"
+            assert "macflow" in set(rows["algo"]), f"{suite}/{name}: no MAC-Flow number"

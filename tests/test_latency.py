@@ -53,3 +53,25 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys):
     assert "--repeats must be at least 3" in capsys.readouterr().err
     assert main(["latency", "--algos", "bc", "--agents", "99", "--results", str(tmp_path)]) == 2
     assert "2 to 40 agents" in capsys.readouterr().err
+
+
+def test_interleaved_blocks_and_the_budget_for_slow_samplers():
+    from benchmarks.latency import BLOCK, measure_many
+
+    order = []
+
+    class Fake:  # stands in for a compiled act: each call "takes" a fixed time
+        def __init__(self, name, seconds):
+            self.name, self.warm_s, self.times = name, seconds, []
+
+        def time_calls(self, n):
+            order.append((self.name, n))
+            self.times += [self.warm_s] * n
+
+        def record(self):
+            return {"name": self.name, "repeats": len(self.times)}
+
+    recs = measure_many([Fake("fast", 0.001), Fake("slow", 25.0)], repeats=30, budget_s=60.0)
+    assert recs == [{"name": "fast", "repeats": 30, "budget_s": 60.0}, {"name": "slow", "repeats": 3, "budget_s": 60.0}]
+    # the two take turns (fast in blocks of BLOCK calls, slow one call at a time) until slow has its 3 calls
+    assert BLOCK == 10 and order == [("fast", BLOCK), ("slow", 1)] * 3
