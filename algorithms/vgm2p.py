@@ -22,6 +22,7 @@ Paper defaults (App. A, Table 3): MLP 4 x 512, Adam 3e-4, batch 64, gamma 0.995,
   25% r != k), ``equal_fraction``.
 * Condition c and one-hot agent id appended to the observation; times enter as raw (k, k - r).
 * LayerNorm and GELU in every MLP (the harness MLP; the MAC-Flow code base's choice).
+* d/dk u by jax.jvp (MeanFlow); ``derivative="fd"`` uses meanflow.py's finite difference instead.
 * Discrete actions: one-hot vectors, legal argmax of the one-step sample (as MAC-Flow).
 Note: for c = 1 rows the guided target's fixed point is the c = 1 conditional velocity itself
 (u = omega v + (1 - omega) u), so omega shapes only the c = 0 field; execution uses c = 1.
