@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import os
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -40,12 +42,28 @@ def missing() -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Silence stdout at the file-descriptor level (jaxmarl's import resets ``sys.stdout`` redirects)."""
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 @functools.lru_cache(None)
 def _make_raw(map_name: str):
     why = missing()
     if why:
         raise DependencyError(why)
-    with contextlib.redirect_stdout(io.StringIO()):  # jaxmarl prints about optional submodules on import
+    with _quiet_stdout():  # jaxmarl prints about optional submodules on import
         from jaxmarl.environments.smax import HeuristicEnemySMAX, map_name_to_scenario
 
     return HeuristicEnemySMAX(scenario=map_name_to_scenario(map_name))
