@@ -28,6 +28,10 @@ Choices the harness forces (documented deviations from the official code):
   ``test_ret`` = 0.9 of that range (the official MA-MuJoCo/MPE value).
 * Observations are scaled to [-1, 1] by running per-dimension limits (the official limits normaliser
   uses dataset limits); out-of-range observations at execution are clipped to [-5, 5].
+* Steps past the episode end (windows repeat the last step there) are kept in the diffusion loss
+  (the official switch ``pred_future_padding``, False in its code): otherwise they are never trained,
+  yet at sampling they are generated and feed the current step through the convolutions, which ruins
+  one-step episodes such as the bandit games. ``--set pred_future_padding=false`` gives the code's choice.
 * ``inv_dyn=False`` is the official code's other mode: actions are diffused with the observations
   ([a, o] per step; discrete actions as one-hot vectors in {-1, 1}) and read from the generated current
   step, with no inverse-dynamics pass (nfe = 200). The bandit games need it: their observations are
@@ -67,6 +71,7 @@ class Config:
     test_ret: float = 0.9
     discount: float = 0.99
     inv_dyn: bool = True
+    pred_future_padding: bool = True
     inv_hidden: tuple = (256, 256)
     ema_decay: float = 0.995
     ema_start: int = 2000
@@ -95,7 +100,8 @@ class Planner(Algorithm):
     attention = True          # cross-agent attention in the U-Net
     train_visible = "all"     # whose current observation is imposed in training: "all" | "one"
     chains = "team"           # execution: "team" (one chain) | "per_agent" (one joint chain per agent)
-    tiny = {"dim": 8, "dim_mults": (1, 2), "inv_hidden": (32, 32)}
+    # contract-test size (one U-Net level keeps compilation cheap; tests/test_diffusion_plugins.py runs two)
+    tiny = {"dim": 8, "dim_mults": (1,), "inv_hidden": (32, 32)}
 
     def __init_subclass__(cls, **kw):
         # the contract's entry points are plain static functions bound to the variant once, so that
@@ -193,7 +199,8 @@ class Planner(Algorithm):
         feat_is_obs = jnp.arange(x0.shape[-1]) >= A
         cond = visible[:, :, None, None] & (jnp.arange(H) == 0)[None, None, :, None] & feat_is_obs
         inpaint = lambda x: jnp.where(cond, x0, x)
-        mask = (~cond) * batch.valid[:, None, :, None]
+        step_mask = jnp.ones_like(batch.valid) if cfg.pred_future_padding else batch.valid
+        mask = (~cond) * step_mask[:, None, :, None]
         r = cls._window_return(cfg, batch)
         ret = jnp.broadcast_to(((r - extra["ret_lo"]) / jnp.maximum(extra["ret_hi"] - extra["ret_lo"], 1e-6))[:, None], (B, N))
         if cfg.returns_condition:

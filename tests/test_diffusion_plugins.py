@@ -70,7 +70,7 @@ def test_per_agent_work_grows_with_agents_for_madiff_d_and_not_for_dof():
 
 
 # ---- expressiveness on xor ------------------------------------------------------------------------------
-def _train_and_sample(name, overrides, steps, n=1000, batch=256):
+def _train_and_sample(name, overrides, steps, n=400, batch=128):
     cls = algorithms.get(name)
     task = get_task("games/xor")
     cfg = cls.make_config(overrides)
@@ -101,7 +101,7 @@ def test_xor_joint_model_madiff_c_reproduces_both_anti_aligned_modes():
     agents, so it can represent the coupled modes (-0.9, 0.9) / (0.9, -0.9). xor observations are
     constant, so actions are diffused inside the trajectory (inv_dyn=False, the official code's other
     mode); an inverse-dynamics model cannot see actions in constant observations."""
-    a, m = _train_and_sample("madiff-c", {"dim": 16, "dim_mults": (1, 2), "inv_dyn": False, "lr": 1e-3}, 1500)
+    a, m = _train_and_sample("madiff-c", {"dim": 16, "dim_mults": (1, 2), "inv_dyn": False, "lr": 1e-3}, 600)
     st = _xor_stats(a)
     print("\nmadiff-c on xor:", st, m)
     assert st["anti_aligned"] > 0.75, st
@@ -118,7 +118,7 @@ def test_xor_factorised_models_give_bimodal_marginals_but_independent_agents(nam
     marginals: each agent is bimodal near +-0.9 (true, and asserted), but the agents do not coordinate:
     about half the samples land on the aligned, zero-density points (0.9, 0.9) / (-0.9, -0.9). The
     claim "reproduces both anti-aligned modes" belongs to joint models (madiff-c above)."""
-    a, m = _train_and_sample(name, over, 1500)
+    a, m = _train_and_sample(name, over, 600)
     st = _xor_stats(a)
     print(f"\n{name} on xor:", st, m)
     for i in range(2):
