@@ -1,0 +1,218 @@
+"""Learning claims of the value-based and Gaussian baselines (MABCQ, MACQL, MATD3BC, ICQ, OMAR, OMIGA).
+
+Each plugin must learn something a behaviour cloner cannot, on a game whose answer is known:
+
+* discrete: games/coordination. The best joint action (1,1) (reward 2) is the rarest in the data (3%);
+  each agent's marginal leans 52/48 towards action 0, so BC's greedy joint action is (0,0) (reward 0).
+  A value method with a mixer finds (1,1).
+* continuous: a two-agent continuous bandit written here. r(a) = 10 (2 - sum_i (a_i - 0.5)^2); each
+  agent's dataset action is drawn from N(-0.5, 0.1^2) with probability 0.8 and N(0.5, 0.1^2) with 0.2,
+  so BC's mean action is about -0.3 (r ~ 7.4) while the optimum (0.5, 0.5) (r = 20) is in the data.
+
+Reward scale. Conservative and advantage-weighted methods measure their regularisation in reward units:
+the CQL weight 3.0 (MACQL, OMAR) and OMIGA's alpha 10 are the paper's values for MPE / MA-MuJoCo, whose
+Q-values are in the tens to hundreds. On the raw coordination rewards (<= 2, one step) the CQL penalty
+~3 log(p_data ratio) and OMIGA's weights exp(w A / 10) ~ 1 swamp the reward gap and those methods act
+like BC (measured). Both games are therefore scaled to rewards of order 10 (coordination rewards x 10,
+a monotone change that keeps the optimum and BC's answer), and every plugin runs with its paper
+defaults; only the network size is reduced (tiny nets, a few hundred steps). ICQ is the exception:
+its temperatures (beta 0.1 on advantages, beta_Q 1000) come from SMAC, whose per-step rewards are
+below 1; at scale 10 its batch-softmax weights exp(A / 0.1) ~ e^100 put the whole batch's weight on a
+single sample (measured: (1,1) for 2 of 6 seeds after 300 steps, 4 of 6 after 1000), so ICQ sees the
+games' own rewards (5 of 6 seeds find (1,1) at scale 1).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import algorithms
+from algorithms.base import EnvSpec
+from benchmarks.data.transitions import Dataset, to_transitions, to_windows
+from benchmarks.errors import ConfigError
+from benchmarks.suites import get_task
+from benchmarks.train import init_states, make_chunk
+
+REWARD_SCALE = 10.0
+OWN_SCALE = {"icq": 1.0, "bc": 1.0}  # see the module docstring; BC ignores rewards
+TINY = {"hidden": (32, 32)}
+STEPS = 300
+DISCRETE_SEEDS = (0, 1, 2, 3, 4, 5)
+CONTINUOUS_SEEDS = (0, 1, 2)
+# A plugin "finds the optimum" when at least 4 of 6 seeds' greedy joint action is (1,1). BC's is (0,0)
+# for every seed (its logits follow the 52/48 marginals), so this is strictly more often than BC, and a
+# method that picks each agent's action at random would reach 4/6 with probability ~0.4% (p = 1/4 per seed).
+FIND_RATE = 4 / 6
+
+
+def _data(cls, ds):
+    scale = OWN_SCALE.get(cls.name, REWARD_SCALE)
+    arrays = to_transitions(ds) if cls.sequence_length == 1 else to_windows(ds, cls.sequence_length)
+    data = {k: jnp.asarray(v) for k, v in arrays.items()}
+    data["reward"] = data["reward"] * scale
+    return data
+
+
+def train_and_act(name, overrides, spec, ds, seeds, steps=STEPS):
+    """Train ``seeds`` copies of a plugin together (the harness' jitted, vmapped chunk), then one greedy
+    joint decision per seed on the game's constant observation: actions [S, N] or [S, N, A]."""
+    cls = algorithms.get(name)
+    cls.check_spec(spec)
+    cfg = cls.make_config({**TINY, **overrides}, allow_cost_override=True)
+    states = init_states(cls, spec, cfg, seeds)
+    keys = jnp.stack([jax.random.PRNGKey(100 + s) for s in seeds])
+    states, metrics = make_chunk(cls, 64, steps)(states, keys, _data(cls, ds))
+    assert np.all(np.isfinite(np.asarray(metrics["loss"]))), f"{name}: non-finite loss"
+    s = len(seeds)
+    obs = jnp.ones((s, spec.n_agents, spec.obs_dim))
+    legal = jnp.ones((s, spec.n_agents, spec.legal_dim), bool)
+    act_keys = jnp.stack([jax.random.PRNGKey(7)] * s)
+    return np.asarray(jax.vmap(cls.act)(states, obs, legal, act_keys))
+
+
+# ---- discrete: the coordination game ---------------------------------------------------------------
+def coordination_rate(name, overrides=None):
+    task = get_task("games/coordination")
+    a = train_and_act(name, overrides or {}, task.spec, task.make_dataset(0), DISCRETE_SEEDS)
+    return float(np.mean(np.all(a == 1, axis=-1))), a
+
+
+@pytest.fixture(scope="module")
+def bc_rate():
+    rate, a = coordination_rate("bc")
+    assert np.all(a == 0), f"bc should imitate the 52/48 marginals and pick (0,0), got {a.tolist()}"
+    return rate
+
+
+@pytest.mark.parametrize("name", ["mabcq", "macql", "icq", "omiga"])
+def test_finds_the_rare_optimal_joint_action_that_bc_misses(name, bc_rate):
+    rate, a = coordination_rate(name)
+    print(f"{name}: (1,1) chosen by {rate:.2f} of seeds (bc: {bc_rate:.2f}); joint actions {a.tolist()}")
+    assert rate >= FIND_RATE and rate > bc_rate, f"{name} picked (1,1) for {rate:.2f} of seeds: {a.tolist()}"
+
+
+# Broken variants, each removing what the method's claim rests on:
+# * mabcq, threshold 1.0: only the behaviour policy's favourite action is admissible, i.e. BC's (0,0).
+# * macql, conservative weight 1000: the penalty drowns the TD loss, Q ranks actions by data frequency.
+BROKEN = {"mabcq": {"threshold": 1.0}, "macql": {"cql_weight": 1000.0}}
+# * icq, beta 1e4: batch-softmax weights become uniform, the actor is plain BC.
+# * omiga, alpha 1e5: exp(w A / alpha) = 1, the policy update is plain BC.
+BROKEN_SLOW = {"icq": {"beta": 1e4}, "omiga": {"alpha": 1e5}}
+
+
+def _assert_broken_fails(name, over):
+    rate, a = coordination_rate(name, over)
+    print(f"{name} {over}: (1,1) chosen by {rate:.2f} of seeds; joint actions {a.tolist()}")
+    assert rate < FIND_RATE, f"the broken variant {name} {over} still finds (1,1): the test cannot fail"
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_broken_variant_misses_the_optimum(name):
+    _assert_broken_fails(name, BROKEN[name])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(BROKEN_SLOW))
+def test_broken_variant_misses_the_optimum_slow(name):
+    _assert_broken_fails(name, BROKEN_SLOW[name])
+
+
+# ---- continuous: a two-agent bandit with a rare good mode ---------------------------------------------
+BANDIT_SPEC = EnvSpec(n_agents=2, obs_dim=1, state_dim=1, action_kind="continuous", action_dim=1, episode_length=1)
+
+
+def bandit_reward(a):
+    """a [..., 2, 1] -> r [...]; unscaled (2 at the optimum (0.5, 0.5))."""
+    return 2.0 - np.sum((np.asarray(a)[..., 0] - 0.5) ** 2, -1)
+
+
+def bandit_dataset(seed=0, n=4000, p_good=0.2) -> Dataset:
+    rng = np.random.default_rng(seed)
+    good = rng.random((n, 2)) < p_good
+    a = np.clip(np.where(good, 0.5, -0.5) + 0.1 * rng.standard_normal((n, 2)), -1, 1).astype(np.float32)
+    return Dataset(observations=np.ones((1, n, 2, 1), np.float32), actions=a[None, :, :, None],
+                   rewards=bandit_reward(a[..., None]).astype(np.float32)[None],
+                   terminals=np.ones((1, n), bool), truncations=np.zeros((1, n), bool),
+                   legal=np.ones((1, n, 2, 1), bool), state=np.zeros((1, n, 1), np.float32))
+
+
+def bandit_score(name, overrides=None):
+    a = train_and_act(name, overrides or {}, BANDIT_SPEC, bandit_dataset(), CONTINUOUS_SEEDS)
+    return bandit_reward(a), a
+
+
+@pytest.fixture(scope="module")
+def bc_bandit():
+    r, a = bandit_score("bc")
+    assert np.all(a < 0), f"bc should sit between the modes, nearer the frequent bad one: {a.tolist()}"
+    return float(r.mean())
+
+
+# The optimum scores 2.0 and BC about 0.74 (its mean action is ~-0.3). "Learns something real" = the mean
+# reward over 3 seeds closes at least a third of that gap (>= bc + 0.4), and no seed does worse than BC.
+MARGIN = 0.4
+
+
+def _assert_beats_bc(name, bc):
+    r, a = bandit_score(name)
+    print(f"{name}: rewards {r.round(2).tolist()} (bc {bc:.2f}, optimum 2.0); actions {a[..., 0].round(2).tolist()}")
+    assert r.mean() >= bc + MARGIN and r.min() > bc, f"{name}: rewards {r.tolist()} vs bc {bc:.2f}"
+
+
+@pytest.mark.parametrize("name", ["matd3bc", "omar"])
+def test_continuous_bandit_beats_bc(name, bc_bandit):
+    _assert_beats_bc(name, bc_bandit)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["icq", "omiga", "macql", "mabcq"])
+def test_continuous_bandit_beats_bc_slow(name, bc_bandit):
+    _assert_beats_bc(name, bc_bandit)
+
+
+# ---- contract details specific to these plugins -----------------------------------------------------
+@pytest.mark.parametrize("name", ["matd3bc", "omar"])
+def test_continuous_only_plugins_reject_discrete_tasks(name):
+    cls = algorithms.get(name)
+    assert cls.supports == frozenset({"continuous"})
+    with pytest.raises(ConfigError, match="supports: continuous"):
+        cls.check_spec(get_task("games/coordination").spec)
+
+
+def test_discrete_targets_and_penalties_ignore_illegal_actions():
+    """An illegal action with a huge Q never enters a greedy choice, a TD target or the CQL log-sum-exp."""
+    from algorithms.value import cql_discrete
+
+    q = jnp.array([[0.0, 1.0, 50.0]])
+    legal = jnp.array([[True, True, False]])
+    pen = float(cql_discrete(q, jnp.array([1]), legal)[0])
+    assert abs(pen - (float(jax.nn.logsumexp(jnp.array([0.0, 1.0]))) - 1.0)) < 1e-5
+    cls = algorithms.get("macql")
+    spec = EnvSpec(n_agents=2, obs_dim=3, action_kind="discrete", action_dim=4, state_dim=2, has_legal=True)
+    state = cls.init(jax.random.PRNGKey(0), spec, cls.make_config(TINY))
+    obs = jax.random.normal(jax.random.PRNGKey(1), (64, 2, 3))
+    only = jax.random.randint(jax.random.PRNGKey(2), (64, 2), 0, 4)
+    legal = jax.nn.one_hot(only, 4).astype(bool)
+    for name in ("mabcq", "macql", "icq", "omiga"):
+        c = algorithms.get(name)
+        st = c.init(jax.random.PRNGKey(0), spec, c.make_config(TINY))
+        np.testing.assert_array_equal(np.asarray(c.act(st, obs, legal, jax.random.PRNGKey(3))), np.asarray(only),
+                                      err_msg=f"{name} chose an illegal action")
+    del state
+
+
+def test_mixers_are_monotone_and_broadcast_over_twin_heads():
+    from algorithms.nets import StateMixer
+
+    for kind in ("qmix", "omiga", "icq", "mean", "vdn"):
+        mix = StateMixer(kind, 3, 8, 16)
+        s = jax.random.normal(jax.random.PRNGKey(0), (5, 4))
+        q = jax.random.normal(jax.random.PRNGKey(1), (2, 5, 3))
+        p = mix.init(jax.random.PRNGKey(2), q, s)
+        out = mix.apply(p, q, s)
+        assert out.shape == (2, 5)
+        grads = jax.grad(lambda x: mix.apply(p, x, s).sum())(q)
+        assert np.all(np.asarray(grads) >= 0), f"{kind} mixer is not monotone in Q_i"
+        assert np.any(np.asarray(grads) > 0), f"{kind} mixer ignores Q_i"
