@@ -4,7 +4,8 @@ Discrete (MAC-Flow F.1): a softmax behaviour network G(a | o_i) trained by cross
 actions; twin per-agent Q-networks Q_i^{1,2}(o_i, .) in R^A mixed by a value mixer; only actions
 whose (legal-renormalised) behaviour probability is at least ``threshold`` (0.4) times the most
 probable one are admissible, both in the TD target and at execution:
-    a_i* = argmax_{a in adm(o'_i)} min_k Q_i^k(o'_i, a),  y = r + gamma (1 - d) min_k Mix_tgt^k([Q_tgt,i^k(o'_i, a_i*)], s')
+    a_i* = argmax_{a in adm(o'_i)} min_k Q_i^k(o'_i, a),
+    y = r + gamma (1 - d) min_k Mix_tgt([Q_tgt,i^k(o'_i, a_i*)], s')
 and each head regresses Mix(Q^k(o, a), s) to y. Hard target copy every 200 steps.
 
 Continuous (not in the paper; card 2b, single-agent BCQ lifted to teams): a conditional VAE over
@@ -195,4 +196,5 @@ class MABCQ(Algorithm):
     def cost(spec, cfg):
         if spec.discrete:
             return Cost(nfe=2, per_agent="O(1)", note="one twin-Q pass and one behaviour-net pass (BCQ filter)")
-        return Cost(nfe=3, per_agent="O(1)", note=f"decoder, perturbation and Q passes on {cfg.n_act_samples} candidates")
+        return Cost(nfe=3, per_agent="O(1)",
+                    note=f"decoder, perturbation and Q passes on {cfg.n_act_samples} candidates")

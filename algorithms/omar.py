@@ -109,7 +109,10 @@ class OMAR(Algorithm):
         oid, noid = with_agent_id(batch.obs), with_agent_id(batch.next_obs)
         tp = state.target
         a_data = to_unit(spec, batch.actions)
-        q_fn = lambda p, o, a: nets["q"].apply(p, jnp.concatenate([jnp.broadcast_to(o, a.shape[:-1] + o.shape[-1:]), a], -1))[..., 0]
+        def q_fn(p, o, a):
+            o = jnp.broadcast_to(o, a.shape[:-1] + o.shape[-1:])
+            return nets["q"].apply(p, jnp.concatenate([o, a], -1))[..., 0]
+
         k_ood, k_cem, k_pol = jax.random.split(key, 3)
 
         q_next = q_fn(tp["q"], noid, _pi(nets, tp["actor"], noid)).min(0)  # [B, N]

@@ -5,7 +5,8 @@ V_i(o_i) + b(s) with w = |MLP(s)| (mixer embedding 128), which turns the global 
 objective into local, in-sample updates (alpha = 10):
 * Q (twin heads, shared mixer): sum_k E[(Q_tot^k(s, a) - (r + gamma (1 - d) V_tot_tgt(s')))^2], V_tot_tgt
   from the target V-network and the target mixer.
-* z_i = clip(w_tgt,i(s) (Q_tgt,i(o_i, a_i) - V_i(o_i)) / alpha, -10, 10), Q_tgt,i the min of the target heads.
+* z_i = clip(w_tgt,i(s) (Q_tgt,i(o_i, a_i) - V_i(o_i)) / alpha, -10, 10), Q_tgt,i the min of the
+  target heads.
 * V: E[exp(z_i - m) + exp(-m) w_tgt,i(s) V_i(o_i) / alpha], m = max(max_batch z, -1) (stop-gradient).
 * Policy (advantage-weighted regression): -E[min(exp(z_i), 100) log pi_i(a_i | o_i)].
 Polyak tau = 0.005 for Q, V and the mixer; gradient-norm clipping 1.0. Continuous: tanh-Gaussian
@@ -29,8 +30,8 @@ import jax.numpy as jnp
 from . import register
 from .base import Algorithm, Cost, State, mask_logits
 from .nets import polyak, with_agent_id
-from .value import (check_choice, from_unit, gather, gaussian, global_state, init_opt, masked_log_softmax, mixer, mlp, state_dim,
-                    step_nets, tanh_log_prob, to_unit, twin_critic)
+from .value import (check_choice, from_unit, gather, gaussian, global_state, init_opt, masked_log_softmax, mixer,
+                    mlp, state_dim, step_nets, tanh_log_prob, to_unit, twin_critic)
 
 
 @dataclasses.dataclass(frozen=True)
