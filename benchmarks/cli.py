@@ -93,7 +93,7 @@ def _add_run(sub):
     p.set_defaults(func=cmd_run)
 
 
-def plan_jobs(args) -> list:
+def plan_jobs(args, notices: list | None = None) -> list:
     """Validate every name and override before anything runs; returns RunConfigs.
 
     Imports JAX: the Ray driver calls it in a subprocess (benchmarks.runner.plan_isolated), never itself."""
@@ -130,8 +130,16 @@ def plan_jobs(args) -> list:
     for algo in algos:
         # validate overrides once per algorithm: a key must exist for every algorithm it is applied to
         algo.make_config(overrides, allow_cost_override=args.allow_cost_override)
-        for task in tasks:
-            algo.check_spec(task.spec)
+        fitting = [t for t in tasks if t.spec.action_kind in algo.supports]
+        if args.task or not fitting:
+            # a task named explicitly, or an algorithm with nothing to run: the one-line error
+            for task in tasks:
+                algo.check_spec(task.spec)
+        skipped = [t.id for t in tasks if t not in fitting]
+        if skipped and notices is not None:
+            notices.append(f"{algo.name} skips {', '.join(skipped)}: it supports "
+                           f"{' and '.join(sorted(algo.supports))} actions only")
+        for task in fitting:
             for group in seed_groups:
                 jobs.append(RunConfig(algo.name, task.id, group, args.steps, args.eval_every, args.eval_episodes,
                                       args.batch_size, overrides, args.allow_cost_override, dataset=args.dataset))

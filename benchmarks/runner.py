@@ -66,8 +66,9 @@ def plan(options: dict) -> dict:
     os.environ.update(PREALLOCATE)
     from benchmarks.cli import plan_jobs
 
+    notices: list = []
     try:
-        configs = plan_jobs(argparse.Namespace(**options))
+        configs = plan_jobs(argparse.Namespace(**options), notices)
     except BenchError as exc:
         return {"error": str(exc)}
     jobs, seen = [], set()
@@ -77,7 +78,7 @@ def plan(options: dict) -> dict:
         seen.add(cfg.run_id)
         jobs.append({"run_id": cfg.run_id, "cfg": dataclasses.asdict(cfg),
                      "label": f"{cfg.algo} {cfg.task} seeds={','.join(map(str, cfg.seeds))}"})
-    return {"jobs": jobs}
+    return {"jobs": jobs, "notices": notices}
 
 
 # ---- one job (worker side) ---------------------------------------------------------------------------
@@ -383,6 +384,8 @@ def run(args, root: Path, console) -> Outcome:
     if "error" in planned:
         raise BenchError(planned["error"])
     jobs = planned["jobs"]
+    for line in planned.get("notices", []):
+        console.print(f"note: {line}")
     if args.no_ray or (not args.fresh and all(Run(root, j["run_id"]).finished for j in jobs)):
         return _run_inline(jobs, root, args, console)  # (all finished: every job is skipped, no cluster needed)
     ray = connect(args)

@@ -94,3 +94,25 @@ def test_help_has_examples(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     assert "examples:" in capsys.readouterr().out
+
+
+def test_suite_runs_skip_pairs_of_the_wrong_action_kind_with_a_note(monkeypatch):
+    from benchmarks.cli import build_parser, plan_jobs
+
+    class DiscreteOnly(BC):
+        name = "discreteonly"
+        supports = frozenset({"discrete"})
+
+    algorithms._load()
+    monkeypatch.setitem(algorithms._REGISTRY, "discreteonly", DiscreteOnly)
+    notes = []
+    args = build_parser().parse_args(["run", "--suite", "games", "--tasks", "coordination,xor", "--algos", "discreteonly,bc"])
+    jobs = plan_jobs(args, notes)
+    assert sorted((j.algo, j.task) for j in jobs) == [("bc", "games/coordination"), ("bc", "games/xor"),
+                                                    ("discreteonly", "games/coordination")]
+    assert notes == ["discreteonly skips games/xor: it supports discrete actions only"]
+    # nothing left for an algorithm: the one-line error naming what it supports
+    from benchmarks.errors import BenchError
+
+    with pytest.raises(BenchError, match="supports: discrete"):
+        plan_jobs(build_parser().parse_args(["run", "--suite", "games", "--tasks", "xor", "--algos", "discreteonly"]))
