@@ -39,6 +39,10 @@ def register(cls: Type[Algorithm]) -> Type[Algorithm]:
     """Class decorator: make ``cls`` available as ``cls.name``."""
     if not cls.name:
         raise BenchError(f"{cls.__qualname__} has no 'name'; set name = '...' on the class")
+    missing = [f for f in Algorithm.REQUIRED if not callable(getattr(cls, f, None))]
+    if missing:
+        raise BenchError(f"algorithm '{cls.name}' ({cls.__module__}) does not define {', '.join(missing)}; "
+                         "every plugin defines init, update, act and cost as static methods (see algorithms/bc.py)")
     other = _REGISTRY.get(cls.name)
     if other is not None and other is not cls and other.__qualname__ != cls.__qualname__:
         raise BenchError(f"algorithm name '{cls.name}' is taken by {other.__module__}.{other.__qualname__}")

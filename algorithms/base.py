@@ -112,21 +112,12 @@ class Algorithm:
     # A short paper reference and the choices made where the paper was silent or conflicted.
     paper: ClassVar[str] = ""
 
-    @staticmethod
-    def init(key, spec: EnvSpec, cfg) -> Any:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    @staticmethod
-    def update(state, batch: Batch, key):  # pragma: no cover - interface
-        raise NotImplementedError
-
-    @staticmethod
-    def act(state, obs, legal, key):  # pragma: no cover - interface
-        raise NotImplementedError
-
-    @staticmethod
-    def cost(spec: EnvSpec, cfg) -> Cost:  # pragma: no cover - interface
-        raise NotImplementedError
+    # The four functions every plugin defines as static methods (checked by ``algorithms.register``):
+    #   init(key, spec: EnvSpec, cfg) -> State
+    #   update(state, batch: Batch, key) -> (State, metrics dict with "loss")
+    #   act(state, obs, legal, key) -> actions
+    #   cost(spec: EnvSpec, cfg) -> Cost
+    REQUIRED: ClassVar[tuple] = ("init", "update", "act", "cost")
 
     # ---- helpers shared by every plugin -------------------------------------------------------
     @classmethod

@@ -122,3 +122,19 @@ def test_entry_point_plugins_are_discovered(monkeypatch):
     monkeypatch.setattr(reg, "entry_points", lambda group: [EP()] if group == "bench.algorithms" else [])
     monkeypatch.setattr(reg, "_REGISTRY", dict(reg._REGISTRY))
     assert "third_party_algo" in reg.names()
+
+
+def test_a_plugin_missing_a_function_is_refused_at_registration():
+    from algorithms import register
+    from algorithms.base import Algorithm
+    from benchmarks.errors import BenchError
+
+    class Half(Algorithm):
+        name = "half_plugin"
+
+        @staticmethod
+        def init(key, spec, cfg):
+            return None
+
+    with pytest.raises(BenchError, match="does not define update, act, cost"):
+        register(Half)
