@@ -214,6 +214,12 @@ def config_dict(cfg) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()}
 
 
+def check_choice(algo: str, key: str, value, allowed) -> None:
+    """A string-valued config switch must be one of ``allowed``; otherwise a ConfigError naming them."""
+    if value not in allowed:
+        raise ConfigError(f"{algo}: {key} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+
+
 def mask_logits(logits: jax.Array, legal: jax.Array) -> jax.Array:
     """Illegal actions get a large negative logit (never multiply logits by a 0/1 mask)."""
     return jnp.where(legal, logits, -1e9)

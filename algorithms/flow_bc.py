@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from . import register
-from .base import Algorithm, Cost, State, mask_logits
+from .base import Algorithm, Cost, State, check_choice, mask_logits
 from .flows import euler, flow_matching_loss
 from .nets import MLP, adam, apply_grads, sinusoidal, with_agent_id
 
@@ -61,10 +61,7 @@ class FlowBC(Algorithm):
 
     @staticmethod
     def init(key, spec, cfg):
-        if cfg.act_with not in ("flow", "onestep"):
-            from benchmarks.errors import ConfigError
-
-            raise ConfigError(f"flowbc: act_with must be 'flow' or 'onestep', got {cfg.act_with!r}")
+        check_choice("flowbc", "act_with", cfg.act_with, ("flow", "onestep"))
         flow, onestep = _nets(spec, cfg)
         obs = with_agent_id(jnp.zeros((1, spec.n_agents, spec.obs_dim)))
         x = jnp.zeros((1, spec.n_agents, spec.action_dim))

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import optax
 
 from . import register
-from .base import Algorithm, Cost, State, mask_logits
+from .base import Algorithm, Cost, State, check_choice, mask_logits
 from .flows import euler, flow_matching_loss
 from .nets import MIXERS, MLP, Ensemble, adam, polyak, sinusoidal, with_agent_id
 
@@ -66,11 +66,9 @@ def _nets(spec, cfg):
 
 
 def _check(cfg):
-    from benchmarks.errors import ConfigError
-
-    for key, allowed in (("mixer", tuple(MIXERS)), ("flow", ("joint", "individual")), ("next_action", ("flow", "onestep"))):
-        if getattr(cfg, key) not in allowed:
-            raise ConfigError(f"macflow: {key} must be one of {', '.join(allowed)}, got {getattr(cfg, key)!r}")
+    check_choice("macflow", "mixer", cfg.mixer, tuple(MIXERS))
+    check_choice("macflow", "flow", cfg.flow, ("joint", "individual"))
+    check_choice("macflow", "next_action", cfg.next_action, ("flow", "onestep"))
 
 
 def _as_vec(spec, actions):

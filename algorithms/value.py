@@ -12,17 +12,11 @@ import math
 import jax
 import jax.numpy as jnp
 
-from benchmarks.errors import ConfigError
 
-from .base import mask_logits
+from .base import check_choice, mask_logits  # noqa: F401  (check_choice re-exported for the value plugins)
 from .nets import MLP, Ensemble, StateMixer, adam, apply_grads, polyak
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
-
-
-def check_choice(algo: str, key: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{algo}: {key} must be one of {', '.join(map(str, allowed))}, got {value!r}")
 
 
 # ---- networks ---------------------------------------------------------------------------------------
