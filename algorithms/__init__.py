@@ -12,7 +12,7 @@ from typing import Dict, Type
 
 from benchmarks.errors import BenchError, unknown
 
-from .base import Algorithm, Batch, Cost, EnvSpec, State  # noqa: F401
+from .base import Algorithm, Batch, Cost, EnvSpec, State, build_config  # noqa: F401
 
 _REGISTRY: Dict[str, Type[Algorithm]] = {}
 _BUILTIN = (
@@ -43,6 +43,12 @@ def register(cls: Type[Algorithm]) -> Type[Algorithm]:
     if missing:
         raise BenchError(f"algorithm '{cls.name}' ({cls.__module__}) does not define {', '.join(missing)}; "
                          "every plugin defines init, update, act and cost as static methods (see algorithms/bc.py)")
+    for suite, preset in cls.suite_presets.items():
+        bad = set(preset) & set(cls.cost_defining)
+        if bad:
+            raise BenchError(f"algorithm '{cls.name}': suite preset '{suite}' sets cost-defining {', '.join(sorted(bad))}; "
+                             "a preset may only resize networks, the method's cost settings stay at the paper's")
+        build_config(cls, preset)  # unknown keys / bad types fail here, not in the middle of a run
     other = _REGISTRY.get(cls.name)
     if other is not None and other is not cls and other.__qualname__ != cls.__qualname__:
         raise BenchError(f"algorithm name '{cls.name}' is taken by {other.__module__}.{other.__qualname__}")

@@ -111,6 +111,12 @@ class Algorithm:
     cost_defining: ClassVar[tuple] = ()
     # A short paper reference and the choices made where the paper was silent or conflicted.
     paper: ClassVar[str] = ""
+    # {suite or suite/task: {config key: value}} (a task's entry refines its suite's): network sizes for a suite the method's paper never ran it on, where
+    # the paper-size network would make ``bench run`` impractical (e.g. a 60M-parameter U-Net on
+    # one-step bandit games). Never a cost-defining key (checked at registration). ``bench run`` applies
+    # the preset under the user's --set, says so, and records it in the run's overrides;
+    # ``bench run --paper-size`` ignores every preset.
+    suite_presets: ClassVar[dict] = {}
 
     # The four functions every plugin defines as static methods (checked by ``algorithms.register``):
     #   init(key, spec: EnvSpec, cfg) -> State

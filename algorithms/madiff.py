@@ -36,6 +36,15 @@ Choices the harness forces (documented deviations from the official code):
   ([a, o] per step; discrete actions as one-hot vectors in {-1, 1}) and read from the generated current
   step, with no inverse-dynamics pass (nfe = 200). The bandit games need it: their observations are
   constant, so an inverse-dynamics model cannot see the action.
+
+Games preset (``suite_presets``; ``bench run --paper-size`` turns it off). Neither MADiff nor DoF was run
+on the MAC-Flow paper's didactic games. Their paper-size U-Net (dim 128, mults (1, 4, 8): 60M
+parameters, ~1 GFLOP per sequence per call) makes ``bench run --suite games`` a GPU job: one 200-step
+decision takes 2.5 s on the 2-core CPU the harness is tested on, an evaluation of 100 landmarks
+episodes hours. On the games, ``bench run`` therefore uses dim 32, mults (1, 2) (the K = 200 steps and
+everything else as above) and diffuses the actions with the observations (``inv_dyn=False``): the
+bandit games' observations are constant, so an inverse-dynamics model cannot see the action.
+``bench latency`` always times the paper-size network.
 """
 from __future__ import annotations
 
@@ -102,6 +111,7 @@ class Planner(Algorithm):
     chains = "team"           # execution: "team" (one chain) | "per_agent" (one joint chain per agent)
     # contract-test size (one U-Net level keeps compilation cheap; tests/test_diffusion_plugins.py runs two)
     tiny = {"dim": 8, "dim_mults": (1,), "inv_hidden": (32, 32)}
+    suite_presets = {"games": {"dim": 32, "dim_mults": (1, 2), "inv_dyn": False}}  # see the module docstring
 
     def __init_subclass__(cls, **kw):
         # the contract's entry points are plain static functions bound to the variant once, so that

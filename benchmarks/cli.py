@@ -85,12 +85,19 @@ def _add_run(sub):
     p.add_argument("--allow-cost-override", action="store_true",
                    help="accept overrides of cost-defining settings (e.g. fewer denoising steps); flagged in reports")
     p.add_argument("--dataset", help="train on this vault instead of the task's own data (shapes must fit)")
+    p.add_argument("--paper-size", action="store_true",
+                   help="ignore the plugins' suite presets (smaller networks on suites their paper never ran, e.g. "
+                        "the MADiff/DoF U-Net on the games) and train every network at its paper size")
     p.add_argument("--fresh", action="store_true", help="ignore finished runs and checkpoints (re-run from scratch)")
     p.add_argument("--no-progress", action="store_true")
     from benchmarks.runner import add_run_options
 
     add_run_options(p)  # --address, --cpus-per-job, --gpus-per-job, --max-retries, --split-seeds, --no-ray
     p.set_defaults(func=cmd_run)
+
+
+def _show(v) -> str:
+    return ",".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
 
 
 def plan_jobs(args, notices: list | None = None) -> list:
@@ -139,10 +146,19 @@ def plan_jobs(args, notices: list | None = None) -> list:
         if skipped and notices is not None:
             notices.append(f"{algo.name} skips {', '.join(skipped)}: it supports "
                            f"{' and '.join(sorted(algo.supports))} actions only")
+        presets = {} if getattr(args, "paper_size", False) else algo.suite_presets
         for task in fitting:
+            preset = {**presets.get(task.suite, {}), **presets.get(task.id, {})}  # a task's entry refines its suite's
+            preset = {k: v for k, v in preset.items() if k not in overrides}
+            if preset and notices is not None:
+                note = (f"{algo.name} on {task.id}: suite preset "
+                        f"{', '.join(f'{k}={_show(v)}' for k, v in preset.items())} (--paper-size for the paper's networks)")
+                if note not in notices:
+                    notices.append(note)
             for group in seed_groups:
                 jobs.append(RunConfig(algo.name, task.id, group, args.steps, args.eval_every, args.eval_episodes,
-                                      args.batch_size, overrides, args.allow_cost_override, dataset=args.dataset))
+                                      args.batch_size, {**preset, **overrides}, args.allow_cost_override,
+                                      dataset=args.dataset))
     return jobs
 
 

@@ -116,3 +116,45 @@ def test_suite_runs_skip_pairs_of_the_wrong_action_kind_with_a_note(monkeypatch)
 
     with pytest.raises(BenchError, match="supports: discrete"):
         plan_jobs(build_parser().parse_args(["run", "--suite", "games", "--tasks", "xor", "--algos", "discreteonly"]))
+
+
+def test_suite_presets_resize_networks_only_where_declared_and_the_user_wins():
+    """The planners' games preset (a small U-Net instead of the paper's 60M-parameter one) is applied on
+    the games only, under the user's --set, announced, and switched off by --paper-size."""
+    from benchmarks.cli import build_parser, plan_jobs
+
+    def plan(*argv):
+        notes = []
+        jobs = plan_jobs(build_parser().parse_args(["run", *argv]), notes)
+        return {(j.algo, j.task): j.overrides for j in jobs}, notes
+
+    preset = algorithms.get("dof").suite_presets["games"]
+    jobs, notes = plan("--suite", "games", "--tasks", "coordination,landmarks", "--algos", "dof,bc")
+    assert jobs[("dof", "games/coordination")] == preset and jobs[("bc", "games/coordination")] == {}
+    assert any(n.startswith("dof on games/coordination: suite preset") and "--paper-size" in n for n in notes)
+    jobs, _ = plan("--task", "games/xor", "--algos", "dof", "--set", "dim=16")
+    assert jobs[("dof", "games/xor")] == {**preset, "dim": "16"}  # parsed per plugin later
+    jobs, notes = plan("--task", "games/xor", "--algos", "dof", "--paper-size")
+    assert jobs[("dof", "games/xor")] == {} and not notes
+    jobs, _ = plan("--task", "mpe/spread-expert", "--algos", "dof")
+    assert jobs[("dof", "mpe/spread-expert")] == {}
+
+
+def test_a_preset_may_not_change_the_cost_defining_settings():
+    from benchmarks.errors import BenchError
+
+    class Cheap(BC):
+        name = "cheap"
+        cost_defining = ("hidden",)
+        suite_presets = {"games": {"hidden": (8,)}}
+
+    with pytest.raises(BenchError, match="cost-defining hidden"):
+        algorithms.register(Cheap)
+
+    class Typo(BC):
+        name = "typo"
+        suite_presets = {"games": {"hiden": (8,)}}
+
+    with pytest.raises(Exception, match="unknown config key 'hiden'"):
+        algorithms.register(Typo)
+    assert "cheap" not in algorithms.names() and "typo" not in algorithms.names()
