@@ -28,10 +28,10 @@ import jax
 import jax.numpy as jnp
 
 from . import register
-from .base import Algorithm, Cost, State, mask_logits
+from .base import Algorithm, Cost, State
 from .nets import polyak, with_agent_id
-from .value import (check_choice, from_unit, gather, gaussian, global_state, init_opt, masked_log_softmax, mixer,
-                    mlp, state_dim, step_nets, tanh_log_prob, to_unit, twin_critic)
+from .value import (check_choice, gather, gaussian, global_state, greedy_policy_action, init_opt, masked_log_softmax,
+                    mixer, mlp, state_dim, step_nets, tanh_log_prob, to_unit, twin_critic)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,10 +127,7 @@ class OMIGA(Algorithm):
     @staticmethod
     def act(state, obs, legal, key):
         spec, cfg = state.spec, state.cfg
-        out = _nets(spec, cfg)["actor"].apply(state.params["actor"], with_agent_id(obs))
-        if spec.discrete:
-            return jnp.argmax(mask_logits(out, legal), -1)
-        return from_unit(spec, jnp.tanh(gaussian(out)[0]))
+        return greedy_policy_action(spec, _nets(spec, cfg)["actor"].apply(state.params["actor"], with_agent_id(obs)), legal)
 
     @staticmethod
     def cost(spec, cfg):

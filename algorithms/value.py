@@ -115,6 +115,14 @@ def gaussian(out):
     return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
 
 
+def greedy_policy_action(spec, out, legal):
+    """The deterministic action of a policy head: the legal argmax of the logits (discrete), or the
+    tanh of the Gaussian mean mapped to the action box (continuous)."""
+    if spec.discrete:
+        return jnp.argmax(mask_logits(out, legal), -1)
+    return from_unit(spec, jnp.tanh(gaussian(out)[0]))
+
+
 def _normal_logp(u, mean, log_std):
     return jnp.sum(-0.5 * ((u - mean) / jnp.exp(log_std)) ** 2 - log_std - 0.5 * math.log(2 * math.pi), -1)
 
