@@ -26,3 +26,18 @@ def tiny_overrides(cls) -> dict:
 @pytest.fixture
 def results(tmp_path):
     return tmp_path / "runs"
+
+
+def generated_data_dir(tmp_path_factory, budget: str):
+    """A fresh BENCH_DATA directory with BENCH_COLLECT_BUDGET = ``budget`` for a module's tests (a
+    generator for module-scoped fixtures: the environment and the in-memory dataset cache are restored)."""
+    from benchmarks.data import collect
+
+    root = tmp_path_factory.mktemp("bench-data")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BENCH_DATA", str(root))
+    mp.setenv("BENCH_COLLECT_BUDGET", budget)
+    collect._MEMORY.clear()
+    yield root
+    mp.undo()
+    collect._MEMORY.clear()

@@ -10,6 +10,7 @@ import pytest
 from benchmarks.data import collect as C
 from benchmarks.data.vault import read_dataset
 from benchmarks.errors import BenchError
+from tests.conftest import generated_data_dir
 
 CARD_KEYS = {"episodes", "transitions", "return_mean", "return_std", "return_min", "return_max", "generator", "seed",
              "refs", "normalised_return", "budget"}
@@ -17,14 +18,7 @@ CARD_KEYS = {"episodes", "transitions", "return_mean", "return_std", "return_min
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bench-data")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("BENCH_DATA", str(root))
-    mp.setenv("BENCH_COLLECT_BUDGET", "tiny")
-    C._MEMORY.clear()
-    yield root
-    mp.undo()
-    C._MEMORY.clear()
+    yield from generated_data_dir(tmp_path_factory, "tiny")
 
 
 def _episodes_end_once(ds):
