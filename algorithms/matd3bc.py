@@ -9,9 +9,14 @@ Every ``policy_freq`` = 2 critic steps, the actor minimises
 and the targets (actor, critics, mixer) move by Polyak tau = 0.005. Execution: pi(o_i), one pass.
 
 Paper (F.1): alpha 2.5, clipped double Q, Polyak 0.005, a mixer, [512]x4 MLPs. Where it is silent:
-TD3+BC code defaults for delayed updates (2), target noise (0.2, clip 0.5); mixer QMIX (``mixer``
-switch: mean / vdn / none), shared by the twin heads; lambda normalised by the mixed Q (card 4
-pitfall: with a mean mixer this matches single-agent scale); MAC-Flow's Adam 3e-4 / gamma 0.995.
+TD3+BC code defaults for delayed updates (2), target noise (0.2, clip 0.5); the mixer type is not
+given, so the average (the MAC-Flow code base's own mixer, card 4) is the default, shared by the twin
+heads (``mixer`` switch: qmix / vdn / none); lambda normalised by the mixed Q, which with the average
+matches the single-agent scale (card 4 pitfall). With QMIX, lambda = alpha / mean|Q_tot| no longer
+bounds the actor's per-agent gradient (the hypernetwork weights scale it): measured on generated
+mpe/spread-medium-replay ([128]x2, 2 seeds), one seed of two drove the agents off the map (normalised
+-149 after 2k steps, -35 after 20k) where the average gives 28.8 / 34.3 and no mixer 27.4 / 28.4.
+MAC-Flow's Adam 3e-4 / gamma 0.995.
 TD3+BC's observation normalisation with dataset statistics is not applied (the contract gives a
 plugin no dataset statistics; the harness' observations are used as they are).
 """
@@ -41,7 +46,7 @@ class Config:
     policy_noise: float = 0.2
     noise_clip: float = 0.5
     policy_freq: int = 2
-    mixer: str = "qmix"
+    mixer: str = "mean"
     mixer_embed: int = 32
     mixer_hyper: int = 64
 
@@ -64,7 +69,7 @@ class MATD3BC(Algorithm):
     @staticmethod
     def init(key, spec, cfg):
         MATD3BC.check_spec(spec)
-        check_choice("matd3bc", "mixer", cfg.mixer, ("qmix", "mean", "vdn", "none"))
+        check_choice("matd3bc", "mixer", cfg.mixer, ("mean", "qmix", "vdn", "none"))
         nets = _nets(spec, cfg)
         n, a = spec.n_agents, spec.action_dim
         oid = with_agent_id(jnp.zeros((1, n, spec.obs_dim)))

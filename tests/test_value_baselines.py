@@ -226,12 +226,13 @@ def test_mixers_are_monotone_and_broadcast_over_twin_heads():
 # scripted expert at 100. Standing still scores about the same as random (measured: -3.6), so a score
 # needs agents that head for the landmarks. "Clear margin": every seed >= 10 and the mean >= 15; the
 # evaluation's standard error is about 3 points (per-episode std ~5 return = ~24 points, 64 episodes).
-# Measured at these settings: icq 26.7 / 31.6, omiga 33.5 / 37.4 (2k steps, default run); macql
+# Measured at these settings: icq 26.7 / 31.6, omiga 33.5 / 37.4, matd3bc 28.8 / 34.3 (2k steps, default
+# run; with the QMIX mixer one matd3bc seed collapses, see its docstring); macql
 # 27.3 / 18.2, omar 41.6 / 34.1 (2k steps), mabcq 28.5 / 25.6 (5k steps) (slow: minutes each on 2 CPU
 # cores). BC scores ~25 here, so this shows learning, not an advantage over imitation; that is shown on
 # the coordination and continuous bandit games above.
 MPE_SEEDS = (0, 1)
-MPE_STEPS = {"icq": 2000, "omiga": 2000, "macql": 2000, "omar": 2000, "mabcq": 5000, "matd3bc": 20000}
+MPE_STEPS = {"icq": 2000, "omiga": 2000, "matd3bc": 2000, "macql": 2000, "omar": 2000, "mabcq": 5000}
 MPE_SEED_FLOOR, MPE_MEAN_FLOOR = 10.0, 15.0
 
 
@@ -268,12 +269,12 @@ def _assert_beats_random_on_mpe(name, mpe_data, tmp_path):
     assert scores.min() >= MPE_SEED_FLOOR and scores.mean() >= MPE_MEAN_FLOOR, f"{name}: {scores.tolist()}"
 
 
-@pytest.mark.parametrize("name", ["icq", "omiga"])
+@pytest.mark.parametrize("name", ["icq", "omiga", "matd3bc"])
 def test_beats_random_on_mpe_medium_replay(name, mpe_data, tmp_path):
     _assert_beats_random_on_mpe(name, mpe_data, tmp_path)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["macql", "omar", "mabcq", "matd3bc"])
+@pytest.mark.parametrize("name", ["macql", "omar", "mabcq"])
 def test_beats_random_on_mpe_medium_replay_slow(name, mpe_data, tmp_path):
     _assert_beats_random_on_mpe(name, mpe_data, tmp_path)
