@@ -15,6 +15,7 @@ README section "Adding an algorithm".
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 from typing import Any, ClassVar, Mapping
 
 import flax.struct
@@ -111,7 +112,8 @@ class Algorithm:
     cost_defining: ClassVar[tuple] = ()
     # A short paper reference and the choices made where the paper was silent or conflicted.
     paper: ClassVar[str] = ""
-    # {suite or suite/task: {config key: value}} (a task's entry refines its suite's): network sizes for a suite the method's paper never ran it on, where
+    # {suite, or a suite/task pattern with * wildcards: {config key: value}}; every entry that matches a
+    # task applies, in declaration order (so a task pattern after its suite refines it): network sizes for a suite the method's paper never ran it on, where
     # the paper-size network would make ``bench run`` impractical (e.g. a 60M-parameter U-Net on
     # one-step bandit games). Never a cost-defining key (checked at registration). ``bench run`` applies
     # the preset under the user's --set, says so, and records it in the run's overrides;
@@ -137,6 +139,16 @@ class Algorithm:
         Values may be strings (from the command line): they are parsed to the field's type.
         """
         return build_config(cls, overrides or {}, allow_cost_override=allow_cost_override)
+
+    @classmethod
+    def preset_for(cls, task_id: str) -> dict:
+        """The merged ``suite_presets`` entries matching ``task_id`` ("suite/task")."""
+        suite = task_id.split("/", 1)[0]
+        out: dict = {}
+        for key, preset in cls.suite_presets.items():
+            if key == suite or fnmatch.fnmatchcase(task_id, key):
+                out.update(preset)
+        return out
 
     @classmethod
     def check_spec(cls, spec: EnvSpec) -> None:

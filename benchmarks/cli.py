@@ -146,10 +146,9 @@ def plan_jobs(args, notices: list | None = None) -> list:
         if skipped and notices is not None:
             notices.append(f"{algo.name} skips {', '.join(skipped)}: it supports "
                            f"{' and '.join(sorted(algo.supports))} actions only")
-        presets = {} if getattr(args, "paper_size", False) else algo.suite_presets
+        paper_size = getattr(args, "paper_size", False)
         for task in fitting:
-            preset = {**presets.get(task.suite, {}), **presets.get(task.id, {})}  # a task's entry refines its suite's
-            preset = {k: v for k, v in preset.items() if k not in overrides}
+            preset = {} if paper_size else {k: v for k, v in algo.preset_for(task.id).items() if k not in overrides}
             if preset and notices is not None:
                 note = (f"{algo.name} on {task.id}: suite preset "
                         f"{', '.join(f'{k}={_show(v)}' for k, v in preset.items())} (--paper-size for the paper's networks)")

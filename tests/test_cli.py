@@ -129,9 +129,12 @@ def test_suite_presets_resize_networks_only_where_declared_and_the_user_wins():
         return {(j.algo, j.task): j.overrides for j in jobs}, notes
 
     preset = algorithms.get("dof").suite_presets["games"]
-    jobs, notes = plan("--suite", "games", "--tasks", "coordination,landmarks", "--algos", "dof,bc")
+    jobs, notes = plan("--suite", "games", "--tasks", "coordination,landmarks,landmarks-10", "--algos", "dof,bc")
     assert jobs[("dof", "games/coordination")] == preset and jobs[("bc", "games/coordination")] == {}
     assert any(n.startswith("dof on games/coordination: suite preset") and "--paper-size" in n for n in notes)
+    # the landmarks pattern refines the suite's entry: inverse dynamics stays on where observations move
+    for task in ("games/landmarks", "games/landmarks-10"):
+        assert jobs[("dof", task)] == {**preset, "inv_dyn": True}
     jobs, _ = plan("--task", "games/xor", "--algos", "dof", "--set", "dim=16")
     assert jobs[("dof", "games/xor")] == {**preset, "dim": "16"}  # parsed per plugin later
     jobs, notes = plan("--task", "games/xor", "--algos", "dof", "--paper-size")
