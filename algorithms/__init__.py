@@ -46,8 +46,9 @@ def register(cls: Type[Algorithm]) -> Type[Algorithm]:
     for suite, preset in cls.suite_presets.items():
         bad = set(preset) & set(cls.cost_defining)
         if bad:
-            raise BenchError(f"algorithm '{cls.name}': suite preset '{suite}' sets cost-defining {', '.join(sorted(bad))}; "
-                             "a preset may only resize networks, the method's cost settings stay at the paper's")
+            raise BenchError(f"algorithm '{cls.name}': suite preset '{suite}' sets cost-defining "
+                             f"{', '.join(sorted(bad))}; a preset may only resize networks, the method's cost "
+                             "settings stay at the paper's")
         build_config(cls, preset)  # unknown keys / bad types fail here, not in the middle of a run
     other = _REGISTRY.get(cls.name)
     if other is not None and other is not cls and other.__qualname__ != cls.__qualname__:

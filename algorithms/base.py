@@ -113,8 +113,9 @@ class Algorithm:
     # A short paper reference and the choices made where the paper was silent or conflicted.
     paper: ClassVar[str] = ""
     # {suite, or a suite/task pattern with * wildcards: {config key: value}}; every entry that matches a
-    # task applies, in declaration order (so a task pattern after its suite refines it): network sizes for a suite the method's paper never ran it on, where
-    # the paper-size network would make ``bench run`` impractical (e.g. a 60M-parameter U-Net on
+    # task applies, in declaration order (so a task pattern after its suite refines it). For network
+    # sizes on a suite the method's paper never ran it on, where the paper-size network would make
+    # ``bench run`` impractical (e.g. a 60M-parameter U-Net on
     # one-step bandit games). Never a cost-defining key (checked at registration). ``bench run`` applies
     # the preset under the user's --set, says so, and records it in the run's overrides;
     # ``bench run --paper-size`` ignores every preset.

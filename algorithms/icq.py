@@ -150,7 +150,8 @@ class ICQ(Algorithm):
     @staticmethod
     def act(state, obs, legal, key):
         spec, cfg = state.spec, state.cfg
-        return greedy_policy_action(spec, _nets(spec, cfg)["actor"].apply(state.params["actor"], with_agent_id(obs)), legal)
+        out = _nets(spec, cfg)["actor"].apply(state.params["actor"], with_agent_id(obs))
+        return greedy_policy_action(spec, out, legal)
 
     @staticmethod
     def cost(spec, cfg):

@@ -12,7 +12,6 @@ in the results store is touched.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Callable, Dict
 
@@ -132,6 +131,7 @@ def plan_jobs(args, notices: list | None = None) -> list:
         if v <= 0:
             raise BenchError(f"{name} must be a positive integer, got {v}")
     # one job trains all seeds together (vmapped); --split-seeds makes one job per seed
+    paper_size = getattr(args, "paper_size", False)
     seed_groups = [(s,) for s in seeds] if getattr(args, "split_seeds", False) else [seeds]
     jobs = []
     for algo in algos:
@@ -146,12 +146,11 @@ def plan_jobs(args, notices: list | None = None) -> list:
         if skipped and notices is not None:
             notices.append(f"{algo.name} skips {', '.join(skipped)}: it supports "
                            f"{' and '.join(sorted(algo.supports))} actions only")
-        paper_size = getattr(args, "paper_size", False)
         for task in fitting:
             preset = {} if paper_size else {k: v for k, v in algo.preset_for(task.id).items() if k not in overrides}
             if preset and notices is not None:
-                note = (f"{algo.name} on {task.id}: suite preset "
-                        f"{', '.join(f'{k}={_show(v)}' for k, v in preset.items())} (--paper-size for the paper's networks)")
+                shown = ", ".join(f"{k}={_show(v)}" for k, v in preset.items())
+                note = f"{algo.name} on {task.id}: suite preset {shown} (--paper-size for the paper's networks)"
                 if note not in notices:
                     notices.append(note)
             for group in seed_groups:

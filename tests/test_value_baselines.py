@@ -258,7 +258,8 @@ def _assert_beats_random_on_mpe(name, mpe_data, tmp_path):
 
     steps = MPE_STEPS[name]
     final = train(RunConfig(name, "mpe/spread-medium-replay", seeds=MPE_SEEDS, steps=steps, eval_every=steps,
-                            eval_episodes=32, batch_size=256, overrides={"hidden": (128, 128)}), results=tmp_path / "runs")
+                            eval_episodes=32, batch_size=256, overrides={"hidden": (128, 128)}),
+                  results=tmp_path / "runs")
     card = final["dataset"]
     assert card["quality"] == "Medium-Replay" and card["episodes"] == 400
     floor = _zero_action_score(card["refs"])
