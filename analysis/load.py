@@ -13,7 +13,10 @@
 Normalised scores use the fixed per-task references stored with each run (spec.json ``refs`` =
 [random, expert]): 100 * (R - random) / (expert - random). They never depend on which other runs are
 in the store. ``variant`` is the algorithm name, plus the overrides when a run changed its config, so
-two configurations of one algorithm never share a column.
+two configurations of one algorithm never share a column. Runs whose settings came from a plugin's
+suite preset (``bench run`` on a suite its paper never ran) are one variant per suite, e.g.
+``dof[games preset]``, whatever the preset chose per task (the ``preset`` column and the tables'
+footnotes say what); they never share a column with paper-size runs.
 """
 from __future__ import annotations
 
@@ -41,11 +44,13 @@ class StoreData:
         return self.finals.empty
 
 
-def variant_name(algo: str, overrides: dict | None) -> str:
-    if not overrides:
-        return algo
-    inner = ";".join(f"{k}={_short(v)}" for k, v in sorted(overrides.items()))
-    return f"{algo}[{inner}]"
+def variant_name(algo: str, overrides: dict | None, preset: str = "") -> str:
+    parts = ([preset] if preset else []) + [f"{k}={_short(v)}" for k, v in sorted((overrides or {}).items())]
+    return f"{algo}[{';'.join(parts)}]" if parts else algo
+
+
+def _settings_text(settings: dict) -> str:
+    return ", ".join(f"{k}={_short(v)}" for k, v in settings.items())
 
 
 def _short(v) -> str:
@@ -101,10 +106,10 @@ def load(root=None, run_ids=None) -> StoreData:
     return StoreData(root, runs, evals, finals, latency, problems)
 
 
-_RUN_COLS = ["run_id", "algo", "variant", "suite", "task", "task_name", "status", "seeds", "steps", "flagged",
-             "cost_overrides", "nfe", "train_time", "wall_time", "steps_per_sec", "error", "harness_version", "refs"]
-_FINAL_COLS = ["run_id", "algo", "variant", "suite", "task", "task_name", "seed", "return", "normalised",
-               "win_rate", "flagged", "cost_overrides", "nfe", "train_time", "steps"]
+_RUN_COLS = ["run_id", "algo", "variant", "preset", "suite", "task", "task_name", "status", "seeds", "steps",
+             "flagged", "cost_overrides", "nfe", "train_time", "wall_time", "steps_per_sec", "error", "harness_version", "refs"]
+_FINAL_COLS = ["run_id", "algo", "variant", "preset", "suite", "task", "task_name", "seed", "return",
+               "normalised", "win_rate", "flagged", "cost_overrides", "nfe", "train_time", "steps"]
 
 
 def _load_run(run: Run, problems: list):
@@ -118,8 +123,11 @@ def _load_run(run: Run, problems: list):
     task_name = spec.get("task_name") or task.split("/", 1)[-1]
     co = spec.get("cost_overrides") or {}
     refs = spec.get("refs")
-    base = {"run_id": run.id, "algo": algo, "variant": variant_name(algo, spec.get("overrides")), "suite": suite,
-            "task": task, "task_name": task_name}
+    overrides, preset = spec.get("overrides") or {}, set(spec.get("preset") or ())
+    own = {k: v for k, v in overrides.items() if k not in preset}
+    variant = variant_name(algo, own, f"{suite} preset" if preset else "")
+    base = {"run_id": run.id, "algo": algo, "variant": variant, "suite": suite, "task": task, "task_name": task_name,
+            "preset": _settings_text({k: overrides[k] for k in sorted(preset & set(overrides))})}
     flagged = bool(co)
     final, error = None, None
     try:

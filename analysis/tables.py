@@ -106,6 +106,10 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
                 avg[c.name] = Cell(float(np.mean([x.mean for x in vals])), None, 0, any(x.flagged for x in vals))
         _rank({k: v for k, v in avg.items() if not any(c.published and c.name == k for c in columns)})
         out_rows.append(Row(suite, f"{suite} average", avg, average=True))
+    presets = _preset_footnote(f, variants, tasks)
+    if presets:
+        footnotes.append("suite presets (smaller networks than the paper's on a suite its paper never ran; "
+                         "`bench run --paper-size` trains the paper's): " + presets)
     if flagged_runs:
         footnotes.append("* cost-defining settings overridden (not the paper's method cost): " + "; ".join(sorted(flagged_runs)))
     if pub_cols:
@@ -116,6 +120,19 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
     allv = [c.mean for r in out_rows for c in r.cells.values() if np.isfinite(c.mean)]
     decimals = 1 if value == "normalised" or (allv and max(abs(x) for x in allv) >= 20) else 3
     return ResultTable(title, columns, out_rows, footnotes, decimals)
+
+
+def _preset_footnote(f: pd.DataFrame, variants, tasks) -> str:
+    """'dof[games preset]: dim=32, inv_dyn=False on coordination, xor; dim=32, inv_dyn=True on landmarks'."""
+    if "preset" not in f:
+        return ""
+    shown = f[f["variant"].isin(variants) & (f["preset"].fillna("") != "")
+              & pd.Series(list(zip(f["suite"], f["task_name"])), index=f.index).isin(tasks)]
+    parts = []
+    for v, grp in shown.groupby("variant", sort=False):
+        by_setting = grp.groupby("preset", sort=False)["task_name"].unique()
+        parts.append(f"{v}: " + "; ".join(f"{p} on {', '.join(sorted(t))}" for p, t in by_setting.items()))
+    return " | ".join(parts)
 
 
 def _rank(cells: dict) -> None:

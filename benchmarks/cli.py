@@ -156,7 +156,7 @@ def plan_jobs(args, notices: list | None = None) -> list:
             for group in seed_groups:
                 jobs.append(RunConfig(algo.name, task.id, group, args.steps, args.eval_every, args.eval_episodes,
                                       args.batch_size, {**preset, **overrides}, args.allow_cost_override,
-                                      dataset=args.dataset))
+                                      dataset=args.dataset, preset=tuple(preset)))
     return jobs
 
 

@@ -52,11 +52,14 @@ class RunConfig:
     data_seed: int = 0
     dataset: Optional[str] = None  # path of a user-supplied vault instead of the task's own data
     chunk: int = 1000
+    # which ``overrides`` keys a suite preset supplied (bench run); the run is identified by its effective
+    # config, so this is recorded in spec.json for reports but is not part of the run id
+    preset: tuple = ()
 
     def inputs(self) -> dict:
         d = dataclasses.asdict(self)
-        d.pop("chunk")
-        d.pop("allow_cost_override")
+        for k in ("chunk", "allow_cost_override", "preset"):
+            d.pop(k)
         return d
 
     @property
@@ -131,7 +134,7 @@ def train(cfg: RunConfig, results: str | Path | None = None,
         **cfg.inputs(), "run_id": run.id, "suite": task.suite, "task_name": task.name,
         "config": config_dict(algo_cfg), "cost_overrides": cost_overrides(algo_cls, algo_cfg),
         "cost": dataclasses.asdict(algo_cls.cost(task.spec, algo_cfg)), "harness_version": __version__,
-        "env_spec": dataclasses.asdict(task.spec), "refs": list(task.refs()),
+        "env_spec": dataclasses.asdict(task.spec), "refs": list(task.refs()), "preset": sorted(cfg.preset),
     }
     run.start(spec_json)
     t_start = time.time()

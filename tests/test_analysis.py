@@ -14,15 +14,17 @@ REFS = {"games/coordination": (1.0, 2.0), "games/xor": (0.0, 1.0), "games/landma
 
 
 def write_run(root, algo, task, returns, *, steps=100, overrides=None, cost_overrides=None, finish=True,
-              error=None, diag=False, rid=None, nfe=1):
+              error=None, diag=False, rid=None, nfe=1, preset=()):
     """One run directory as benchmarks.train writes it; returns the run id."""
     seeds = list(range(len(returns)))
-    rid = rid or f"{algo}-{task.replace('/', '-')}-{len(returns)}-{steps}-{abs(hash(json.dumps(overrides or {}))) % 997}"
+    key = json.dumps([overrides or {}, sorted(preset)])
+    rid = rid or f"{algo}-{task.replace('/', '-')}-{len(returns)}-{steps}-{abs(hash(key)) % 997}"
     run = Run(root, rid)
     refs = REFS[task]
     run.start({"algo": algo, "task": task, "seeds": seeds, "steps": steps, "run_id": rid, "suite": task.split("/")[0],
                "task_name": task.split("/")[1], "overrides": overrides or {}, "cost_overrides": cost_overrides or {},
-               "cost": {"nfe": nfe, "per_agent": "O(1)"}, "refs": list(refs), "harness_version": "0.1.0"})
+               "cost": {"nfe": nfe, "per_agent": "O(1)"}, "refs": list(refs), "harness_version": "0.1.0",
+               "preset": sorted(preset)})
     rows = []
     for step in (steps // 2, steps):
         for s, r in zip(seeds, returns):
@@ -137,6 +139,33 @@ def test_tables_bold_underline_averages_flags_and_published_columns(tmp_path):
     avg = [r for r in t2.rows if r.average][0]
     per_task = [r.cells["macflow"].mean for r in t2.rows if not r.average]
     assert avg.cells["macflow"].mean == pytest.approx(np.mean(per_task)) and "bc" not in avg.cells
+
+
+def test_suite_preset_runs_are_one_variant_per_suite_apart_from_paper_size_runs(tmp_path):
+    """bench run on the games gives DoF a smaller U-Net, with inverse dynamics on landmarks only: its runs
+    must still aggregate as one algorithm over the suite, never mix with paper-size runs, and the tables
+    must say what the preset chose where."""
+    from analysis import tables
+    from analysis.load import latest_finals, load
+    from analysis.report import analyse
+
+    small = {"dim": 32, "dim_mults": [1, 2]}
+    for task, inv in (("games/coordination", False), ("games/xor", False), ("games/landmarks", True)):
+        write_run(tmp_path, "dof", task, [1.5, 1.6] if "land" not in task else [-8.0, -9.0],
+                  overrides={**small, "inv_dyn": inv}, preset=("dim", "dim_mults", "inv_dyn"))
+        write_run(tmp_path, "bc", task, [1.2, 1.3] if "land" not in task else [-10.0, -11.0])
+    write_run(tmp_path, "dof", "games/xor", [0.9, 0.8])  # --paper-size
+    write_run(tmp_path, "dof", "games/xor", [0.7, 0.7], overrides={**small, "inv_dyn": False, "lr": 1e-3},
+              preset=("dim", "dim_mults", "inv_dyn"))  # preset + the user's --set lr=0.001
+    finals = latest_finals(load(tmp_path))
+    assert set(finals["variant"]) == {"bc", "dof", "dof[games preset]", "dof[games preset;lr=0.001]"}
+    assert set(finals.loc[finals["variant"] == "dof[games preset]", "task_name"]) == {"coordination", "xor", "landmarks"}
+    an = analyse(tmp_path, reps=200)
+    assert {"bc", "dof[games preset]"} <= set(an.aggregates["variant"])  # every task: in the aggregates
+    assert "dof" not in set(an.aggregates["variant"])  # one task only
+    md = tables.to_markdown(tables.build(finals, "return"))
+    assert ("dof[games preset]: dim=32, dim_mults=1x2, inv_dyn=False on coordination, xor; "
+            "dim=32, dim_mults=1x2, inv_dyn=True on landmarks") in md
 
 
 def test_reference_csvs_have_sources_and_the_papers_numbers():

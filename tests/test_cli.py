@@ -1,6 +1,7 @@
 """The `bench` command: happy path, listing, and bad input that must not touch the results store."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -129,6 +130,10 @@ def test_suite_presets_resize_networks_only_where_declared_and_the_user_wins():
         return {(j.algo, j.task): j.overrides for j in jobs}, notes
 
     preset = algorithms.get("dof").suite_presets["games"]
+    planned = plan_jobs(build_parser().parse_args(["run", "--task", "games/xor", "--algos", "dof", "--set", "dim=16"]))
+    assert planned[0].preset == ("dim_mults", "inv_dyn")  # recorded for reports; the user's dim is not a preset
+    same = dataclasses.replace(planned[0], preset=())
+    assert same.run_id == planned[0].run_id  # a run is identified by its effective config
     jobs, notes = plan("--suite", "games", "--tasks", "coordination,landmarks,landmarks-10", "--algos", "dof,bc")
     assert jobs[("dof", "games/coordination")] == preset and jobs[("bc", "games/coordination")] == {}
     assert any(n.startswith("dof on games/coordination: suite preset") and "--paper-size" in n for n in notes)

@@ -71,6 +71,15 @@ def test_cost_overrides_are_recorded(tmp_path):
                            "allow_cost_override": True, "steps": 20}), results=tmp_path)
     spec = json.loads((tmp_path / f["run_id"] / "spec.json").read_text())
     assert spec["cost_overrides"] == {"flow_steps": 3} and f["cost"]["nfe"] == 3
+    assert spec["preset"] == []  # no suite preset: every override is the user's
+
+
+def test_suite_preset_keys_are_recorded_but_do_not_change_the_run(tmp_path):
+    job = {**JOB, "overrides": {"hidden": (32, 32)}, "steps": 20}
+    f = train(RunConfig(**job, preset=("hidden",)), results=tmp_path)
+    spec = json.loads((tmp_path / f["run_id"] / "spec.json").read_text())
+    assert spec["preset"] == ["hidden"] and spec["overrides"] == {"hidden": [32, 32]}
+    assert train(RunConfig(**job), results=tmp_path)["run_id"] == f["run_id"]  # found finished, not re-run
 
 
 def _streams():
