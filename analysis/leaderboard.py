@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import html
-import json
 import subprocess
 from pathlib import Path
 
@@ -93,7 +92,7 @@ def write(an, out: Path, figs: dict, missing: list) -> dict:
                            tables.build(f, "return", reference=ref, title=f"{s}: final return (published numbers beside)"))
     problems = an.data.problems + an.notes + missing
     e = html.escape
-    body = [f"<h1>Offline MARL leaderboard</h1>",
+    body = ["<h1>Offline MARL leaderboard</h1>",
             f'<p class="meta">harness version {e(stamp["version"])} · commit {e(stamp["commit"])} · generated '
             f'{e(stamp["date"])} · store {e(str(an.data.root.resolve()))}<br>timing machine: {e(machine)} · '
             "latency = median over repeated calls of one jitted joint decision (after compilation and warm-up); "
@@ -131,7 +130,7 @@ def write(an, out: Path, figs: dict, missing: list) -> dict:
             f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
     paths = {"html": out / "leaderboard.html", "md": out / "LEADERBOARD.md", "json": out / "leaderboard.json"}
     paths["html"].write_text(page)
-    md = [f"# Offline MARL leaderboard", "",
+    md = ["# Offline MARL leaderboard", "",
           f"harness version {stamp['version']} · commit {stamp['commit']} · generated {stamp['date']} · timing machine: {machine}",
           "", "## Aggregate panel", "", aggregate_markdown(an), ""]
     for k, p in figs.items():

@@ -107,7 +107,8 @@ def load(root=None, run_ids=None) -> StoreData:
 
 
 _RUN_COLS = ["run_id", "algo", "variant", "preset", "suite", "task", "task_name", "status", "seeds", "steps",
-             "flagged", "cost_overrides", "nfe", "train_time", "wall_time", "steps_per_sec", "error", "harness_version", "refs"]
+             "flagged", "cost_overrides", "nfe", "train_time", "wall_time", "steps_per_sec", "error",
+             "harness_version", "refs"]
 _FINAL_COLS = ["run_id", "algo", "variant", "preset", "suite", "task", "task_name", "seed", "return",
                "normalised", "win_rate", "flagged", "cost_overrides", "nfe", "train_time", "steps"]
 
@@ -126,8 +127,8 @@ def _load_run(run: Run, problems: list):
     overrides, preset = spec.get("overrides") or {}, set(spec.get("preset") or ())
     own = {k: v for k, v in overrides.items() if k not in preset}
     variant = variant_name(algo, own, f"{suite} preset" if preset else "")
-    base = {"run_id": run.id, "algo": algo, "variant": variant, "suite": suite, "task": task, "task_name": task_name,
-            "preset": _settings_text({k: overrides[k] for k in sorted(preset & set(overrides))})}
+    base = {"run_id": run.id, "algo": algo, "variant": variant, "suite": suite, "task": task,
+            "task_name": task_name, "preset": _settings_text({k: overrides[k] for k in sorted(preset & set(overrides))})}
     flagged = bool(co)
     final, error = None, None
     try:

@@ -12,7 +12,6 @@ steps: :func:`check` lists the violations instead of letting marl-eval stop on t
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np

@@ -34,7 +34,6 @@ def _add(sub):
 
 def measure(task_id: str, batch_size: int, steps: int, repeats: int, overrides: dict) -> dict:
     import jax
-    import jax.numpy as jnp
 
     import algorithms
     from benchmarks.errors import BenchError

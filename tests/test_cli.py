@@ -130,7 +130,8 @@ def test_suite_presets_resize_networks_only_where_declared_and_the_user_wins():
         return {(j.algo, j.task): j.overrides for j in jobs}, notes
 
     preset = algorithms.get("dof").suite_presets["games"]
-    planned = plan_jobs(build_parser().parse_args(["run", "--task", "games/xor", "--algos", "dof", "--set", "dim=16"]))
+    argv = ["run", "--task", "games/xor", "--algos", "dof", "--set", "dim=16"]
+    planned = plan_jobs(build_parser().parse_args(argv))
     assert planned[0].preset == ("dim_mults", "inv_dyn")  # recorded for reports; the user's dim is not a preset
     same = dataclasses.replace(planned[0], preset=())
     assert same.run_id == planned[0].run_id  # a run is identified by its effective config

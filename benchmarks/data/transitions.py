@@ -132,7 +132,7 @@ def to_windows(ds: Dataset, length: int) -> dict:
     tr_valid = _valid_transition(ds.terminals, ds.truncations)
     ends = ds.terminals | ds.truncations
     B, T = ds.rewards.shape
-    starts_b, starts_t, idx_t, mask = [], [], [], []
+    starts_b, idx_t, mask = [], [], []
     for b in range(B):
         ep_start = 0
         for t in range(T):

@@ -313,7 +313,7 @@ def make_suite(suite: str, maps: dict, qualities: dict, package: str, descriptio
             return why
         absent = [s for s in maps if not dataset_path(suite, s, qualities[s][0]).parent.exists()]
         if absent:
-            return f"datasets not downloaded: run " + "; ".join(f"`bench data download --suite {suite} --task {s}`"
+            return "datasets not downloaded: run " + "; ".join(f"`bench data download --suite {suite} --task {s}`"
                                                                   for s in absent)
         return None
 
