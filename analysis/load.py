@@ -45,12 +45,13 @@ class StoreData:
 
 
 def variant_name(algo: str, overrides: dict | None, preset: str = "") -> str:
-    parts = ([preset] if preset else []) + [f"{k}={_short(v)}" for k, v in sorted((overrides or {}).items())]
-    return f"{algo}[{';'.join(parts)}]" if parts else algo
+    inner = ";".join(p for p in (preset, _settings_text(overrides or {}, ";")) if p)
+    return f"{algo}[{inner}]" if inner else algo
 
 
-def _settings_text(settings: dict) -> str:
-    return ", ".join(f"{k}={_short(v)}" for k, v in settings.items())
+def _settings_text(settings: dict, sep: str = ", ") -> str:
+    """'k=v' pairs in key order (lists as 1x2)."""
+    return sep.join(f"{k}={_short(v)}" for k, v in sorted(settings.items()))
 
 
 def _short(v) -> str:
@@ -128,7 +129,7 @@ def _load_run(run: Run, problems: list):
     own = {k: v for k, v in overrides.items() if k not in preset}
     variant = variant_name(algo, own, f"{suite} preset" if preset else "")
     base = {"run_id": run.id, "algo": algo, "variant": variant, "suite": suite, "task": task,
-            "task_name": task_name, "preset": _settings_text({k: overrides[k] for k in sorted(preset & set(overrides))})}
+            "task_name": task_name, "preset": _settings_text({k: overrides[k] for k in preset & set(overrides)})}
     flagged = bool(co)
     final, error = None, None
     try:
