@@ -3,23 +3,40 @@
 ``register`` adds a plugin class under its ``name``; built-in plugins register themselves when this
 package is imported, and outside packages add theirs through the entry-point group
 ``bench.algorithms`` (``[project.entry-points."bench.algorithms"] myalgo = "mypkg.myalgo:MyAlgo"``).
+
+Naming rule: a plugin's name is lower-case letters and digits, as users type it (``macflow``,
+``flowbc``, ``diffusionbc``); variants of one method add ``-<variant>`` (``madiff-c``, ``madiff-d``).
+A built-in plugin lives in ``algorithms/<name without the variant>.py``. Names that changed when the
+rule was applied stay accepted through ``ALIASES``. Shared building blocks (``base``, ``errors``,
+``nets``, ``value``, ``flows``, ``diffusion``, ``temporal``, ``meanflow``) are not plugins.
 """
 from __future__ import annotations
 
 import importlib
+import re
 from importlib.metadata import entry_points
-from typing import Dict, Type
+from typing import TYPE_CHECKING, Dict, Type
 
-from benchmarks.errors import BenchError, unknown
+from algorithms.errors import BenchError, unknown
 
-from .base import Algorithm, Batch, Cost, EnvSpec, State, build_config  # noqa: F401
+# The contract (algorithms/base.py) imports JAX; it is loaded on first use, so that importing this
+# package for its errors or names (the CLI, the Ray driver) stays free of JAX.
+_CONTRACT = ("Algorithm", "Batch", "Cost", "EnvSpec", "State", "build_config")
 
-_REGISTRY: Dict[str, Type[Algorithm]] = {}
-_BUILTIN = (
+
+def __getattr__(name: str):
+    if name in _CONTRACT:
+        from . import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'algorithms' has no attribute '{name}'")
+
+_REGISTRY: "Dict[str, Type[Algorithm]]" = {}
+_BUILTIN = (  # module names; each module registers its plugin(s)
     "bc",
-    "flow_bc",
+    "flowbc",
     "macflow",
-    "diffusion_bc",
+    "diffusionbc",
     "madiff",
     "dof",
     "mabcq",
@@ -32,11 +49,22 @@ _BUILTIN = (
     "vgm2p",
     "om2p",
 )
+# names users typed before the naming rule -> the plugin's name now
+ALIASES: Dict[str, str] = {"diffusion_bc": "diffusionbc", "flow_bc": "flowbc", "madiff_c": "madiff-c",
+                           "madiff_d": "madiff-d"}
+# the naming rule of the built-in plugins (tests/test_contract.py checks it, and that each lives in its method's file)
+NAME_RULE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)?$")
 _loaded = False
 
 
-def register(cls: Type[Algorithm]) -> Type[Algorithm]:
+if TYPE_CHECKING:  # pragma: no cover
+    from .base import Algorithm
+
+
+def register(cls: "Type[Algorithm]") -> "Type[Algorithm]":
     """Class decorator: make ``cls`` available as ``cls.name``."""
+    from .base import Algorithm, build_config
+
     if not cls.name:
         raise BenchError(f"{cls.__qualname__} has no 'name'; set name = '...' on the class")
     missing = [f for f in Algorithm.REQUIRED if not callable(getattr(cls, f, None))]
@@ -50,6 +78,11 @@ def register(cls: Type[Algorithm]) -> Type[Algorithm]:
                              f"{', '.join(sorted(bad))}; a preset may only resize networks, the method's cost "
                              "settings stay at the paper's")
         build_config(cls, preset)  # unknown keys / bad types fail here, not in the middle of a run
+    bad = set(cls.tiny) & set(cls.cost_defining)
+    if bad:
+        raise BenchError(f"algorithm '{cls.name}': its test sizes ('tiny') set cost-defining {', '.join(sorted(bad))}; "
+                         "tests check the declared cost as the method really runs")
+    build_config(cls, cls.tiny)
     other = _REGISTRY.get(cls.name)
     if other is not None and other is not cls and other.__qualname__ != cls.__qualname__:
         raise BenchError(f"algorithm name '{cls.name}' is taken by {other.__module__}.{other.__qualname__}")
@@ -83,13 +116,19 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get(name: str) -> Type[Algorithm]:
+def canonical(name: str) -> str:
+    """The registered name for ``name`` or one of its old spellings (``ALIASES``); unknown names pass through."""
+    return name if name in _REGISTRY else ALIASES.get(name, name)
+
+
+def get(name: str) -> "Type[Algorithm]":
     _load()
+    name = canonical(name)
     if name not in _REGISTRY:
         raise unknown("algorithm", name, _REGISTRY)
     return _REGISTRY[name]
 
 
-def all_algorithms() -> Dict[str, Type[Algorithm]]:
+def all_algorithms() -> "Dict[str, Type[Algorithm]]":
     _load()
     return dict(_REGISTRY)

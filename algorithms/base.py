@@ -22,7 +22,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from benchmarks.errors import ConfigError
+from algorithms.errors import ConfigError
 
 DISCRETE = "discrete"
 CONTINUOUS = "continuous"
@@ -120,6 +120,10 @@ class Algorithm:
     # the preset under the user's --set, says so, and records it in the run's overrides;
     # ``bench run --paper-size`` ignores every preset.
     suite_presets: ClassVar[dict] = {}
+    # Config overrides that make the plugin small enough for the contract tests (tests/conftest.py
+    # ``tiny_overrides``: hidden=(32, 32) plus these), e.g. a one-level U-Net. Never a cost-defining
+    # key: the tests check the declared cost as the method really runs.
+    tiny: ClassVar[dict] = {}
 
     # The four functions every plugin defines as static methods (checked by ``algorithms.register``):
     #   init(key, spec: EnvSpec, cfg) -> State
@@ -127,6 +131,13 @@ class Algorithm:
     #   act(state, obs, legal, key) -> actions
     #   cost(spec: EnvSpec, cfg) -> Cost
     REQUIRED: ClassVar[tuple] = ("init", "update", "act", "cost")
+
+    # Optional hook, a static method when defined:
+    #   diagnostics(state, batch: Batch, key) -> {name: scalar}
+    # called by the trainer (benchmarks/training/train.py) at every evaluation on a batch of 1 024
+    # transitions, vmapped over seeds; each value is logged as ``diag/<name>`` in metrics.jsonl (MAC-Flow's
+    # distillation gap and the L_Q * W2 bound of its Prop. 4.2, plotted by ``bench figures``).
+    diagnostics: ClassVar[Any] = None
 
     # ---- helpers shared by every plugin -------------------------------------------------------
     @classmethod

@@ -24,9 +24,10 @@ from .nets import MLP, adam, apply_grads, with_agent_id
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    hidden: tuple = (512, 512, 512, 512)
-    lr: float = 3e-4
-    layer_norm: bool = True
+    hidden: tuple = (512, 512, 512, 512)  # MLP hidden widths, paper [512]x4 (MAC-Flow App. F.1 "BC")
+    lr: float = 3e-4  # Adam learning rate, 3e-4 (MAC-Flow App. G.4 default; F.1 silent for BC)
+    layer_norm: bool = True  # LayerNorm in the MLP, True (MAC-Flow App. G.4 default; F.1 silent for BC)
+    # discrete: mask illegal logits in the cross-entropy too; paper silent, False = og-marl's unmasked BC (card 1)
     mask_in_loss: bool = False
 
 

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.errors import ConfigError
+from algorithms.errors import ConfigError
 
 SCHEDULES = ("linear", "cosine")
 

@@ -32,6 +32,7 @@ from .madiff import Planner
 
 @dataclasses.dataclass(frozen=True)
 class Config(MADiffConfig):
+    # learnable per-agent noise weights w (W-concat), True: paper runs W-concat (MAC-Flow App. C, F.1); False = Concat
     w_concat: bool = True
 
 

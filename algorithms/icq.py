@@ -40,18 +40,21 @@ from .value import (batch_softmax_weights, check_choice, gather, gaussian, globa
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+    # MLP widths of actor and critic, [512]x4 (MAC-Flow App. F.1 baselines; ICQ's setup is not described there, card 5)
     hidden: tuple = (512, 512, 512, 512)
-    layer_norm: bool = True
-    policy_lr: float = 3e-4
-    value_lr: float = 3e-4
-    discount: float = 0.995
-    beta: float = 0.1  # actor temperature
-    beta_q: float = 1000.0  # critic importance-weight temperature
-    mixer: str = "icq"
-    mixer_embed: int = 32
+    layer_norm: bool = True  # LayerNorm in every MLP, True (MAC-Flow App. G.4 default; harness choice for ICQ)
+    policy_lr: float = 3e-4  # actor Adam lr, 3e-4 (MAC-Flow App. G.4 default; ICQ-MA: RMSprop 5e-4)
+    value_lr: float = 3e-4  # critic and mixer Adam lr, 3e-4 (MAC-Flow App. G.4 default; ICQ-MA: RMSprop 1e-4)
+    discount: float = 0.995  # discount gamma, 0.995 (MAC-Flow App. G.4 default; og-marl maicq 0.99)
+    beta: float = 0.1  # actor temperature beta of the batch-softmax advantage weights, 0.1 (ICQ-MA code, og-marl)
+    beta_q: float = 1000.0  # critic importance-weight temperature beta_Q, 1000 (ICQ-MA code, og-marl; card 5)
+    mixer: str = "icq"  # value mixer: ICQ-MA's normalised linear k(s) (released code; card 5) | omiga | mean | vdn
+    mixer_embed: int = 32  # mixer embedding width, 32 (ICQ-MA offpg_smac.yaml mixing_embed_dim)
+    # hypernetwork hidden width, 64: harness choice (og-marl's QMIX width); ICQ-MA's hypernets are single linear layers
     mixer_hyper: int = 64
-    target_period: int = 200
-    critic_state: bool = True
+    target_period: int = 200  # hard target copy every 200 steps (og-marl maicq; ICQ-MA: 600); paper silent
+    critic_state: bool = True  # critic input o_i plus global state (ICQ-MA code); False = og-marl's o_i-only critic
+    # continuous: policy samples for the value baseline E_pi[Q_i]; harness choice, continuous ICQ unspecified (card 5)
     n_value_samples: int = 10
 
 

@@ -39,21 +39,23 @@ from .value import (bootstrap, check_choice, from_unit, gather, global_state, in
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    hidden: tuple = (512, 512, 512, 512)
-    layer_norm: bool = True
-    lr: float = 3e-4
-    discount: float = 0.995
+    hidden: tuple = (512, 512, 512, 512)  # widths of every MLP (Q, BC net, VAE, actor), paper [512]x4 (MAC-Flow F.1)
+    layer_norm: bool = True  # LayerNorm in every MLP, True (MAC-Flow App. G.4 default; F.1 silent)
+    lr: float = 3e-4  # Adam lr of all networks, 3e-4 (MAC-Flow App. G.4 default; F.1 silent; BCQ code 1e-3 continuous)
+    discount: float = 0.995  # discount gamma, 0.995 (MAC-Flow App. G.4 default; F.1 silent; og-marl, BCQ code 0.99)
+    # value mixer: paper "we employ the mixer", type silent; QMIX as og-marl's qmix_bcq (card 2) | mean | vdn | none
     mixer: str = "qmix"
-    mixer_embed: int = 32
-    mixer_hyper: int = 64
-    threshold: float = 0.4  # BC threshold (discrete)
-    target_period: int = 200  # hard target copy (discrete)
+    mixer_embed: int = 32  # QMIX embedding width, 32 (og-marl qmix_bcq; card 2)
+    mixer_hyper: int = 64  # QMIX hypernetwork width, 64 (og-marl qmix_bcq; card 2)
+    threshold: float = 0.4  # discrete BC threshold: admissible if p(a)/max p >= 0.4 (MAC-Flow App. F.1; og-marl)
+    target_period: int = 200  # discrete: hard target copy every 200 steps (MAC-Flow App. F.1)
+    # discrete: apply the BC filter at execution too, True (MAC-Flow F.1: max Q among admissible actions); og-marl False
     filter_at_execution: bool = True
-    tau: float = 0.005  # Polyak (continuous)
-    phi: float = 0.05  # perturbation range (continuous)
-    lmbda: float = 0.75  # soft clipped double-Q (continuous)
-    n_target_samples: int = 10
-    n_act_samples: int = 100
+    tau: float = 0.005  # continuous: Polyak rate of every target, 0.005 (BCQ code; continuous MABCQ not in the paper)
+    phi: float = 0.05  # continuous: perturbation range Phi, 0.05 (BCQ code; card 2b)
+    lmbda: float = 0.75  # continuous: soft clipped double-Q weight lambda, 0.75 (BCQ code; card 2b)
+    n_target_samples: int = 10  # continuous: decoded candidates per next observation in the target, 10 (BCQ code)
+    n_act_samples: int = 100  # continuous: candidates per agent at execution, 100 (BCQ code select_action)
 
 
 def _nets(spec, cfg):

@@ -38,20 +38,24 @@ from .nets import MIXERS, MLP, Ensemble, adam, polyak, sinusoidal, with_agent_id
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    hidden: tuple = (512, 512, 512, 512)
-    policy_lr: float = 3e-4
-    value_lr: float = 3e-4
-    discount: float = 0.995
-    tau: float = 0.005
-    alpha: float = 3.0
-    flow_steps: int = 10
-    layer_norm: bool = True
+    hidden: tuple = (512, 512, 512, 512)  # flow, one-step and critic MLP widths, paper [512]x4 (MAC-Flow App. E, G.4)
+    policy_lr: float = 3e-4  # Adam lr of the flow and one-step policy, paper 3e-4 (MAC-Flow App. G.4)
+    value_lr: float = 3e-4  # Adam lr of the critics, paper 3e-4 (MAC-Flow App. G.4)
+    discount: float = 0.995  # discount factor gamma, paper 0.995 (MAC-Flow App. G.4)
+    tau: float = 0.005  # Polyak rate of the target critic, paper 0.005 (MAC-Flow App. G.4)
+    alpha: float = 3.0  # BC/distillation coefficient of stage II, paper 3.0 (MAC-Flow App. E, G.4); released code 1.0
+    flow_steps: int = 10  # Euler steps M of the stage-I flow, paper 10 (MAC-Flow App. E, G.4, Alg. 2)
+    layer_norm: bool = True  # LayerNorm in the critics, paper True (MAC-Flow App. E, G.4)
+    # LayerNorm in the flow and one-step policy, paper True (MAC-Flow App. E: all networks); released code False
     actor_layer_norm: bool = True
+    # Q term scaled by 1/mean|Q_tot|, True: paper's "optional normalization" (App. E), on in the released code
     normalize_q: bool = True
-    q_weight: float = 1.0  # 0 gives the "w/o Q-maximisation" ablation (MAC-Flow Fig. 6)
-    mixer: str = "mean"
-    flow: str = "joint"
-    next_action: str = "flow"
+    # weight of the -Q_tot term of Eq. 9, paper 1; 0 gives the "w/o Q-maximisation" ablation (MAC-Flow Fig. 6)
+    q_weight: float = 1.0
+    mixer: str = "mean"  # value mixer: average, paper (MAC-Flow App. E) | "vdn" sum (released discrete code)
+    flow: str = "joint"  # stage-I flow: "joint" on the joint obs (paper Eq. 6) | "individual" (released code)
+    next_action: str = "flow"  # TD next actions from the flow (paper Sec. 4.4, Alg. 1) | "onestep" (released code)
+    # discrete execution temperature, 0 = legal argmax (MAC-Flow App. E "argmax with temperature"; released code 0)
     temperature: float = 0.0
 
 

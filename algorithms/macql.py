@@ -41,21 +41,25 @@ from .value import (bootstrap, check_choice, cql_discrete, cql_sampled, from_uni
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    hidden: tuple = (512, 512, 512, 512)
-    layer_norm: bool = True
+    hidden: tuple = (512, 512, 512, 512)  # actor and critic MLP widths, paper [512]x4 (MAC-Flow App. F.1)
+    layer_norm: bool = True  # LayerNorm in every MLP, True (MAC-Flow App. G.4 default; F.1 silent)
+    # continuous actor and entropy-temperature Adam lr, 3e-4 (MAC-Flow App. G.4 default; F.1 silent; CQL code 1e-4)
     policy_lr: float = 3e-4
-    value_lr: float = 3e-4
-    discount: float = 0.995
+    value_lr: float = 3e-4  # critic and mixer Adam lr, 3e-4 (MAC-Flow App. G.4 default; CQL code 3e-4)
+    discount: float = 0.995  # discount gamma, 0.995 (MAC-Flow App. G.4 default; F.1 silent; CQL code, og-marl 0.99)
+    # value mixer: F.1 "we employ the mixer" (type silent), QMIX as og-marl qmix_cql; "none" = H.2's independent CQL
     mixer: str = "qmix"
-    mixer_embed: int = 32
-    mixer_hyper: int = 64
-    cql_weight: float = 3.0
+    mixer_embed: int = 32  # QMIX embedding width, 32 (og-marl QMIX; card 2)
+    mixer_hyper: int = 64  # QMIX hypernetwork width, 64 (og-marl QMIX; card 2)
+    cql_weight: float = 3.0  # conservative penalty weight, paper 3.0 (MAC-Flow App. F.1)
+    # sampled actions per state in the penalty, paper 10 (MAC-Flow App. F.1); og-marl qmix_cql samples 20 joint actions
     n_samples: int = 10
-    cql: str = "joint"  # discrete penalty: "joint" (sampled joint actions, mixed) or "agent" (exact, per agent)
-    temperature: float = 1.0
-    target_period: int = 200  # discrete: hard copy
-    tau: float = 0.005  # continuous: Polyak
-    bc_steps: int = 0  # continuous: actor BC warm-up steps (CQL code 40 000)
+    # discrete penalty: "joint" (sampled legal joint actions, mixed; og-marl qmix_cql) | "agent" (exact, iql_cql)
+    cql: str = "joint"
+    temperature: float = 1.0  # continuous CQL(H) log-sum-exp temperature T, 1 (CQL code; paper silent)
+    target_period: int = 200  # discrete: hard target copy every 200 steps, tau = 1 (MAC-Flow App. F.1)
+    tau: float = 0.005  # continuous: Polyak rate of the targets, paper 0.005 (MAC-Flow App. F.1)
+    bc_steps: int = 0  # continuous: actor BC warm-up steps; harness choice 0, paper silent (CQL code 40 000)
 
 
 def _nets(spec, cfg):

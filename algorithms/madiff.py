@@ -67,26 +67,27 @@ HORIZON = 8
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    dim: int = 128
-    dim_mults: tuple = (1, 4, 8)
-    kernel_size: int = 5
-    heads: int = 4
-    lr: float = 2e-4
-    diffusion_steps: int = 200
-    schedule: str = "cosine"
-    clip_sample: bool = True
-    init_scale: float = 0.5
-    returns_condition: bool = True
-    condition_dropout: float = 0.25
-    guidance_w: float = 1.2
-    test_ret: float = 0.9
-    discount: float = 0.99
-    inv_dyn: bool = True
+    dim: int = 128  # U-Net base channels, 128 (MADiff code; MAC-Flow F.1 keeps MADiff's setup); games preset 32
+    dim_mults: tuple = (1, 4, 8)  # U-Net channel multipliers per level, (1, 4, 8) (MADiff code); games preset (1, 2)
+    kernel_size: int = 5  # temporal conv kernel width, 5 (MADiff code temporal.py; card 9)
+    heads: int = 4  # cross-agent attention heads, 4 (MADiff code ma_temporal.py); unused without attention (DoF)
+    lr: float = 2e-4  # Adam learning rate, 2e-4 (MADiff and DoF configs)
+    diffusion_steps: int = 200  # DDPM steps K, paper 200 (MAC-Flow App. C, F.1); cost-defining: K + 1 NFE
+    schedule: str = "cosine"  # beta schedule, cosine (MADiff and DoF code, squaredcos_cap_v2)
+    clip_sample: bool = True  # clip predicted x0 to [-1, 1] when sampling, True (MADiff configs clip_denoised)
+    init_scale: float = 0.5  # std of the initial x_K ("low temperature"), 0.5 (MADiff and DoF code; card 9)
+    returns_condition: bool = True  # condition on the return with classifier-free guidance, True (MADiff configs)
+    condition_dropout: float = 0.25  # return-embedding drop probability in training, 0.25 (MADiff configs)
+    guidance_w: float = 1.2  # classifier-free guidance weight w, 1.2 (MADiff and DoF configs)
+    test_ret: float = 0.9  # normalised return target at execution, 0.9 (MADiff MA-MuJoCo/MPE configs; SMAC 1.0)
+    discount: float = 0.99  # gamma of the window return used as the condition, 0.99 (MADiff configs)
+    inv_dyn: bool = True  # actions by inverse dynamics f(o_t, o_t+1), True (MADiff code, card 9); False diffuses [a, o]
+    # keep steps past the episode end in the diffusion loss, True (MADiff configs; see module docstring)
     pred_future_padding: bool = True
-    inv_hidden: tuple = (256, 256)
-    ema_decay: float = 0.995
-    ema_start: int = 2000
-    ema_every: int = 10
+    inv_hidden: tuple = (256, 256)  # inverse-dynamics MLP widths, 2 x 256 ReLU (MADiff configs hidden_dim)
+    ema_decay: float = 0.995  # EMA decay of the execution parameters, 0.995 (MADiff and DoF configs)
+    ema_start: int = 2000  # step from which the EMA is updated (copied before), 2000 (MADiff trainer default)
+    ema_every: int = 10  # EMA update period in steps, 10 (MADiff trainer default)
 
 
 def _unit_actions(spec, actions):
@@ -148,7 +149,7 @@ class Planner(Algorithm):
 
     @classmethod
     def _check(cls, cfg):
-        from benchmarks.errors import ConfigError
+        from algorithms.errors import ConfigError
 
         make_schedule(cfg.schedule, cfg.diffusion_steps)
         factor = 2 ** (len(cfg.dim_mults) - 1)

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from benchmarks.errors import ConfigError
+from algorithms.errors import ConfigError
 
 from . import register
 from .base import Algorithm, Cost, State, mask_logits
@@ -37,16 +37,17 @@ from .nets import MLP, Ensemble, adam, apply_grads, polyak, sinusoidal, with_age
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    hidden: tuple = (512, 512, 512, 512)
-    lr: float = 3e-4
-    discount: float = 0.995
-    tau: float = 0.005
-    alpha: float = 3.0
-    flow_steps: int = 10
-    normalize_q: bool = True
-    layer_norm: bool = True
-    actor_layer_norm: bool = True
-    next_action: str = "onestep"  # "onestep" (FQL) | "flow"
+    hidden: tuple = (512, 512, 512, 512)  # MLP widths, [512]x4 (MAC-Flow App. G.4; no MA-FQL values in the paper)
+    lr: float = 3e-4  # Adam learning rate, 3e-4 (MAC-Flow App. G.4; FQL code 3e-4)
+    discount: float = 0.995  # discount gamma, 0.995 (MAC-Flow App. G.4; FQL code 0.99)
+    tau: float = 0.005  # Polyak rate of the target critic, 0.005 (MAC-Flow App. G.4; FQL code 0.005)
+    alpha: float = 3.0  # distillation coefficient, 3.0 (MAC-Flow App. G.4; FQL code 10, tuned per task)
+    flow_steps: int = 10  # Euler steps M of the flow teacher (training only), 10 (MAC-Flow App. G.4; FQL code 10)
+    normalize_q: bool = True  # Q term scaled by 1/mean|Q|, True (MAC-Flow released code; FQL code False)
+    layer_norm: bool = True  # LayerNorm in the critic, True (MAC-Flow App. G.4; FQL code True)
+    actor_layer_norm: bool = True  # LayerNorm in the flow and one-step policy, True (MAC-Flow App. E; FQL code False)
+    next_action: str = "onestep"  # TD next actions: "onestep" (FQL code) | "flow"; paper silent
+    # discrete execution temperature, 0 = legal argmax (as MAC-Flow App. E); paper silent for MA-FQL
     temperature: float = 0.0
 
 

@@ -36,19 +36,20 @@ from .value import (bootstrap, check_choice, from_unit, global_state, init_opt, 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    hidden: tuple = (512, 512, 512, 512)
-    layer_norm: bool = True
-    policy_lr: float = 3e-4
-    value_lr: float = 3e-4
-    discount: float = 0.995
-    tau: float = 0.005
-    alpha: float = 2.5
-    policy_noise: float = 0.2
-    noise_clip: float = 0.5
-    policy_freq: int = 2
+    hidden: tuple = (512, 512, 512, 512)  # actor and critic MLP widths, paper [512]x4 (MAC-Flow App. F.1; TD3+BC 2x256)
+    layer_norm: bool = True  # LayerNorm in every MLP, True (MAC-Flow App. G.4 default; F.1 silent)
+    policy_lr: float = 3e-4  # actor Adam lr, 3e-4 (MAC-Flow App. G.4 default; TD3+BC code 3e-4)
+    value_lr: float = 3e-4  # critic and mixer Adam lr, 3e-4 (MAC-Flow App. G.4 default; TD3+BC code 3e-4)
+    discount: float = 0.995  # discount gamma, 0.995 (MAC-Flow App. G.4 default; F.1 silent; TD3+BC code 0.99)
+    tau: float = 0.005  # Polyak rate of actor, critic and mixer targets, paper 0.005 (MAC-Flow App. F.1)
+    alpha: float = 2.5  # BC parameter: lambda = alpha / mean|Q|, paper 2.5 (MAC-Flow App. F.1; TD3+BC)
+    policy_noise: float = 0.2  # target-policy smoothing noise std, 0.2 (TD3+BC code; paper silent)
+    noise_clip: float = 0.5  # clip of the smoothing noise, 0.5 (TD3+BC code; paper silent)
+    policy_freq: int = 2  # critic steps per actor and target update, 2 (TD3+BC code; paper silent)
+    # value mixer: F.1 "we employ the mixer" (type silent); average = MAC-Flow code base's (card 4) | qmix | vdn | none
     mixer: str = "mean"
-    mixer_embed: int = 32
-    mixer_hyper: int = 64
+    mixer_embed: int = 32  # QMIX embedding width, only with mixer="qmix", 32 (og-marl QMIX)
+    mixer_hyper: int = 64  # QMIX hypernetwork width, only with mixer="qmix", 64 (og-marl QMIX)
 
 
 def _nets(spec, cfg):

@@ -30,7 +30,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from benchmarks.errors import ConfigError
+from algorithms.errors import ConfigError
 
 from .nets import MLP
 

@@ -40,7 +40,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from benchmarks.errors import ConfigError
+from algorithms.errors import ConfigError
 
 from . import register
 from .base import Algorithm, Cost, State, mask_logits
@@ -51,19 +51,21 @@ from .nets import adam, apply_grads, polyak, with_agent_id
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    hidden: tuple = (512, 512, 512, 512)
-    lr: float = 3e-4
-    discount: float = 0.99
-    tau: float = 0.005
-    q_weight: float = 1.0
-    normalize_q: bool = False
+    hidden: tuple = (512, 512, 512, 512)  # actor and critic MLP widths, [512]x4 (released code; paper text not public)
+    lr: float = 3e-4  # Adam learning rate, 3e-4 (released code; its README MPE example 1e-3)
+    discount: float = 0.99  # discount gamma, 0.99 (released code; paper text not public)
+    tau: float = 0.005  # Polyak rate of the target critic, 0.005 (released code)
+    q_weight: float = 1.0  # weight eta of the Q term (paper Fig. 3 coefficient; value not public), 1.0 (released code)
+    normalize_q: bool = False  # Q term scaled by 1/mean|Q|, False (released code)
+    # Beta parameters (a_r, b_r, a_t, b_t) of r and t, (0, 0) = U[0, 1]; (5, 5, 0, 0) as paper Fig. 2 (pairing: ours)
     xi: tuple = (5, 5, 0, 0)
-    derivative: str = "fd"
+    derivative: str = "fd"  # MeanFlow d/dt u: "fd" derivative-free (paper abstract, Fig. 2) | "jvp" exact
+    # finite-difference step; paper: <= 1e-8 (Fig. 2), code 1e-12; kept 1e-3 because those are 0 in float32 (card 15)
     fd_step: float = 1e-3
-    shared: bool = False
-    layer_norm: bool = True
-    actor_layer_norm: bool = False
-    sampling_steps: int = 1
+    shared: bool = False  # one network per agent, no id, False (released code); True shares weights + one-hot id
+    layer_norm: bool = True  # LayerNorm in the critics, True (released code)
+    actor_layer_norm: bool = False  # LayerNorm in the actor, False (released code)
+    sampling_steps: int = 1  # mean-flow jumps at execution, 1 (paper abstract: one-step); > 1 is a cost override
 
 
 def _nets(spec, cfg):

@@ -33,23 +33,25 @@ from .value import bootstrap, cql_sampled, from_unit, init_opt, mlp, step_nets, 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+    # actor and critic MLP widths, paper [512]x4 (MAC-Flow App. F.1); OMAR code 64 (MPE) / 256 (MA-MuJoCo)
     hidden: tuple = (512, 512, 512, 512)
-    layer_norm: bool = True
-    policy_lr: float = 3e-4
-    value_lr: float = 3e-4
-    discount: float = 0.995
-    tau: float = 0.005
-    cql_weight: float = 3.0
-    n_ood: int = 10
-    temperature: float = 1.0
+    layer_norm: bool = True  # LayerNorm in every MLP, True (MAC-Flow App. G.4 default; F.1 silent)
+    policy_lr: float = 3e-4  # actor Adam lr, 3e-4 (MAC-Flow App. G.4 default; OMAR code 0.01 MPE / 3e-4 MA-MuJoCo)
+    value_lr: float = 3e-4  # critic Adam lr, 3e-4 (MAC-Flow App. G.4 default; OMAR code as policy_lr)
+    discount: float = 0.995  # discount gamma, 0.995 (MAC-Flow App. G.4 default; OMAR code 0.95 MPE / 0.99 MA-MuJoCo)
+    tau: float = 0.005  # Polyak rate of actor and critic targets, paper 0.005 (MAC-Flow App. F.1)
+    cql_weight: float = 3.0  # CQL penalty weight alpha, paper 3.0 (MAC-Flow App. F.1; OMAR code tunes per dataset)
+    n_ood: int = 10  # uniform OOD actions per state in the CQL penalty, paper 10 (MAC-Flow App. F.1)
+    temperature: float = 1.0  # CQL log-sum-exp temperature T, 1 (OMAR code; paper silent)
+    # add noisy-policy CQL candidates at o and o' (OMAR MA-MuJoCo code); harness False, paper silent
     policy_samples: bool = False
-    policy_noise: float = 0.2
-    cem_iters: int = 3
-    cem_samples: int = 10
-    cem_elites: int = 10
-    cem_sigma: float = 2.0
-    omar_coe: float = 0.7
-    action_reg: float = 1e-3
+    policy_noise: float = 0.2  # noise std of those policy candidates, 0.2 (OMAR code); only with policy_samples
+    cem_iters: int = 3  # CEM iterations, paper 3 (MAC-Flow App. F.1)
+    cem_samples: int = 10  # CEM Gaussian samples per iteration, paper 10 (MAC-Flow App. F.1)
+    cem_elites: int = 10  # CEM elites per iteration, paper 10 (MAC-Flow App. F.1)
+    cem_sigma: float = 2.0  # initial CEM std sigma_0, 2.0 (OMAR code; paper silent)
+    omar_coe: float = 0.7  # mixing coefficient c (imitate a_hat vs maximise Q), paper 0.7 (MAC-Flow App. F.1)
+    action_reg: float = 1e-3  # L2 penalty on pi(o_i), 1e-3 (OMAR code; MAC-Flow F.1 "small L2 penalty")
 
 
 def _nets(spec, cfg):

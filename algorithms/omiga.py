@@ -36,19 +36,20 @@ from .value import (check_choice, gather, gaussian, global_state, greedy_policy_
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    hidden: tuple = (512, 512, 512, 512)
-    layer_norm: bool = True
-    policy_lr: float = 3e-4
-    value_lr: float = 3e-4
-    discount: float = 0.995
-    tau: float = 0.005
-    alpha: float = 10.0
-    z_clip: float = 10.0
-    weight_clip: float = 100.0
-    grad_clip: float = 1.0
+    hidden: tuple = (512, 512, 512, 512)  # Q, V, actor MLP widths, paper [512]x4 (MAC-Flow App. F.1; OMIGA code 2x256)
+    layer_norm: bool = True  # LayerNorm in every MLP, True (MAC-Flow App. G.4 default; F.1 silent)
+    policy_lr: float = 3e-4  # actor Adam lr, 3e-4 (MAC-Flow App. G.4 default; OMIGA code 5e-4)
+    value_lr: float = 3e-4  # Q, V and mixer Adam lr, 3e-4 (MAC-Flow App. G.4 default; OMIGA code 5e-4)
+    discount: float = 0.995  # discount gamma, 0.995 (MAC-Flow App. G.4 default; OMIGA code 0.99)
+    tau: float = 0.005  # Polyak rate of Q, V and mixer targets, paper 0.005 (MAC-Flow App. F.1)
+    alpha: float = 10.0  # regularisation / advantage scale alpha, paper 10 (MAC-Flow App. F.1; OMIGA code)
+    z_clip: float = 10.0  # clip of z_i to [-10, 10], 10 (OMIGA code; paper silent)
+    weight_clip: float = 100.0  # cap on the policy weight exp(z_i), paper 100 (MAC-Flow App. F.1)
+    grad_clip: float = 1.0  # gradient-norm clip, paper 1.0 (MAC-Flow App. F.1; OMIGA code 1.0)
+    # value mixer: OMIGA's state-dependent linear w(s), b(s) (MAC-Flow F.1; OMIGA code MixNet) | mean | vdn
     mixer: str = "omiga"
-    mixer_embed: int = 128
-    mixer_hyper: int = 64
+    mixer_embed: int = 128  # mixer hidden width, paper 128 (MAC-Flow App. F.1; OMIGA code 64)
+    mixer_hyper: int = 64  # QMIX/ICQ hypernetwork width; unused by the omiga, mean and vdn mixers (harness)
 
 
 def _nets(spec, cfg):

@@ -34,7 +34,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from benchmarks.errors import ConfigError
+from algorithms.errors import ConfigError
 
 from . import register
 from .base import Algorithm, Cost, State
@@ -45,17 +45,18 @@ from .nets import MLP, adam, apply_grads, polyak, with_agent_id
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    hidden: tuple = (512, 512, 512, 512)
-    lr: float = 3e-4
-    discount: float = 0.995
-    tau: float = 0.005
-    omega: float = 3.0
+    hidden: tuple = (512, 512, 512, 512)  # actor and critic MLP widths, paper 4 x 512 (VGM2P App. A, Table 3)
+    lr: float = 3e-4  # Adam learning rate, paper 3e-4 (VGM2P Table 3)
+    discount: float = 0.995  # discount gamma, paper 0.995 (VGM2P Table 3)
+    tau: float = 0.005  # Polyak rate of the "slowly updated" target critic (Eq. 13); paper silent, MAC-Flow's 0.005
+    omega: float = 3.0  # CFG guidance weight, paper one of {3, 5, 10, 20} (Table 3); 3 = smallest (Fig. 3: insensitive)
+    # fraction of (r, k) draws with r = k; paper silent, 0.75 as the MeanFlow reference (25% r != k; card 14)
     equal_fraction: float = 0.75
-    td: str = "paper"  # "paper" (Eq. 13 as written) | "vdn"
-    derivative: str = "jvp"  # "jvp" (MeanFlow) | "fd" (finite difference)
-    fd_step: float = 1e-3
-    layer_norm: bool = True
-    sampling_steps: int = 1
+    td: str = "paper"  # critic loss: "paper" (Eq. 13 as written) | "vdn" (standard VDN target); see docstring
+    derivative: str = "jvp"  # d/dk u: "jvp" (MeanFlow JVP, VGM2P Eq. 5) | "fd" (finite difference)
+    fd_step: float = 1e-3  # finite-difference step, only with derivative="fd"; harness choice (float32-safe)
+    layer_norm: bool = True  # LayerNorm in every MLP, True; harness choice: paper silent (MAC-Flow code base)
+    sampling_steps: int = 1  # MeanFlow jumps at execution, paper 1 (Alg. 2; Eq. 12); > 1 is a cost override
 
 
 def _nets(spec, cfg):

@@ -12,14 +12,12 @@
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.cli import subcommand
 
-TABLE3_ALGOS = ("macflow", "dof", "madiff-d", "madiff_d", "madiff-c", "madiff_c", "bc")
+TABLE3_ALGOS = ("macflow", "dof", "madiff-d", "madiff-c", "bc")
 AGENTS = "2,4,8,16,40"
 FIG3_TASK = "games/landmarks"
 
@@ -31,7 +29,7 @@ def _registered(names) -> list:
     return [n for n in names if n in have]
 
 
-TABLE_ALGOS = {"1": ("bc", "mabcq", "macql", "diffusion_bc", "madiff-c", "madiff-d", "dof", "flowbc", "macflow"),
+TABLE_ALGOS = {"1": ("bc", "mabcq", "macql", "diffusionbc", "madiff-c", "madiff-d", "dof", "flowbc", "macflow"),
                "2": ("matd3bc", "macql", "icq", "omar", "omiga", "madiff-c", "madiff-d", "macflow")}
 
 
@@ -80,7 +78,7 @@ def write_figures(root=None, out=None, paper: str = "macflow", reps: int | None 
         written.append(plots.score_vs_latency(pts, out / "fig1_score_vs_latency.png",
                                               "aggregate over " + ", ".join(an.matrix.tasks)))
     else:
-        algos = ",".join(_registered(("macflow", "flowbc", "bc", "dof", "diffusion_bc")))
+        algos = ",".join(_registered(("macflow", "flowbc", "bc", "dof", "diffusionbc")))
         need = []
         if an.finals.empty:
             need.append(f"`bench run --suite games --algos {algos}{store}`")
@@ -136,26 +134,3 @@ def write_figures(root=None, out=None, paper: str = "macflow", reps: int | None 
     index = out / "index.md"
     index.write_text("\n".join(lines))
     return index
-
-
-@subcommand("figures")
-def _add_figures(sub):
-    p = sub.add_parser("figures", help="a paper's tables and figures from the store (measured beside published)",
-                       description="Write the MAC-Flow paper's Figure 1/4 (score vs inference time, log x), Tables 1 "
-                                   "and 2 (measured beside published), Table 3 as a measured latency-vs-agents figure, "
-                                   "Figure 3 (distillation diagnostics on the landmarks game) and training time. A "
-                                   "figure whose runs are missing names the command that produces them.",
-                       epilog="examples:\n  bench figures --paper macflow\n"
-                              "  bench figures --paper macflow --results /data/runs --out paper_figs/",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--paper", default="macflow", choices=["macflow"], help="which paper's figures")
-    p.add_argument("--results", help="results store (default: $BENCH_RESULTS or results/runs)")
-    p.add_argument("--out", help="output directory (default: <results>/report/<paper>)")
-    p.set_defaults(func=cmd_figures)
-
-
-def cmd_figures(args) -> int:
-    index = write_figures(args.results, args.out, args.paper)
-    print(index.read_text())
-    print(f"figures: {index.parent.resolve()}")
-    return 0

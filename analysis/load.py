@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.store import Run, results_root, runs as store_runs
+from benchmarks.store import LATENCY_DIR, REPORT_DIR, Run, latency_records, results_root, runs as store_runs
 
 
 @dataclasses.dataclass
@@ -83,7 +83,7 @@ def load(root=None, run_ids=None) -> StoreData:
         problems.append(f"the results store {root} does not exist; run `bench run` to create it")
     elif root.exists():
         odd = [p.name for p in sorted(root.iterdir()) if p.is_dir() and not (p / "spec.json").exists()
-               and any(p.glob("*.json*")) and p.name not in ("latency", "report")]
+               and any(p.glob("*.json*")) and p.name not in (LATENCY_DIR, REPORT_DIR)]
         for name in odd:
             problems.append(f"{root / name}: no spec.json, not a run directory (ignored)")
     for run in store_runs(root) if root.exists() else []:
@@ -121,6 +121,7 @@ def _load_run(run: Run, problems: list):
         problems.append(f"run {run.id}: spec.json unreadable ({exc}); delete {run.dir} or re-run its command")
         return None
     algo, task = spec.get("algo", "?"), spec.get("task", "?")
+    algo = _canonical(algo)  # runs stored before a plugin was renamed (diffusion_bc -> diffusionbc)
     suite = spec.get("suite") or task.split("/", 1)[0]
     task_name = spec.get("task_name") or task.split("/", 1)[-1]
     co = spec.get("cost_overrides") or {}
@@ -178,15 +179,20 @@ def _load_run(run: Run, problems: list):
     return {"run": run_row, "evals": evals, "finals": finals}
 
 
-def _load_latency(root: Path) -> pd.DataFrame:
-    from benchmarks.latency import load as load_latency
+def _canonical(algo: str) -> str:
+    from algorithms import ALIASES
 
-    recs = load_latency(root) if root.exists() else []
+    return ALIASES.get(algo, algo)
+
+
+def _load_latency(root: Path) -> pd.DataFrame:
+    recs = latency_records(root) if root.exists() else []
     cols = ["name", "label", "n_agents", "median_ms", "iqr_ms", "per_agent_ms", "nfe", "nfe_counted", "device",
             "cost_overrides", "date", "cpu"]
     rows = []
     for r in recs:
         row = {k: r.get(k) for k in cols}
+        row["name"] = _canonical(row["name"] or "")
         row["cost_overrides"] = _flag_text(r.get("cost_overrides"))
         row["cpu"] = (r.get("machine") or {}).get("cpu")
         rows.append(row)
@@ -203,7 +209,7 @@ def latest_finals(data: StoreData) -> pd.DataFrame:
         ids = list(dict.fromkeys(grp["run_id"]))
         if len(ids) > 1:
             steps = {i: grp.loc[grp.run_id == i, "steps"].iloc[0] or 0 for i in ids}
-            mtime = {i: (data.root / i / "final.json").stat().st_mtime for i in ids}
+            mtime = {i: Run(data.root, i).final_path.stat().st_mtime for i in ids}
             keep = max(ids, key=lambda i: (steps[i], mtime[i]))
             msg = f"{len(ids) - 1} older run(s) of {variant} on {task} not shown (kept {keep}: {steps[keep]} steps)"
             if msg not in data.problems:

@@ -19,13 +19,11 @@ that produces them.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.cli import subcommand
 
 PREFERRED_LATENCY_TASK = "games/landmarks"
 
@@ -80,9 +78,9 @@ def latency_per_variant(data, finals: pd.DataFrame) -> pd.DataFrame:
 
 
 def default_out(root) -> Path:
-    from benchmarks.store import results_root
+    from benchmarks.store import report_dir
 
-    return results_root(root) / "report"
+    return report_dir(root)
 
 
 def write_tables(an: Analysis, out: Path) -> dict:
@@ -187,32 +185,6 @@ def write_report(root=None, out=None, reps: int | None = None, run_ids=None) -> 
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
-
-
-@subcommand("report")
-def _add_report(sub):
-    p = sub.add_parser("report", help="tables, rliable aggregates, figures and the leaderboard for the store",
-                       description="Build the report for everything in the results store: tables in the papers' "
-                                   "format (Markdown, LaTeX, HTML) with published numbers beside measured ones, rliable "
-                                   "aggregates with stratified-bootstrap CIs, figures, the leaderboard page and the "
-                                   "marl-eval JSON export. Missing or failed runs are listed, not fatal.",
-                       epilog="examples:\n  bench report\n  bench report --results /data/runs --out site/",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--results", help="results store (default: $BENCH_RESULTS or results/runs)")
-    p.add_argument("--out", help="output directory (default: <results>/report)")
-    p.add_argument("--reps", type=int, default=None, help="bootstrap repetitions (default 2000)")
-    p.set_defaults(func=cmd_report)
-
-
-def cmd_report(args) -> int:
-    from benchmarks.errors import BenchError
-
-    if args.reps is not None and args.reps < 100:
-        raise BenchError(f"--reps must be at least 100 for a meaningful bootstrap, got {args.reps}")
-    path = write_report(args.results, args.out, args.reps)
-    print(path.read_text().split("## Aggregates")[0].strip())
-    print(f"\nreport: {path.resolve()}\nleaderboard: {(path.parent / 'leaderboard.html').resolve()}")
-    return 0
 
 
 def report_after_run(root, run_ids, console=None) -> Path | None:

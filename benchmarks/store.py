@@ -1,26 +1,46 @@
 """The results store: one directory per run, safe to read while it is written and after a crash.
 
+This module owns every path under a results root; the other layers read and write through it.
+
 results/runs/<run_id>/
   spec.json       what was run (algorithm, task, seeds, config, overrides, steps, harness version)
   metrics.jsonl   append-only, one JSON object per (evaluation step, seed); flushed per write
   final.json      written atomically (tmp + rename) when the run finishes
   error.txt       the traceback of a failed run (atomic as well)
   ckpt/           orbax checkpoints (the latest kept), so a killed run resumes
+  node.json       where the job ran: ``hostname``, ``node_id`` (Ray node id; null with --no-ray),
+                  ``node_ip``, ``pid`` of the latest attempt, and ``attempts``: one entry per start of the
+                  job with the same fields plus ``started``, ``resumed_from_step`` (checkpoint step it
+                  resumed from, 0 for a fresh start), ``ended`` and ``status`` (done / failed; an attempt
+                  without ``ended`` was killed). Written atomically.
+  .lock           an advisory lock (fcntl) held while a job runs, so two workers (two ``bench run`` of
+                  the same command, or an orphaned worker of a killed one) never write one run at once.
+results/runs/latency/<algo>__<label>__<device>.json
+                  one ``bench latency`` record per algorithm, task/agent count and device (a new
+                  measurement replaces the old one)
+results/runs/report/
+                  what ``bench report`` writes
 
-The run id is a hash of the run's inputs, so the same command finds its earlier run.
+The run id is a hash of the run's inputs, so the same command finds its earlier run. Run directories
+are the only sub-directories with a spec.json, so latency/ and report/ never look like runs.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterable
 
-from benchmarks.errors import BenchError
+from algorithms.errors import BenchError
 
 DEFAULT_RESULTS = "results/runs"
+LATENCY_DIR = "latency"
+REPORT_DIR = "report"
 
 
 def results_root(path: str | os.PathLike | None = None) -> Path:
@@ -147,9 +167,98 @@ class Run:
     def final(self) -> dict | None:
         return json.loads(self.final_path.read_text()) if self.finished else None
 
+    def forget(self) -> None:
+        """--fresh: drop the earlier result, its metrics, its error and its checkpoints (spec.json stays)."""
+        for p in (self.final_path, self.metrics_path, self.error_path):
+            p.unlink(missing_ok=True)
+        shutil.rmtree(self.ckpt_dir, ignore_errors=True)
+
+    def checkpoint_step(self) -> int:
+        """The latest finished orbax checkpoint step (0 if none); orbax's tmp dirs do not count."""
+        if not self.ckpt_dir.is_dir():
+            return 0
+        steps = [int(p.name) for p in self.ckpt_dir.iterdir() if p.name.isdigit()]
+        return max(steps, default=0)
+
+    # where the job ran
+    node_path = property(lambda self: self.dir / "node.json")
+
+    def node(self) -> dict:
+        """node.json (an empty record when there is none yet or it is unreadable)."""
+        try:
+            return json.loads(self.node_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return {"run_id": self.id, "attempts": []}
+
+    def record_attempt(self, node: dict, **fields) -> None:
+        """Start an attempt (``fields`` without ``status``) or end the latest one (``status=done|failed``)."""
+        doc = self.node()
+        attempts = doc.setdefault("attempts", [])
+        if fields.get("status") is None:  # a new attempt
+            attempts.append({**node, "started": time.time(), **fields})
+        else:
+            attempts[-1].update(fields, ended=time.time())
+        doc.update({k: attempts[-1].get(k) for k in ("hostname", "node_id", "node_ip", "pid")})
+        atomic_write_json(self.node_path, doc)
+
+    def lock(self) -> "RunLock":
+        return RunLock(self.dir / ".lock")
+
+
+class RunLock:
+    """fcntl lock on <run>/.lock; released by the kernel when the holder dies."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.f = open(self.path, "a")
+        fcntl.flock(self.f, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        import fcntl
+
+        fcntl.flock(self.f, fcntl.LOCK_UN)
+        self.f.close()
+
 
 def runs(root: Path | str | None = None) -> list[Run]:
     root = results_root(root)
     if not root.exists():
         return []
     return [Run(root, p.name) for p in sorted(root.iterdir()) if (p / "spec.json").exists()]
+
+
+# ---- latency records (bench latency) -------------------------------------------------------------------
+def latency_dir(root) -> Path:
+    return Path(root) / LATENCY_DIR
+
+
+def save_latency(record: dict, root) -> Path:
+    """Store one latency record (keys ``name``, ``label``, ``device``); replaces the same measurement's."""
+    dev = re.sub(r"[^A-Za-z0-9]+", "-", record["device"]).strip("-")
+    label = re.sub(r"[^A-Za-z0-9_.-]+", "-", record["label"]).strip("-")
+    path = latency_dir(root) / f"{record['name']}__{label}__{dev}.json"
+    atomic_write_json(path, record)
+    return path
+
+
+def latency_records(root) -> list[dict]:
+    """Every latency record in the store (unreadable files are skipped)."""
+    d = latency_dir(root)
+    out = []
+    for p in sorted(d.glob("*.json")) if d.exists() else []:
+        try:
+            out.append(json.loads(p.read_text()))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return out
+
+
+def report_dir(root=None) -> Path:
+    """Where ``bench report`` writes by default."""
+    return results_root(root) / REPORT_DIR

@@ -19,7 +19,7 @@ def tiny_overrides(cls) -> dict:
 
     fields = {f.name for f in dataclasses.fields(cls.Config)}
     over = {k: v for k, v in TINY.items() if k in fields}
-    over.update(getattr(cls, "tiny", {}))
+    over.update(cls.tiny)
     return over
 
 

@@ -14,7 +14,7 @@ REFS = {"games/coordination": (1.0, 2.0), "games/xor": (0.0, 1.0), "games/landma
 
 def write_run(root, algo, task, returns, *, steps=100, overrides=None, cost_overrides=None, finish=True,
               error=None, diag=False, rid=None, nfe=1, preset=()):
-    """One run directory as benchmarks.train writes it; returns the run id."""
+    """One run directory as benchmarks.training.train writes it; returns the run id."""
     seeds = list(range(len(returns)))
     key = json.dumps([overrides or {}, sorted(preset)])
     rid = rid or f"{algo}-{task.replace('/', '-')}-{len(returns)}-{steps}-{abs(hash(key)) % 997}"
@@ -191,12 +191,12 @@ def test_empty_and_partly_failed_store_give_a_report_that_says_what_is_missing(t
     root = tmp_path / "runs"
     write_run(root, "macflow", "games/xor", [0.5, 0.6])
     write_run(root, "bc", "games/xor", [0.1, 0.2], finish=False,
-              error="Traceback (most recent call last):\nbenchmarks.errors.TrainingError: training diverged at step 40\n")
+              error="Traceback (most recent call last):\nalgorithms.errors.TrainingError: training diverged at step 40\n")
     write_run(root, "flowbc", "games/xor", [0.3], finish=False)
     (root / "junk").mkdir()
     (root / "junk" / "final.json").write_text("{}")
     text = write_report(root, tmp_path / "r1", reps=100).read_text()
-    assert "failed: benchmarks.errors.TrainingError: training diverged at step 40" in text
+    assert "failed: algorithms.errors.TrainingError: training diverged at step 40" in text
     assert "has no final.json" in text and "bench run --task games/xor --algos flowbc" in text
     assert "no spec.json" in text
     assert "macflow" in text and (tmp_path / "r1" / "leaderboard.html").exists()
@@ -210,7 +210,7 @@ def test_empty_and_partly_failed_store_give_a_report_that_says_what_is_missing(t
 
 def test_figures_from_a_store_with_diagnostics_and_latency(tmp_path):
     from analysis.figures import write_figures
-    from benchmarks.latency import save
+    from benchmarks.store import save_latency as save
 
     make_store(tmp_path, algos=("macflow", "bc"), tasks=("games/landmarks", "games/xor"), seeds=3)
     for name, base in (("macflow", 0.2), ("bc", 0.15)):
@@ -241,7 +241,7 @@ def test_marl_eval_export(tmp_path):
 
 
 def test_the_end_of_bench_run_reports_what_it_ran(tmp_path, capsys):
-    import benchmarks.cli as cli
+    import benchmarks.cli.run as cli
     from analysis.report import report_after_run
 
     import inspect
@@ -260,7 +260,7 @@ def test_the_end_of_bench_run_reports_what_it_ran(tmp_path, capsys):
 
 def test_every_paper_task_of_the_harness_finds_its_published_row():
     from analysis.reference import load_reference, match
-    from benchmarks.suites import get_suite
+    from benchmarks.tasks import get_suite
 
     ref = load_reference()
     for suite in ("smacv1", "smacv2", "mamujoco", "mpe"):

@@ -98,7 +98,8 @@ def test_help_has_examples(capsys):
 
 
 def test_suite_runs_skip_pairs_of_the_wrong_action_kind_with_a_note(monkeypatch):
-    from benchmarks.cli import build_parser, plan_jobs
+    from benchmarks.cli import build_parser
+    from benchmarks.training.plan import plan_jobs
 
     class DiscreteOnly(BC):
         name = "discreteonly"
@@ -113,7 +114,7 @@ def test_suite_runs_skip_pairs_of_the_wrong_action_kind_with_a_note(monkeypatch)
                                                     ("discreteonly", "games/coordination")]
     assert notes == ["discreteonly skips games/xor: it supports discrete actions only"]
     # nothing left for an algorithm: the one-line error naming what it supports
-    from benchmarks.errors import BenchError
+    from algorithms.errors import BenchError
 
     with pytest.raises(BenchError, match="supports: discrete"):
         plan_jobs(build_parser().parse_args(["run", "--suite", "games", "--tasks", "xor", "--algos", "discreteonly"]))
@@ -122,7 +123,8 @@ def test_suite_runs_skip_pairs_of_the_wrong_action_kind_with_a_note(monkeypatch)
 def test_suite_presets_resize_networks_only_where_declared_and_the_user_wins():
     """The planners' games preset (a small U-Net instead of the paper's 60M-parameter one) is applied on
     the games only, under the user's --set, announced, and switched off by --paper-size."""
-    from benchmarks.cli import build_parser, plan_jobs
+    from benchmarks.cli import build_parser
+    from benchmarks.training.plan import plan_jobs
 
     def plan(*argv):
         notes = []
@@ -150,7 +152,7 @@ def test_suite_presets_resize_networks_only_where_declared_and_the_user_wins():
 
 
 def test_a_preset_may_not_change_the_cost_defining_settings():
-    from benchmarks.errors import BenchError
+    from algorithms.errors import BenchError
 
     class Cheap(BC):
         name = "cheap"

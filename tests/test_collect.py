@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.data import collect as C
 from benchmarks.data.vault import read_dataset
-from benchmarks.errors import BenchError
+from algorithms.errors import BenchError
 from tests.conftest import generated_data_dir
 
 CARD_KEYS = {"episodes", "transitions", "return_mean", "return_std", "return_min", "return_max", "generator", "seed",
@@ -76,7 +76,8 @@ def test_bc_reaches_half_of_the_expert_data_normalised_return(task, steps, hidde
     """A CI-sized BC run (small net, 1-2k steps) on generated Expert / Good data, evaluated in the real
     environment, scores at least half the dataset's own normalised return (mean over seeds). The mpe
     data is generated on first use here, in a fresh data directory, with the budget `bench run` uses."""
-    from benchmarks.train import RunConfig, train
+    from benchmarks.training.plan import RunConfig
+    from benchmarks.training.train import train
 
     if task.startswith("mpe"):
         fresh = tmp_path / "data"

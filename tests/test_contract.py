@@ -10,8 +10,8 @@ import algorithms
 from algorithms.base import Batch, EnvSpec
 from algorithms.nets import count_nfe
 from benchmarks.data.transitions import to_transitions, to_windows
-from benchmarks.suites import get_task
-from benchmarks.train import sample_batch
+from benchmarks.tasks import get_task
+from benchmarks.training.train import sample_batch
 from tests.conftest import tiny_overrides
 
 TASK_OF_KIND = {"discrete": "games/coordination", "continuous": "games/landmarks"}
@@ -126,7 +126,7 @@ def test_declared_cost_matches_network_evaluations(name, kind):
 @pytest.mark.parametrize("name", sorted(algorithms.all_algorithms()))
 def test_paper_defaults_are_not_cut(name):
     """Cost-defining settings can only change through an explicit override."""
-    from benchmarks.errors import ConfigError
+    from algorithms.errors import ConfigError
 
     cls = algorithms.get(name)
     for field in cls.cost_defining:
@@ -138,3 +138,33 @@ def test_paper_defaults_are_not_cut(name):
             cls.make_config({field: bad})
         cfg = cls.make_config({field: bad}, allow_cost_override=True)
         assert getattr(cfg, field) == bad
+
+
+def test_builtin_plugins_follow_the_naming_rule_and_live_in_their_methods_file():
+    import importlib
+
+    for module in algorithms._BUILTIN:
+        registered = [cls for cls in algorithms.all_algorithms().values() if cls.__module__ == f"algorithms.{module}"]
+        assert registered, f"algorithms/{module}.py registers no plugin"
+        for cls in registered:
+            assert algorithms.NAME_RULE.match(cls.name), cls.name
+            assert cls.name.split("-")[0] == module, f"{cls.name} lives in algorithms/{module}.py"
+        importlib.import_module(f"algorithms.{module}")
+    for old, new in algorithms.ALIASES.items():
+        assert algorithms.get(old) is algorithms.get(new)
+
+
+def test_every_config_field_says_what_it_is():
+    """One comment per Config field (same line or the line above): what it is, its value and its source."""
+    import ast
+    import inspect
+
+    for name, cls in sorted(algorithms.all_algorithms().items()):
+        lines, start = inspect.getsourcelines(cls.Config)
+        tree = ast.parse("".join(lines).replace("\n    ", "\n", 0))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.AnnAssign):
+                here = lines[node.lineno - 1]
+                above = lines[node.lineno - 2] if node.lineno >= 2 else ""
+                assert "#" in here or above.strip().startswith("#"), \
+                    f"{name}: Config.{node.target.id} has no comment ({inspect.getsourcefile(cls.Config)}:{start + node.lineno - 1})"

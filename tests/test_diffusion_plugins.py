@@ -14,11 +14,11 @@ import algorithms
 from algorithms.diffusion import ddpm_sample, make_schedule
 from algorithms.nets import count_nfe, nfe_tag
 from benchmarks.envs.games import XOR_MODES, Landmarks
-from benchmarks.errors import ConfigError
-from benchmarks.suites import get_task
-from benchmarks.train import init_states, load_data, make_chunk
+from algorithms.errors import ConfigError
+from benchmarks.tasks import get_task
+from benchmarks.training.train import init_states, load_data, make_chunk
 
-DDPM_PLUGINS = ("diffusion_bc", "madiff-c", "madiff-d", "dof")
+DDPM_PLUGINS = ("diffusionbc", "madiff-c", "madiff-d", "dof")
 
 
 # ---- the shared DDPM ---------------------------------------------------------------------------------
@@ -109,7 +109,7 @@ def test_xor_joint_model_madiff_c_reproduces_both_anti_aligned_modes():
 
 
 @pytest.mark.parametrize("name,over", [
-    ("diffusion_bc", {"hidden": (64, 64), "lr": 1e-3}),
+    ("diffusionbc", {"hidden": (64, 64), "lr": 1e-3}),
     ("dof", {"dim": 16, "dim_mults": (1, 2), "inv_dyn": False, "lr": 1e-3}),
 ])
 def test_xor_factorised_models_give_bimodal_marginals_but_independent_agents(name, over):
@@ -133,26 +133,29 @@ def test_fewer_denoising_steps_need_an_explicit_override(name):
     cls = algorithms.get(name)
     assert cls.Config().diffusion_steps == 200 and "diffusion_steps" in cls.cost_defining
     spec = get_task("games/landmarks").spec
-    assert cls.cost(spec, cls.Config()).nfe == 200 + (0 if name == "diffusion_bc" else 1)
+    assert cls.cost(spec, cls.Config()).nfe == 200 + (0 if name == "diffusionbc" else 1)
     with pytest.raises(ConfigError, match="allow-cost-override"):
         cls.make_config({"diffusion_steps": "20"})
     cfg = cls.make_config({"diffusion_steps": "20"}, allow_cost_override=True)
-    assert cls.cost(spec, cfg).nfe == 20 + (0 if name == "diffusion_bc" else 1)
+    assert cls.cost(spec, cfg).nfe == 20 + (0 if name == "diffusionbc" else 1)
 
 
 def test_cli_rejects_and_trainer_records_a_cost_override(tmp_path):
-    from benchmarks.cli import build_parser, plan_jobs
+    from benchmarks.cli import build_parser
+    from benchmarks.training.plan import plan_jobs
     from benchmarks.store import Run
-    from benchmarks.train import RunConfig, train
+    from benchmarks.training.plan import RunConfig
+    from benchmarks.training.train import train
 
+    # diffusion_bc: the plugin's old name, still accepted as an alias of diffusionbc
     argv = ["run", "--suite", "games", "--tasks", "xor", "--algos", "diffusion_bc,madiff-d,dof",
             "--set", "diffusion_steps=20", "--results", str(tmp_path)]
     with pytest.raises(ConfigError, match="allow-cost-override"):
         plan_jobs(build_parser().parse_args(argv))
     jobs = plan_jobs(build_parser().parse_args(argv + ["--allow-cost-override"]))
-    assert {j.algo for j in jobs} == {"diffusion_bc", "madiff-d", "dof"} and all(j.allow_cost_override for j in jobs)
+    assert {j.algo for j in jobs} == {"diffusionbc", "madiff-d", "dof"} and all(j.allow_cost_override for j in jobs)
 
-    rc = RunConfig("diffusion_bc", "games/xor", seeds=(0,), steps=2, eval_every=2, eval_episodes=4, batch_size=8,
+    rc = RunConfig("diffusionbc", "games/xor", seeds=(0,), steps=2, eval_every=2, eval_episodes=4, batch_size=8,
                    overrides={"diffusion_steps": 20, "hidden": (16, 16)}, allow_cost_override=True)
     final = train(rc, results=tmp_path)
     spec = json.loads(Run(tmp_path, final["run_id"]).spec_path.read_text())

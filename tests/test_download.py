@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks.data import catalogue
 from benchmarks.data.vault import read_dataset, write_dataset
-from benchmarks.errors import DatasetError
+from algorithms.errors import DatasetError
 from test_vault import discrete_dataset
 
 ENTRY = catalogue.entries("smacv1", "3m")[0]

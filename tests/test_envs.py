@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from benchmarks.envs import mamujoco, mpe
-from benchmarks.errors import DependencyError
+from algorithms.errors import DependencyError
 
 
 # ---- MPE ------------------------------------------------------------------------------------------
@@ -78,7 +78,7 @@ def test_spread_expert_is_decentralised_and_beats_random():
 def test_python_evaluator_matches_direct_stepping():
     """make_python_evaluator steps S seeds x E episodes together with one act call per step and
     returns the same per-episode scores as stepping the envs by hand."""
-    from benchmarks.evaluate import make_python_evaluator
+    from benchmarks.training.evaluate import make_python_evaluator
 
     class Const:
         @staticmethod
@@ -104,7 +104,7 @@ def test_python_evaluator_matches_direct_stepping():
 # ---- SMAX -----------------------------------------------------------------------------------------
 def test_smax_rolls_out_in_jit_with_legal_masks_and_wins():
     from benchmarks.envs.smax import SMAX
-    from benchmarks.evaluate import rollout
+    from benchmarks.training.evaluate import rollout
 
     env = SMAX("3m")
     s = env.spec
@@ -169,7 +169,7 @@ def test_missing_mujoco_gives_the_install_command(monkeypatch):
     assert "pip install" in why and "mujoco==4.0.0" in why
     with pytest.raises(DependencyError, match="pip install"):
         mamujoco.make_raw("3-hopper")
-    from benchmarks.suites import get_suite
+    from benchmarks.tasks import get_suite
 
     suite = get_suite("mamujoco")
     assert "pip install" in suite.available()
@@ -178,8 +178,8 @@ def test_missing_mujoco_gives_the_install_command(monkeypatch):
 
 
 def test_evalbench_measures_batched_and_single_episode_throughput():
-    from benchmarks.evalbench import bench_task
-    from benchmarks.suites import get_task
+    from benchmarks.perf.evalbench import bench_task
+    from benchmarks.tasks import get_task
 
     r = bench_task(get_task("mpe/spread-expert"), "bc", episodes=3, repeats=1, overrides={"hidden": "32,32"})
     assert r["kind"] == "python" and r["batched"]["episodes_run"] == 3 and r["single"]["episodes_run"] == 3

@@ -11,9 +11,9 @@ import algorithms
 from algorithms import meanflow as mf
 from algorithms.nets import MLP, count_nfe
 from benchmarks.data.transitions import to_transitions
-from benchmarks.errors import ConfigError
-from benchmarks.suites import get_task
-from benchmarks.train import sample_batch
+from algorithms.errors import ConfigError
+from benchmarks.tasks import get_task
+from benchmarks.training.train import sample_batch
 
 
 # ---- MeanFlow derivative and target ------------------------------------------------------------

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from benchmarks.envs.games import joint_histogram, w2_discrete
-from benchmarks.train import fit, seed_slice
+from benchmarks.training.train import fit, seed_slice
 
 SMALL = {"hidden": (64, 64)}
 GAME = {**SMALL, "alpha": 0.3}
@@ -108,7 +108,7 @@ def test_w2_discrete_known_values():
 
 
 def test_landmarks_macflow_reaches_the_datasets_return():
-    from benchmarks.evaluate import make_evaluator
+    from benchmarks.training.evaluate import make_evaluator
 
     cls, task, states = fit("macflow", "games/landmarks", SMALL, seeds=(0, 1), steps=3000)
     returns, _ = make_evaluator(task.make_env(), cls, 100)(states, jnp.stack([jax.random.PRNGKey(5)] * 2))

@@ -10,8 +10,9 @@ from benchmarks.cli import main
 
 def test_measure_records_the_protocol_at_paper_cost(tmp_path):
     import algorithms
-    from benchmarks.latency import load, measure, save
-    from benchmarks.suites import get_task
+    from benchmarks.perf.latency import measure
+    from benchmarks.store import latency_records as load, save_latency as save
+    from benchmarks.tasks import get_task
 
     spec = get_task("games/coordination").spec
     rec = measure("flowbc", spec, "games/coordination", repeats=6, warmup=2)
@@ -56,7 +57,7 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys):
 
 
 def test_interleaved_blocks_and_the_budget_for_slow_samplers():
-    from benchmarks.latency import BLOCK, measure_many
+    from benchmarks.perf.latency import BLOCK, measure_many
 
     order = []
 

@@ -44,7 +44,7 @@ def test_leaderboard_renders_in_headless_chromium(tmp_path):
     from PIL import Image
 
     from analysis.report import write_report
-    from benchmarks.latency import save
+    from benchmarks.store import save_latency as save
 
     browser = _browser()
     root = tmp_path / "runs"

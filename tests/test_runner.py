@@ -1,10 +1,10 @@
-"""The Ray runner (benchmarks/runner.py): a real two-node cluster on this machine, faults, bad input.
+"""The Ray runner (benchmarks/training/runner.py): a real two-node cluster on this machine, faults, bad input.
 
 One cluster is started for the whole module (a head node and a worker node with `ray start` on
 127.0.0.1, one CPU each, so two concurrent jobs must use both nodes); every `bench run` here joins it
 with --address. The local default (a cluster started and stopped by the command) and the runner
 benchmark are exercised by @slow tests. Fault injection uses the BENCH_TEST_FAULT hooks documented in
-benchmarks/runner.py.
+benchmarks/training/runner.py.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import runner
+from benchmarks.training import runner
 from benchmarks.store import Run, atomic_write_json
 from benchmarks.store import runs as store_runs
 
@@ -154,7 +154,8 @@ def _reference_final(spec: dict, tmp_path) -> dict:
     """The same job trained uninterrupted in this process (a different results root)."""
     import dataclasses
 
-    from benchmarks.train import RunConfig, train
+    from benchmarks.training.plan import RunConfig
+    from benchmarks.training.train import train
 
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     cfg = RunConfig(**{k: (tuple(v) if k == "seeds" else v) for k, v in spec.items() if k in fields})
@@ -227,7 +228,7 @@ def test_driver_killed_mid_run_then_rerun_resumes_and_skips_finished(cluster, tm
         p.stdout.close()
     worker = int((held.dir / ".test-hook-hold").read_text())
     _wait_for(lambda: not _alive(worker), 60, "Ray to end the dead driver's worker")
-    assert not held.finished and runner.checkpoint_step(held) == 20
+    assert not held.finished and held.checkpoint_step() == 20
     before = finished.final_path.stat()
     before_rows = finished.metrics_path.read_text()
 
@@ -273,11 +274,11 @@ def test_store_stays_consistent_with_many_concurrent_writers(tmp_path):
 import json, sys, time
 from pathlib import Path
 from benchmarks.store import Run
-from benchmarks import runner
+from benchmarks.training import runner
 root, k = Path(sys.argv[1]), int(sys.argv[2])
 for i in range(30):
     run = Run(root, "shared")
-    with runner._Lock(run):
+    with run.lock():
         n = len(run.metrics())
         run.append_metrics([{"kind": "eval", "step": n, "seed": k, "writer": k}])
     own = Run(root, f"run{k}")
@@ -317,7 +318,7 @@ def test_hooks_are_off_by_default_and_parse(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="deliberate failure"):
         hooks(20, {})
     atomic_write_json(run.dir / "x.json", {"a": 1})
-    assert runner.checkpoint_step(run) == 0
+    assert run.checkpoint_step() == 0
 
 
 @pytest.mark.slow

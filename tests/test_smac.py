@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from benchmarks.envs import smac
-from benchmarks.errors import DatasetError, DependencyError
+from benchmarks.tasks import smac as smac_tasks
+from algorithms.errors import DatasetError, DependencyError
 from test_vault import discrete_dataset
 
 
@@ -136,7 +137,7 @@ def fake_smac_package(monkeypatch, tmp_path):
 
 
 def test_real_factories_build_the_papers_environments(fake_smac_package):
-    from benchmarks.suites import get_task
+    from benchmarks.tasks import get_task
 
     task = get_task("smacv1/3m-good")
     assert task.spec == SPEC_3M and not task.jax_env and task.reports_win_rate
@@ -166,7 +167,8 @@ def _inline():
 def test_missing_starcraft_fails_before_training_with_the_fix(monkeypatch, tmp_path, capsys):
     from benchmarks.cli import main
     from benchmarks.data.vault import write_dataset
-    from benchmarks.train import RunConfig, train
+    from benchmarks.training.plan import RunConfig
+    from benchmarks.training.train import train
 
     monkeypatch.setitem(sys.modules, "smac", None)  # smac not importable
     monkeypatch.setenv("SC2PATH", str(tmp_path / "nowhere"))
@@ -189,10 +191,11 @@ def test_missing_starcraft_fails_before_training_with_the_fix(monkeypatch, tmp_p
 
 def test_run_with_dataset_trains_and_evaluates_on_the_double(monkeypatch, tmp_path):
     from benchmarks.data.vault import write_dataset
-    from benchmarks.train import RunConfig, train
+    from benchmarks.training.plan import RunConfig
+    from benchmarks.training.train import train
 
     monkeypatch.setattr(smac, "missing_env", lambda package: None)
-    monkeypatch.setitem(smac.FACTORIES, "smac", lambda scenario: (lambda seed: FakeSMAC(seed=seed)))
+    monkeypatch.setitem(smac_tasks.FACTORIES, "smac", lambda scenario: (lambda seed: FakeSMAC(seed=seed)))
     vault = write_dataset(discrete_dataset(T=80), tmp_path / "3m.vlt" / "Good")
     cfg = RunConfig("bc", "smacv1/3m-good", seeds=(0, 1), steps=300, eval_every=300, eval_episodes=3, batch_size=32,
                     overrides={"hidden": (32, 32)}, dataset=str(vault))
@@ -209,7 +212,7 @@ def test_run_with_dataset_trains_and_evaluates_on_the_double(monkeypatch, tmp_pa
 
 
 def test_suite_lists_and_availability(monkeypatch, tmp_path):
-    from benchmarks.suites import get_suite
+    from benchmarks.tasks import get_suite
 
     s1, s2 = get_suite("smacv1"), get_suite("smacv2")
     assert len(s1.tasks) == 15 and "2c_vs_64zg-poor" in s1.tasks and "5m_vs_6m-medium" in s1.tasks
@@ -225,7 +228,7 @@ def test_suite_lists_and_availability(monkeypatch, tmp_path):
 def test_task_data_are_read_from_the_download_location(monkeypatch, tmp_path):
     from benchmarks.data import catalogue
     from benchmarks.data.vault import write_dataset
-    from benchmarks.suites import get_task
+    from benchmarks.tasks import get_task
 
     monkeypatch.setenv("BENCH_DATA", str(tmp_path))
     good = catalogue.entries("smacv1", "3m")[0].vault("Good")
@@ -240,11 +243,11 @@ def test_task_data_are_read_from_the_download_location(monkeypatch, tmp_path):
 
 
 def test_many_episodes_run_in_waves_on_few_instances_with_the_real_evaluator(monkeypatch):
-    """6 episodes on 4 StarCraft II instances (waves), through benchmarks.evaluate's Python evaluator."""
+    """6 episodes on 4 StarCraft II instances (waves), through benchmarks.training.evaluate's Python evaluator."""
     import jax
     import jax.numpy as jnp
 
-    from benchmarks.evaluate import make_python_evaluator
+    from benchmarks.training.evaluate import make_python_evaluator
 
     FakeSMAC.instances = []
     maker = smac.SMACMaker(SPEC_3M, lambda seed: FakeSMAC(seed=seed, limit=4, hp=6 + len(FakeSMAC.instances) % 2 * 100),

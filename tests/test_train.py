@@ -9,9 +9,10 @@ import pytest
 import algorithms
 from algorithms.bc import BC
 from benchmarks.data.transitions import Dataset, to_transitions, to_windows
-from benchmarks.errors import TrainingError
+from algorithms.errors import TrainingError
 from benchmarks.store import Run
-from benchmarks.train import RunConfig, train
+from benchmarks.training.plan import RunConfig
+from benchmarks.training.train import train
 
 JOB = dict(algo="bc", task="games/landmarks", seeds=(0, 1), steps=60, eval_every=20, eval_episodes=8,
            overrides={"hidden": (32, 32)}, chunk=10)
@@ -136,7 +137,7 @@ def test_entry_point_plugins_are_discovered(monkeypatch):
 def test_a_plugin_missing_a_function_is_refused_at_registration():
     from algorithms import register
     from algorithms.base import Algorithm
-    from benchmarks.errors import BenchError
+    from algorithms.errors import BenchError
 
     class Half(Algorithm):
         name = "half_plugin"

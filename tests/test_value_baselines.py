@@ -31,9 +31,9 @@ import pytest
 import algorithms
 from algorithms.base import EnvSpec
 from benchmarks.data.transitions import Dataset, to_transitions, to_windows
-from benchmarks.errors import ConfigError
-from benchmarks.suites import get_task
-from benchmarks.train import init_states, make_chunk
+from algorithms.errors import ConfigError
+from benchmarks.tasks import get_task
+from benchmarks.training.train import init_states, make_chunk
 from tests.conftest import generated_data_dir
 
 REWARD_SCALE = 10.0
@@ -254,7 +254,8 @@ def _zero_action_score(refs):
 
 
 def _assert_beats_random_on_mpe(name, mpe_data, tmp_path):
-    from benchmarks.train import RunConfig, train
+    from benchmarks.training.plan import RunConfig
+    from benchmarks.training.train import train
 
     steps = MPE_STEPS[name]
     final = train(RunConfig(name, "mpe/spread-medium-replay", seeds=MPE_SEEDS, steps=steps, eval_every=steps,

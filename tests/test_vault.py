@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks.data.transitions import Dataset, check_against, to_transitions, to_windows
 from benchmarks.data.vault import data_dir, read_dataset, read_raw, write_dataset
-from benchmarks.errors import DatasetError
+from algorithms.errors import DatasetError
 
 
 def discrete_dataset(seed=0, B=2, T=40, N=3, O=30, S=48, A=9, ep_len=7) -> Dataset:
@@ -156,7 +156,7 @@ def test_write_then_read_is_exact_and_readable_by_flashbax(tmp_path):
 
 
 def test_continuous_round_trip_keeps_one_dim_actions(tmp_path):
-    from benchmarks.envs.games import xor_dataset
+    from benchmarks.data.games import xor_dataset
 
     ds = xor_dataset(size=50)  # actions [1, 50, 2, 1] float: a genuine 1-D continuous action
     back = read_dataset(write_dataset(ds, tmp_path / "xor.vlt" / "Expert"))

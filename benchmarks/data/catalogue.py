@@ -32,7 +32,7 @@ import zipfile
 from pathlib import Path
 from typing import Callable, Optional
 
-from benchmarks.errors import DatasetError, unknown
+from algorithms.errors import DatasetError, unknown
 
 HF = "https://huggingface.co/datasets/InstaDeepAI/og-marl/resolve/main"
 MIRROR_ENV = "BENCH_DATA_MIRROR"  # replaces HF in every URL (a mirror, or a local server in tests)

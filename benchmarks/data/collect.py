@@ -17,7 +17,7 @@ share them), the dataset's own normalised return and, for SMAX, the win rate.
   uniformly random *legal* action instead with probability eps (where the heuristic picks a masked
   action, e.g. a dead unit moving, it stops instead: every recorded action is legal): Good eps=0.05 (og-marl's
   epsilon), Medium eps=0.25, Poor eps=0.6. References: random = eps 1, expert = the pure heuristic.
-* mamujoco: see benchmarks/data/online.py (TD3 trained online by the harness; Expert, Medium,
+* mamujoco: see benchmarks/data/mamujoco.py (TD3 trained online by the harness; Expert, Medium,
   Medium-Replay, Medium-Expert as D4RL / OMIGA define them).
 
 Budgets: ``tiny`` (tests, seconds), ``small`` (minutes; what ``bench run`` generates on first use),
@@ -32,8 +32,8 @@ from typing import Optional
 
 import numpy as np
 
-from benchmarks.data.transitions import Dataset
-from benchmarks.errors import BenchError, ConfigError, unknown
+from benchmarks.data.transitions import Dataset, from_episodes
+from algorithms.errors import BenchError, ConfigError, unknown
 
 BUDGETS = ("tiny", "small", "full")
 QUALITIES = {
@@ -120,7 +120,7 @@ def generate(suite: str, scenario: str, quality: Optional[str], budget: str, see
     elif suite == "smax":
         out = smax_datasets(scenario, qualities, EPISODES["smax"][budget], seed)
     elif suite == "mamujoco":
-        from benchmarks.data.online import mamujoco_datasets
+        from benchmarks.data.mamujoco import mamujoco_datasets
 
         out = mamujoco_datasets(scenario, budget, seed)  # one training run yields every quality
         out = {q: out[q] for q in qualities} if quality is not None else out
@@ -181,17 +181,6 @@ def refs_of(ds: Dataset) -> tuple:
 
 
 # ---- helpers -------------------------------------------------------------------------------------
-def _stream(episodes: list[dict], card: dict) -> Dataset:
-    """Concatenate episodes (dicts of [T_e, ...] arrays) into one og-marl stream (B = 1)."""
-    cat = {k: np.concatenate([e[k] for e in episodes])[None] for k in episodes[0]}
-    ds = Dataset(observations=cat["obs"].astype(np.float32), actions=cat["actions"],
-                 rewards=cat["reward"].astype(np.float32),
-                 terminals=cat["terminal"].astype(bool), truncations=cat["truncation"].astype(bool),
-                 legal=cat["legal"].astype(bool), state=cat["state"].astype(np.float32), card=card)
-    ds.card.update(ds.summary())
-    return ds
-
-
 # ---- MPE Spread ----------------------------------------------------------------------------------
 def mpe_rollouts(eps_per_episode: np.ndarray, noise: float, seed: int, chunk: int = 200) -> list[dict]:
     """Episodes of the eps-mixture of the scripted expert (eps=1: uniform random), one per entry."""
@@ -247,7 +236,7 @@ def mpe_dataset(quality: str, episodes: int, seed: int) -> Dataset:
     }
     eps, noise, text = spec[quality]
     q_seed = seed * 10 + QUALITIES["mpe"].index(quality)
-    ds = _stream(mpe_rollouts(eps, noise, q_seed), {"generator": f"mpe2 simple_spread_v3: {text}", "seed": seed,
+    ds = from_episodes(mpe_rollouts(eps, noise, q_seed), {"generator": f"mpe2 simple_spread_v3: {text}", "seed": seed,
                                                      "quality": quality})
     ds.card["refs"] = mpe_refs()
     return ds
@@ -319,41 +308,9 @@ def smax_datasets(scenario: str, qualities, episodes: int, seed: int) -> dict:
     for q in qualities:
         eps = SMAX_EPS[q]
         eps_list, won = smax_rollouts(env, fn, episodes, eps, seed * 10 + QUALITIES["smax"].index(q))
-        ds = _stream(eps_list, {"generator": f"JaxMARL SMAX {scenario} heuristic, random legal action w.p. {eps}",
+        ds = from_episodes(eps_list, {"generator": f"JaxMARL SMAX {scenario} heuristic, random legal action w.p. {eps}",
                                 "seed": seed, "quality": q, "epsilon": eps})
         ds.card["win_rate"] = float(won.mean())
         ds.card["refs"] = refs
         out[q] = ds
     return out
-
-
-# ---- suites of generated tasks ------------------------------------------------------------------------
-def generated_suite(suite: str, description: str, spec_of, env_of, available, default_tasks, jax_env: bool,
-                    reports_win_rate: bool = False, describe=lambda sc, q: ""):
-    """A Suite whose tasks are SCENARIO-QUALITY over SCENARIOS[suite] x QUALITIES[suite].
-
-    spec_of(scenario) -> EnvSpec and env_of(scenario) -> env (or env maker) are called lazily, so listing
-    the suite never imports its environment package. Data: generated on first use (load_or_generate);
-    normalisation references: the ones measured when the data was generated (its card's ``refs``).
-    """
-    import functools
-
-    from benchmarks.suites import Suite, Task
-
-    def make(scenario, quality):
-        @functools.lru_cache(None)
-        def task():
-            why = available()
-            if why:
-                from benchmarks.errors import DependencyError
-
-                raise DependencyError(f"task {suite}/{task_name(scenario, quality)} cannot run here: {why}")
-            return Task(suite, task_name(scenario, quality), spec_of(scenario), lambda: env_of(scenario),
-                        lambda seed: load_or_generate(suite, scenario, quality, seed),
-                        lambda: refs_of(load_or_generate(suite, scenario, quality, 0)),
-                        describe(scenario, quality), jax_env=jax_env, reports_win_rate=reports_win_rate)
-
-        return task
-
-    tasks = {task_name(sc, q): make(sc, q) for sc in SCENARIOS[suite] for q in QUALITIES[suite]}
-    return Suite(suite, description, tasks, tuple(default_tasks), available=available)

@@ -15,7 +15,7 @@ import dataclasses
 
 import numpy as np
 
-from benchmarks.errors import DatasetError
+from algorithms.errors import DatasetError
 
 
 @dataclasses.dataclass
@@ -164,3 +164,14 @@ def to_windows(ds: Dataset, length: int) -> dict:
         "next_state": take(ds.state, t_next).astype(np.float32),
         "valid": np.stack(mask).astype(np.float32),
     }
+
+
+def from_episodes(episodes: list[dict], card: dict) -> Dataset:
+    """Concatenate episodes (dicts of [T_e, ...] arrays) into one og-marl stream (B = 1)."""
+    cat = {k: np.concatenate([e[k] for e in episodes])[None] for k in episodes[0]}
+    ds = Dataset(observations=cat["obs"].astype(np.float32), actions=cat["actions"],
+                 rewards=cat["reward"].astype(np.float32),
+                 terminals=cat["terminal"].astype(bool), truncations=cat["truncation"].astype(bool),
+                 legal=cat["legal"].astype(bool), state=cat["state"].astype(np.float32), card=card)
+    ds.card.update(ds.summary())
+    return ds

@@ -35,7 +35,7 @@ from typing import Optional
 import numpy as np
 
 from benchmarks.data.transitions import Dataset
-from benchmarks.errors import DatasetError
+from algorithms.errors import DatasetError
 
 CARD_FILE = "card.json"
 META_FILE = "metadata.json"

@@ -6,11 +6,11 @@ A JAX environment (the games, SMAX) implements::
     reset(key) -> (env_state, obs [N,O], legal [N,L], state [S])
     step(env_state, actions, key) -> (env_state, obs, legal, state, reward [], done [], info dict)
 
-and is rolled out inside ``jit`` with all episodes and seeds vectorised (benchmarks/evaluate.py).
+and is rolled out inside ``jit`` with all episodes and seeds vectorised (benchmarks/training/evaluate.py).
 
 A Python environment (MPE via mpe2, MaMuJoCo, SMAC) belongs to a task with ``jax_env=False``. Its
 ``Task.make_env()`` returns a maker with ``spec: EnvSpec`` and ``batch(n_envs, seed) -> BatchEnv``;
-a BatchEnv steps E episodes together (``benchmarks.evaluate.make_python_evaluator`` calls one jitted
+a BatchEnv steps E episodes together (``benchmarks.training.evaluate.make_python_evaluator`` calls one jitted
 ``act`` per step for all of them)::
 
     reset() -> (obs [E,N,O], legal [E,N,L], state [E,S])            numpy arrays; obs padded to O

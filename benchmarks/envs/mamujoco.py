@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from algorithms.base import CONTINUOUS, EnvSpec
-from benchmarks.errors import DependencyError
+from algorithms.errors import DependencyError
 
 SCENARIOS = {"6-halfcheetah": ("HalfCheetah", "6x1"), "3-hopper": ("Hopper", "3x1"), "2-ant": ("Ant", "2x4")}
 EPISODE_LENGTH = 1000
@@ -36,7 +36,7 @@ def missing() -> str | None:
 def make_raw(scenario: str):
     """One mamujoco_v1 parallel env for a task scenario name ('6-halfcheetah', '3-hopper', '2-ant')."""
     if scenario not in SCENARIOS:
-        from benchmarks.errors import unknown
+        from algorithms.errors import unknown
 
         raise unknown("MaMuJoCo scenario", scenario, SCENARIOS)
     why = missing()
@@ -125,13 +125,3 @@ class MaMuJoCo:
 
     def batch(self, n_envs: int, seed: int) -> MaMuJoCoBatch:
         return MaMuJoCoBatch(self.scenario, n_envs, seed)
-
-
-def suites():
-    from benchmarks.data.collect import generated_suite
-
-    return [generated_suite(
-        "mamujoco", "Multi-agent MuJoCo (gymnasium-robotics mamujoco_v1): 6-HalfCheetah, 3-Hopper, 2-Ant with "
-                    "Expert/Medium/Medium-Replay/Medium-Expert data from TD3 runs of the harness",
-        spec_of, MaMuJoCo, missing, ("3-hopper-expert", "3-hopper-medium"), jax_env=False,
-        describe=lambda sc, q: f"MaMuJoCo {sc}, {q} data from the harness's own TD3 run")]

@@ -28,7 +28,7 @@ import itertools
 import numpy as np
 
 from algorithms.base import CONTINUOUS, EnvSpec
-from benchmarks.errors import DependencyError
+from algorithms.errors import DependencyError
 
 N_AGENTS = 3
 EPISODE_LENGTH = 25
@@ -152,12 +152,3 @@ def expert_action(obs: np.ndarray, gain: float = 3.0) -> np.ndarray:
         best = perms[np.argmin(cost, -1)]  # [..., N]
         goals[..., i, :] = np.take_along_axis(lms[..., i, :, :], best[..., i, None, None], -2)[..., 0, :]
     return np.clip((gain * (goals - own) - 0.75 * vel) / 0.5, -1.0, 1.0).astype(np.float32)
-
-
-def suites():
-    from benchmarks.data.collect import generated_suite
-
-    return [generated_suite(
-        "mpe", "MPE Spread (mpe2 simple_spread_v3, 3 agents, continuous), generated Expert/Medium/Medium-Replay/"
-               "Random data", lambda sc: SPEC, lambda sc: Spread(), missing, ("spread-expert", "spread-medium"),
-        jax_env=False, describe=lambda sc, q: f"MPE Spread, {q} data generated with mpe2 (bench data collect)")]

@@ -1,4 +1,5 @@
-"""StarCraft II (SMAC, oxwhirl's ``smac`` package) as a Python batch env, and the smacv1 / smacv2 suites.
+"""StarCraft II (SMAC, oxwhirl's ``smac`` package) as a Python batch env (the smacv1 / smacv2 suites and
+their data: benchmarks/tasks/smac.py).
 
 Neither oxwhirl smac / smacv2 nor StarCraft II installs from PyPI (``pip install smac`` installs SMAC3,
 an unrelated hyper-parameter optimiser), so both are optional extras::
@@ -22,7 +23,6 @@ Task names are ``<map>-<quality>`` (``3m-good``); the data are og-marl vaults in
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 from pathlib import Path
 from typing import Callable, Optional
@@ -30,7 +30,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from algorithms.base import DISCRETE, EnvSpec
-from benchmarks.errors import DatasetError, DependencyError
+from algorithms.errors import DatasetError, DependencyError
 
 SC2_HINT = ("StarCraft II 4.10 (Linux: SC2.4.10.zip from github.com/Blizzard/s2client-proto, unzipped to "
             "~/StarCraftII, or set SC2PATH) with the maps in $SC2PATH/Maps")
@@ -201,7 +201,7 @@ class SMACMaker:
 
     ``factory(seed) -> env`` builds one environment with the smac API. ``spec.episode_length`` of the
     maker (not of the task) is raised to the batch's ``max_steps`` when episodes run in waves, so that a
-    caller stepping ``spec.episode_length`` times (benchmarks.evaluate) sees every wave finish.
+    caller stepping ``spec.episode_length`` times (benchmarks.training.evaluate) sees every wave finish.
     """
 
     spec: EnvSpec
@@ -239,90 +239,6 @@ def v1_factory(map_name: str) -> Callable[[int], object]:
     return make
 
 
-def _v2_factory(scenario: str) -> Callable[[int], object]:
-    from benchmarks.envs.smacv2 import v2_factory
-
-    return v2_factory(scenario)
-
-
-# scenario -> (seed -> env with the smac API), per package; looked up when a task builds its env
-FACTORIES: dict = {"smac": v1_factory, "smacv2": _v2_factory}
-
-
-# ---- suites ------------------------------------------------------------------------------------------
 def map_spec(info: MapInfo) -> EnvSpec:
     return EnvSpec(n_agents=info.n_agents, obs_dim=info.obs_dim, state_dim=info.state_dim, action_kind=DISCRETE,
                    action_dim=info.n_actions, has_legal=True, episode_length=info.limit)
-
-
-def dataset_path(suite: str, scenario: str, quality: str) -> Path:
-    from benchmarks.data import catalogue
-
-    return catalogue.entries(suite, scenario)[0].vault(quality)
-
-
-def load_dataset(suite: str, scenario: str, quality: str):
-    from benchmarks.data.vault import read_dataset
-
-    path = dataset_path(suite, scenario, quality)
-    if not path.exists():
-        raise DatasetError(f"the {suite} dataset {scenario}/{quality} is not downloaded (expected at {path}): run "
-                           f"`bench data download --suite {suite} --task {scenario}`")
-    ds = read_dataset(path)
-    maps = V1_MAPS if suite == "smacv1" else __import__("benchmarks.envs.smacv2", fromlist=["MAPS"]).MAPS
-    info = maps[scenario]
-    got = (ds.observations.shape[-1], ds.state.shape[-1])
-    if info.source == "omiga" and got != (info.obs_dim, info.state_dim):
-        raise DatasetError(
-            f"the OMIGA {scenario} data at {path} have MAPPO-style features (obs {got[0]}, state {got[1]}: agent id, "
-            f"agent-specific state) that oxwhirl's smac does not produce (obs {info.obs_dim}, state {info.state_dim}); "
-            f"evaluating them needs OMIGA's own StarCraft II wrapper, which this harness does not include. Train "
-            f"smacv1/{scenario} with --dataset on data recorded with smac instead")
-    return ds
-
-
-def make_env(spec: EnvSpec, package: str, scenario: str) -> SMACMaker:
-    """``Task.make_env``: fails here (before any training) when the package or StarCraft II is missing."""
-    why = missing_env(package)
-    if why:
-        raise DependencyError(f"{package} scenario {scenario} cannot run here: {why}")
-    return SMACMaker(spec, FACTORIES[package](scenario), package)
-
-
-def make_suite(suite: str, maps: dict, qualities: dict, package: str, description: str):
-    """A Suite of ``<map>-<quality>`` tasks; ``available()`` names what to install or download."""
-    from benchmarks.suites import Suite, Task
-
-    tasks = {}
-    for scenario, info in maps.items():
-        for q in qualities[scenario]:
-            @functools.lru_cache(None)
-            def make(scenario=scenario, info=info, q=q):
-                spec = map_spec(info)
-                return Task(suite, f"{scenario}-{q.lower()}", spec,
-                            lambda: make_env(spec, package, scenario),
-                            lambda seed: load_dataset(suite, scenario, q), lambda: info.refs,
-                            f"{scenario} ({info.source} {q} data), {info.n_agents} agents, {package} + StarCraft II",
-                            jax_env=False, reports_win_rate=True)
-
-            tasks[f"{scenario}-{q.lower()}"] = make
-
-    def available() -> Optional[str]:
-        why = missing_env(package)
-        if why:
-            return why
-        absent = [s for s in maps if not dataset_path(suite, s, qualities[s][0]).parent.exists()]
-        if absent:
-            return "datasets not downloaded: run " + "; ".join(f"`bench data download --suite {suite} --task {s}`"
-                                                                  for s in absent)
-        return None
-
-    return Suite(suite, description, tasks, tuple(tasks), available=available)
-
-
-def suites() -> list:
-    from benchmarks.envs import smacv2
-
-    v1 = make_suite("smacv1", V1_MAPS, {m: V1_QUALITIES for m in V1_MAPS}, "smac",
-                    "StarCraft II micromanagement (SMAC v1) on og-marl / OMIGA data; needs smac + StarCraft II")
-    return [v1, smacv2.suite()]

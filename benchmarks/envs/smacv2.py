@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from benchmarks.envs.smac import MapInfo, make_suite, missing_env
-from benchmarks.errors import DependencyError
+from benchmarks.envs.smac import MapInfo, missing_env
+from algorithms.errors import DependencyError
 
 OGMARL_SETTINGS = True  # the environment og-marl recorded its data in (see the module docstring)
 RACES = {
@@ -69,9 +69,3 @@ def v2_factory(scenario: str) -> Callable[[int], object]:
                                              min_attack_range=2)
 
     return make
-
-
-def suite():
-    return make_suite("smacv2", MAPS, QUALITIES, "smacv2",
-                      "StarCraft II with procedurally generated teams (SMACv2) on og-marl Replay data; "
-                      "needs smacv2 + StarCraft II")

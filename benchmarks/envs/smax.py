@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from algorithms.base import DISCRETE, EnvSpec
-from benchmarks.errors import DependencyError
+from algorithms.errors import DependencyError
 
 MAPS = ("3m", "8m", "2s3z", "5m_vs_6m")
 INSTALL = 'pip install "jaxmarl==0.2.0" "pandas==2.3.3"  (or: pip install -e .)'
@@ -72,7 +72,7 @@ def _make_raw(map_name: str):
 class SMAX:
     def __init__(self, map_name: str):
         if map_name not in MAPS:
-            from benchmarks.errors import unknown
+            from algorithms.errors import unknown
 
             raise unknown("SMAX map", map_name, MAPS)
         self.map_name = map_name
@@ -135,12 +135,3 @@ class SMAX:
             return jnp.where(ok, a, stop), pstate
 
         return init, act
-
-
-def suites():
-    from benchmarks.data.collect import generated_suite
-
-    return [generated_suite(
-        "smax", "JaxMARL SMAX 3m/8m/2s3z/5m_vs_6m vs the heuristic enemy (pure JAX), generated Good/Medium/Poor data",
-        lambda sc: SMAX(sc).spec, SMAX, missing, ("3m-good", "3m-medium"), jax_env=True, reports_win_rate=True,
-        describe=lambda sc, q: f"SMAX {sc}, {q} data: heuristic mixed with random legal actions")]

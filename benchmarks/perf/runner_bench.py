@@ -1,4 +1,4 @@
-"""Benchmark of the runner on this machine: ``python -m benchmarks.runner_bench``.
+"""Benchmark of the runner on this machine: ``python -m benchmarks.perf.runner_bench``.
 
 Runs one fixed small suite (default: bc on games/coordination and games/xor, 4 seeds, 200 steps,
 hidden 32,32) three ways, each as a fresh ``bench run`` process with its own empty results store and
@@ -48,7 +48,7 @@ def measure(mode: str, args, work: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.runner_bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.perf.runner_bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--algos", default="bc")
     p.add_argument("--tasks", default="coordination,xor")
     p.add_argument("--seeds", default="0,1,2,3")

@@ -267,7 +267,7 @@ def train_td3(scenario: str, budget: str, seed: int, log=print):
 
 def mamujoco_datasets(scenario: str, budget: str, seed: int, log=print) -> dict:
     """{Quality: Dataset} for Expert, Medium, Medium-Replay and Medium-Expert from one TD3 run."""
-    from benchmarks.data.collect import _stream
+    from benchmarks.data.transitions import from_episodes
 
     b = BUDGET[budget]
     snapshots, stream, spec, pi = train_td3(scenario, budget, seed, log)
@@ -287,16 +287,16 @@ def mamujoco_datasets(scenario: str, budget: str, seed: int, log=print) -> dict:
     expert_eps = _collect(scenario, lambda x: pi(e_params, x), b["transitions"], seed * 10 + 1, DATA_NOISE, spec)
     medium_eps = _collect(scenario, lambda x: pi(m_params, x), b["transitions"], seed * 10 + 2, DATA_NOISE, spec)
     out = {
-        "Expert": _stream(expert_eps, {**base, "generator": f"TD3 snapshot at step {e_step}, noise {DATA_NOISE}"}),
-        "Medium": _stream(medium_eps, {**base, "generator": f"TD3 snapshot at step {m_step}, noise {DATA_NOISE}"}),
-        "Medium-Expert": _stream(medium_eps + expert_eps, {**base, "generator": "union of Medium and Expert"}),
+        "Expert": from_episodes(expert_eps, {**base, "generator": f"TD3 snapshot at step {e_step}, noise {DATA_NOISE}"}),
+        "Medium": from_episodes(medium_eps, {**base, "generator": f"TD3 snapshot at step {m_step}, noise {DATA_NOISE}"}),
+        "Medium-Expert": from_episodes(medium_eps + expert_eps, {**base, "generator": "union of Medium and Expert"}),
     }
     ends = np.flatnonzero(stream["terminal"][:m_step] | stream["truncation"][:m_step])
     cut = int(ends[-1]) + 1 if len(ends) else m_step
     if not len(ends):  # no complete episode yet: close the partial one with a truncation
         stream["truncation"][cut - 1] = True
     replay = {k: v[:cut] for k, v in stream.items()}
-    out["Medium-Replay"] = _stream([replay], {**base, "generator": f"TD3 replay buffer, steps 0..{cut} (up to Medium)"})
+    out["Medium-Replay"] = from_episodes([replay], {**base, "generator": f"TD3 replay buffer, steps 0..{cut} (up to Medium)"})
     for q, ds in out.items():
         ds.card["quality"] = q
     return out

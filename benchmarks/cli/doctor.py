@@ -15,14 +15,12 @@ import platform
 import tempfile
 from pathlib import Path
 
-from benchmarks.cli import subcommand
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "flashbax", "tensorstore", "etils", "ray",
             "jaxmarl", "mpe2", "pettingzoo", "gymnasium-robotics", "mujoco", "smac", "smacv2")
 
 
-@subcommand("doctor")
-def _add_doctor(sub):
+def add(sub):
     p = sub.add_parser("doctor", help="check which suites can run here and why not; devices and directories",
                        epilog="examples:\n  bench doctor\n  bench doctor --json",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,7 +54,7 @@ def report() -> dict:
     from benchmarks.data import catalogue
     from benchmarks.data.vault import data_dir
     from benchmarks.store import results_root
-    from benchmarks.suites import all_suites
+    from benchmarks.tasks import all_suites
 
     data = data_dir()
     results = results_root(None)

@@ -11,36 +11,19 @@ the efficient exact path.
 """
 from __future__ import annotations
 
-import argparse
 import time
 
-from benchmarks.cli import _overrides, subcommand
-
-
-@subcommand("om2p-derivative")
-def _add(sub):
-    p = sub.add_parser("om2p-derivative", help="OM2P: memory and training time of the jvp vs finite-difference derivative",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="examples:\n  bench om2p-derivative\n"
-                              "  bench om2p-derivative --task games/landmarks-10 --batch-size 256 --steps 100\n"
-                              "  bench om2p-derivative --set hidden=64,64")
-    p.add_argument("--task", default="games/landmarks", help="SUITE/TASK whose dataset is trained on")
-    p.add_argument("--batch-size", type=int, default=256, help="batch size (OM2P code: 256)")
-    p.add_argument("--steps", type=int, default=50, help="gradient steps per timed scan")
-    p.add_argument("--repeats", type=int, default=3, help="timed repeats (the fastest is reported)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="om2p config override (both variants)")
-    p.set_defaults(func=cmd)
 
 
 def measure(task_id: str, batch_size: int, steps: int, repeats: int, overrides: dict) -> dict:
     import jax
 
     import algorithms
-    from benchmarks.errors import BenchError
-    from benchmarks.suites import get_task
+    from algorithms.errors import BenchError
+    from benchmarks.tasks import get_task
     from algorithms.meanflow import as_vector
     from algorithms.nets import with_agent_id
-    from benchmarks.train import RunConfig, load_data, sample_batch
+    from benchmarks.training.train import RunConfig, load_data, sample_batch
 
     if steps <= 0 or repeats <= 0 or batch_size <= 0:
         raise BenchError("--steps, --repeats and --batch-size must be positive")
@@ -90,19 +73,3 @@ def measure(task_id: str, batch_size: int, steps: int, repeats: int, overrides: 
                 "compile_s": compile_s,
             }
     return out
-
-
-def cmd(args) -> int:
-    res = measure(args.task, args.batch_size, args.steps, args.repeats, _overrides(args.set))
-    mb = lambda b: f"{b / 2**20:.3f} MiB"
-    print(f"om2p on {args.task}, batch {args.batch_size}, {args.steps} steps per scan, best of {args.repeats}")
-    print(f"{'what':14s} {'derivative':10s} {'temp memory':>14s} {'total memory':>14s} {'ms/step':>10s} {'compile s':>10s}")
-    for (part, name), r in res.items():
-        print(f"{part:14s} {name:10s} {mb(r['temp_bytes']):>14s} {mb(r['total_bytes']):>14s} "
-              f"{r['ms_per_step']:10.3f} {r['compile_s']:10.1f}")
-    for part in ("update", "mf-loss grad"):
-        j, f = res[(part, "jvp")], res[(part, "fd")]
-        print(f"ratio jvp/fd ({part}): temp memory {j['temp_bytes'] / max(f['temp_bytes'], 1):.2f}x, total memory "
-              f"{j['total_bytes'] / max(f['total_bytes'], 1):.2f}x, time per step {j['ms_per_step'] / f['ms_per_step']:.2f}x")
-    print("OM2P abstract: up to 3.8x less GPU memory and up to 10.8x faster training (baseline not stated)")
-    return 0

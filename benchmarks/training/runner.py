@@ -1,6 +1,6 @@
 """The job runner behind ``bench run``: every (algorithm, task[, seed]) job fanned out through Ray.
 
-A job is one ``benchmarks.train.RunConfig`` (algorithm, task, seeds, config overrides, steps, ...);
+A job is one ``benchmarks.training.plan.RunConfig`` (algorithm, task, seeds, config overrides, steps, ...);
 its run id is the hash of those inputs (``RunConfig.run_id``), so the same command finds its earlier
 runs: finished ones (final.json present) are skipped without being sent anywhere, interrupted ones
 resume from their last orbax checkpoint. The seeds of a job are trained together (vmapped) unless
@@ -17,19 +17,13 @@ Ray (``ray[default]``):
   * An exception inside a job is a job-level failure: its traceback goes to the run's error.txt and
     every other job continues; the command exits 1 at the end if any job failed.
   * The driver (this process) never imports JAX: names and overrides are validated by
-    ``benchmarks.cli.plan_jobs`` in a short subprocess (``python -m benchmarks.runner --plan``; inline
+    ``benchmarks.training.plan.plan_jobs`` in a short subprocess (``python -m benchmarks.training.runner --plan``; inline
     when JAX is already loaded, e.g. under pytest), before any cluster starts; it returns plain dicts. Workers set
     XLA_PYTHON_CLIENT_PREALLOCATE=false so several jobs share a GPU. ``--no-ray`` runs every job in
     this process, one after the other (for debugging; imports JAX).
 
-Store additions (benchmarks/store.py keeps its layout):
-  node.json   where the job ran: ``hostname``, ``node_id`` (Ray node id; null with --no-ray),
-              ``node_ip``, ``pid`` of the latest attempt, and ``attempts``: one entry per start of the
-              job with the same fields plus ``started``, ``resumed_from_step`` (checkpoint step it
-              resumed from, 0 for a fresh start), ``ended`` and ``status`` (done / failed; an attempt
-              without ``ended`` was killed). Written atomically.
-  .lock       an advisory lock (fcntl) held while a job runs, so two workers (two ``bench run`` of
-              the same command, or an orphaned worker of a killed one) never write one run at once.
+Each job holds its run's lock while it runs and records every attempt in node.json (both in
+benchmarks/store.py, which owns the layout of the store).
 
 Test hooks (off unless the environment variable is set; used by tests/test_runner.py only):
   BENCH_TEST_FAULT="ACTION@STEP[:MATCH];..."  in every job whose label ("algo task seeds=...")
@@ -45,7 +39,6 @@ import argparse
 import dataclasses
 import json
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -54,17 +47,17 @@ import traceback
 from pathlib import Path
 from typing import Callable, Optional
 
-from benchmarks.errors import BenchError
-from benchmarks.store import Run, atomic_write_json
+from algorithms.errors import BenchError
+from benchmarks.store import Run
 
 PREALLOCATE = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
 
 
 # ---- planning (JAX side: runs in a worker, or inline with --no-ray) ----------------------------------
 def plan(options: dict) -> dict:
-    """Validate the ``run`` options with benchmarks.cli.plan_jobs; return job dicts or the error line."""
+    """Validate the ``run`` options with plan_jobs; return job dicts or the error line."""
     os.environ.update(PREALLOCATE)
-    from benchmarks.cli import plan_jobs
+    from benchmarks.training.plan import plan_jobs
 
     notices: list = []
     try:
@@ -77,7 +70,7 @@ def plan(options: dict) -> dict:
             continue
         seen.add(cfg.run_id)
         jobs.append({"run_id": cfg.run_id, "cfg": dataclasses.asdict(cfg),
-                     "label": f"{cfg.algo} {cfg.task} seeds={','.join(map(str, cfg.seeds))}"})
+                     "label": cfg.label})
     return {"jobs": jobs, "notices": notices}
 
 
@@ -99,54 +92,6 @@ def node_label(node: Optional[dict]) -> str:
     if not node or not node.get("hostname"):  # runs finished before node.json existed have none
         return ""
     return node["hostname"] + (f":{node['node_id'][:6]}" if node.get("node_id") else "")
-
-
-class _Lock:
-    """fcntl lock on <run>/.lock; released by the kernel when the holder dies."""
-
-    def __init__(self, run: Run):
-        self.path = run.dir / ".lock"
-
-    def __enter__(self):
-        import fcntl
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.f = open(self.path, "a")
-        fcntl.flock(self.f, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        import fcntl
-
-        fcntl.flock(self.f, fcntl.LOCK_UN)
-        self.f.close()
-
-
-def checkpoint_step(run: Run) -> int:
-    """The latest finished orbax checkpoint step of a run (0 if none); orbax's tmp dirs do not count."""
-    if not run.ckpt_dir.is_dir():
-        return 0
-    steps = [int(p.name) for p in run.ckpt_dir.iterdir() if p.name.isdigit()]
-    return max(steps, default=0)
-
-
-def _node_json(run: Run) -> dict:
-    path = run.dir / "node.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {"run_id": run.id, "attempts": []}
-
-
-def _record_attempt(run: Run, node: dict, **fields) -> None:
-    doc = _node_json(run)
-    attempts = doc.setdefault("attempts", [])
-    if fields.get("status") is None:  # a new attempt
-        attempts.append({**node, "started": time.time(), **fields})
-    else:
-        attempts[-1].update(fields, ended=time.time())
-    doc.update({k: attempts[-1].get(k) for k in ("hostname", "node_id", "node_ip", "pid")})
-    atomic_write_json(run.dir / "node.json", doc)
 
 
 class _Hooks:
@@ -186,15 +131,13 @@ def execute(job: dict, root: str, resume: bool = True, report: Optional[Callable
         msg = (f"results directory '{root}' does not exist on node {node_label(node)}; on a cluster --results "
                f"must be a path on a filesystem shared by every node")
         return {"status": "failed", "error": msg, "node": node}
-    with _Lock(run):
+    with run.lock():
         if resume and run.finished:
             return {"status": "skipped", "final": run.final(), "node": node}
         if not resume:  # --fresh: forget the earlier result, its metrics and its checkpoints
-            for p in (run.final_path, run.metrics_path, run.error_path):
-                p.unlink(missing_ok=True)
-            shutil.rmtree(run.ckpt_dir, ignore_errors=True)
-        start = checkpoint_step(run)
-        _record_attempt(run, node, resumed_from_step=start)
+            run.forget()
+        start = run.checkpoint_step()
+        run.record_attempt(node, resumed_from_step=start)
         report(status="running", node=node, step=start)
         hooks = _Hooks(job["label"], run)
 
@@ -203,7 +146,8 @@ def execute(job: dict, root: str, resume: bool = True, report: Optional[Callable
             report(step=step, total=total, **({"ret": info["return"]} if "return" in info else {}))
 
         try:
-            from benchmarks.train import RunConfig, enable_compilation_cache, train
+            from benchmarks.training.plan import RunConfig
+            from benchmarks.training.train import enable_compilation_cache, train
 
             enable_compilation_cache()
             cfg = dict(job["cfg"], seeds=tuple(job["cfg"]["seeds"]))
@@ -212,9 +156,9 @@ def execute(job: dict, root: str, resume: bool = True, report: Optional[Callable
             tb = traceback.format_exc()
             old = run.error_path.read_text() if run.error_path.exists() else ""
             run.fail(old if tb.strip() in old else (old + "\n" if old else "") + tb)
-            _record_attempt(run, node, status="failed")
+            run.record_attempt(node, status="failed")
             return {"status": "failed", "error": _one_line(exc), "node": node}
-        _record_attempt(run, node, status="done")
+        run.record_attempt(node, status="done")
         return {"status": "done", "final": final, "node": node}
 
 
@@ -401,9 +345,9 @@ def plan_isolated(options: dict, inline: bool = False) -> dict:
         return plan(options)
     import subprocess
 
-    pkg_root = str(Path(__file__).resolve().parents[1])
+    pkg_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [pkg_root, os.environ.get("PYTHONPATH")])))
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.runner", "--plan"], input=json.dumps(options),
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.training.runner", "--plan"], input=json.dumps(options),
                           capture_output=True, text=True, env=env)
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
@@ -416,7 +360,7 @@ def _skip_finished(jobs, root, args, view):
     for j in jobs:
         run = Run(root, j["run_id"])
         if not args.fresh and run.finished:
-            j.update(status="skipped", final=run.final(), node=_node_json(run), error=None)
+            j.update(status="skipped", final=run.final(), node=run.node(), error=None)
             view.update(j["run_id"], status="skipped", ret=j["final"].get("return_mean"), node=j["node"])
         else:
             j.update(status="queued", final=None, node=None, error=None)
@@ -494,22 +438,7 @@ def print_outcome(outcome: Outcome, root: Path, console) -> None:
                       f"{Path(root).absolute() / j['run_id'] / 'error.txt'})")
 
 
-def add_run_options(p) -> None:
-    """The runner's flags of ``bench run``."""
-    g = p.add_argument_group("runner (Ray)")
-    g.add_argument("--address", help="join this running Ray cluster (HOST:PORT of the head, or 'auto') instead of "
-                                     "starting one on this machine")
-    g.add_argument("--cpus-per-job", type=float, default=1.0, help="Ray CPUs per job (default 1)")
-    g.add_argument("--gpus-per-job", type=float, default=0.0,
-                   help="Ray GPUs per job; fractions share a GPU, e.g. 0.25 (default 0: CPU)")
-    g.add_argument("--max-retries", type=int, default=2,
-                   help="restarts of a job whose worker process died (it resumes from its checkpoint; default 2)")
-    g.add_argument("--split-seeds", action="store_true",
-                   help="one job per seed instead of one job training all seeds together (vmapped)")
-    g.add_argument("--no-ray", action="store_true", help="run the jobs one after the other in this process (debugging)")
-
-
-if __name__ == "__main__":  # `python -m benchmarks.runner --plan`: options JSON on stdin -> plan JSON on stdout
+if __name__ == "__main__":  # `python -m benchmarks.training.runner --plan`: options JSON on stdin -> plan JSON on stdout
     if sys.argv[1:] != ["--plan"]:
-        sys.exit("usage: python -m benchmarks.runner --plan < options.json")
+        sys.exit("usage: python -m benchmarks.training.runner --plan < options.json")
     print(json.dumps(plan(json.load(sys.stdin))))

@@ -26,12 +26,12 @@ from .nets import MLP, adam, apply_grads, sinusoidal, with_agent_id
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    hidden: tuple = (512, 512, 512, 512)
-    lr: float = 3e-4
-    layer_norm: bool = True
-    flow_steps: int = 10
-    act_with: str = "flow"  # "flow" (paper) or "onestep" (released code)
-    alpha: float = 3.0  # distillation weight, used only with act_with=onestep
+    hidden: tuple = (512, 512, 512, 512)  # velocity-MLP hidden widths, paper [512]x4 (MAC-Flow App. F.1 "Flow BC")
+    lr: float = 3e-4  # Adam learning rate, 3e-4 (MAC-Flow App. G.4 default; F.1 silent)
+    layer_norm: bool = True  # LayerNorm in the MLPs, True (MAC-Flow App. G.4 default; F.1 silent)
+    flow_steps: int = 10  # Euler steps M at execution, paper 10 (MAC-Flow App. F.1, Alg. 2); cost-defining
+    act_with: str = "flow"  # "flow": M-step flow (paper, App. F.1) | "onestep": distilled net (released flowbc.py)
+    alpha: float = 3.0  # distillation weight, used only with act_with=onestep; 3.0 (released flowbc.py, card 11)
 
 
 def _nets(spec, cfg):

@@ -31,12 +31,14 @@ from .nets import MLP, adam, apply_grads, timestep_embedding, with_agent_id
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    hidden: tuple = (512, 512, 512, 512)
-    lr: float = 3e-4
-    layer_norm: bool = True
-    diffusion_steps: int = 200
+    hidden: tuple = (512, 512, 512, 512)  # noise-MLP hidden widths, paper [512]x4 (MAC-Flow App. F.1 "Diffusion BC")
+    lr: float = 3e-4  # Adam learning rate, 3e-4 (MAC-Flow App. G.4 default; F.1 silent)
+    layer_norm: bool = True  # LayerNorm in the noise MLP, True (MAC-Flow App. G.4 default; F.1 silent)
+    diffusion_steps: int = 200  # DDPM steps K, paper 200 (MAC-Flow App. F.1); cost-defining: K NFE per decision
+    # beta schedule: the MAC-Flow helper's scaled linear; paper silent ("Gaussian diffusion scheduler", card 8)
     schedule: str = "linear"
-    clip_sample: bool = True
+    clip_sample: bool = True  # clip predicted x0 to [-1, 1] when sampling, True (MAC-Flow helper; paper silent, card 8)
+    # timestep-embedding width d (sinusoid -> Dense(4d) -> Mish -> Dense(d)); harness choice: paper silent
     time_dim: int = 16
 
 
@@ -75,7 +77,7 @@ def _decode(spec, x, legal):
 
 @register
 class DiffusionBC(Algorithm):
-    name = "diffusion_bc"
+    name = "diffusionbc"
     Config = Config
     cost_defining = ("diffusion_steps",)
     paper = "Diffusion BC, MAC-Flow App. F.1 (DDPM, 200 steps)"

@@ -12,12 +12,10 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks.cli import subcommand
-from benchmarks.errors import BenchError, DatasetError
+from algorithms.errors import BenchError, DatasetError
 
 
-@subcommand("data")
-def _add_data(sub):
+def add(sub):
     p = sub.add_parser("data", help="download, verify, describe or generate datasets (og-marl vaults)",
                        description="Datasets live in $BENCH_DATA (default: a user cache directory) in og-marl's "
                                    "layout <source>/<env>/<scenario>.vlt/<quality>/.",

@@ -1,0 +1,61 @@
+"""``bench report`` and ``bench figures``: the store as tables, aggregates, figures and the leaderboard."""
+from __future__ import annotations
+
+import argparse
+
+from algorithms.errors import BenchError
+from benchmarks.cli.args import add_results_option
+
+
+def add(sub):
+    add_report(sub)
+    add_figures(sub)
+
+
+def add_report(sub):
+    p = sub.add_parser("report", help="tables, rliable aggregates, figures and the leaderboard for the store",
+                       description="Build the report for everything in the results store: tables in the papers' "
+                                   "format (Markdown, LaTeX, HTML) with published numbers beside measured ones, rliable "
+                                   "aggregates with stratified-bootstrap CIs, figures, the leaderboard page and the "
+                                   "marl-eval JSON export. Missing or failed runs are listed, not fatal.",
+                       epilog="examples:\n  bench report\n  bench report --results /data/runs --out site/",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_results_option(p)
+    p.add_argument("--out", help="output directory (default: <results>/report)")
+    p.add_argument("--reps", type=int, default=None, help="bootstrap repetitions (default 2000)")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args) -> int:
+    from analysis.report import write_report
+
+    if args.reps is not None and args.reps < 100:
+        raise BenchError(f"--reps must be at least 100 for a meaningful bootstrap, got {args.reps}")
+    path = write_report(args.results, args.out, args.reps)
+    print(path.read_text().split("## Aggregates")[0].strip())
+    print(f"\nreport: {path.resolve()}\nleaderboard: {(path.parent / 'leaderboard.html').resolve()}")
+    return 0
+
+
+def add_figures(sub):
+    p = sub.add_parser("figures", help="a paper's tables and figures from the store (measured beside published)",
+                       description="Write the MAC-Flow paper's Figure 1/4 (score vs inference time, log x), Tables 1 "
+                                   "and 2 (measured beside published), Table 3 as a measured latency-vs-agents figure, "
+                                   "Figure 3 (distillation diagnostics on the landmarks game) and training time. A "
+                                   "figure whose runs are missing names the command that produces them.",
+                       epilog="examples:\n  bench figures --paper macflow\n"
+                              "  bench figures --paper macflow --results /data/runs --out paper_figs/",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--paper", default="macflow", choices=["macflow"], help="which paper's figures")
+    add_results_option(p)
+    p.add_argument("--out", help="output directory (default: <results>/report/<paper>)")
+    p.set_defaults(func=cmd_figures)
+
+
+def cmd_figures(args) -> int:
+    from analysis.figures import write_figures
+
+    index = write_figures(args.results, args.out, args.paper)
+    print(index.read_text())
+    print(f"figures: {index.parent.resolve()}")
+    return 0

@@ -1,0 +1,56 @@
+"""Suites and their tasks: where environments (benchmarks/envs) meet datasets (benchmarks/data).
+
+    get_task("games/coordination") -> Task     get_suite("mpe") -> Suite     all_suites()
+
+Each suite is built by its own module here (games, mpe, smax, mamujoco, smac for smacv1 / smacv2),
+from an environment and a dataset source; the environments know nothing of suites or data.
+See benchmarks/tasks/base.py for Task and Suite.
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+from algorithms.errors import BenchError, unknown
+from benchmarks.tasks.base import Suite, Task  # noqa: F401  (re-exported: the types of this layer)
+
+SUITES: Dict[str, Suite] = {}
+
+
+def register_suite(suite: Suite) -> Suite:
+    SUITES[suite.name] = suite
+    return suite
+
+
+def get_suite(name: str) -> Suite:
+    _load()
+    if name not in SUITES:
+        raise unknown("suite", name, SUITES)
+    return SUITES[name]
+
+
+def get_task(task_id: str) -> Task:
+    """'suite/task' -> Task."""
+    if "/" not in task_id:
+        raise BenchError(f"task '{task_id}' must be written SUITE/TASK, e.g. games/coordination")
+    suite, name = task_id.split("/", 1)
+    return get_suite(suite).task(name)
+
+
+def all_suites() -> Dict[str, Suite]:
+    _load()
+    return dict(SUITES)
+
+
+_loaded = False
+
+
+def _load():
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    from benchmarks.tasks import games, mamujoco, mpe, smac, smax
+
+    for module in (games, smac, mpe, smax, mamujoco):  # the order of `bench list suites`
+        for suite in module.suites():
+            register_suite(suite)

@@ -1,0 +1,62 @@
+"""The games suite: the MAC-Flow paper's didactic games (environments benchmarks/envs/games.py, data
+benchmarks/data/games.py), generated in memory from a seed."""
+from __future__ import annotations
+
+import functools
+
+from benchmarks.data import games as data
+from benchmarks.envs import games
+from benchmarks.tasks.base import Suite, Task
+
+
+def suites() -> list:
+    return [games_suite()]
+
+
+def games_suite() -> Suite:
+    def bandit(name, kind, dataset, refs, desc):
+        @functools.lru_cache(None)
+        def make():
+            env = games.BanditGame(kind)
+            return Task("games", name, env.spec, lambda: games.BanditGame(kind), dataset, lambda: refs, desc)
+
+        return make
+
+    tasks = {
+        "coordination": bandit("coordination", "coordination", lambda s: data.coordination_dataset(s),
+                               (1.0, 2.0), "pure coordination game (MAC-Flow App. H.5)"),
+        "xor": bandit("xor", "xor", lambda s: data.xor_dataset(s), (0.0, 1.0), "continuous XOR (App. H.6)"),
+    }
+    for z in games.PAYOFF_ZETAS:
+        name = f"payoff-{z:g}"
+        tasks[name] = bandit(name, "payoff", functools.partial(lambda zz, s: data.payoff_dataset(zz, s), z),
+                             (1.0, 2.0), f"payoff game, interaction strength {z:g} (App. H.7)")
+
+    @functools.lru_cache(None)
+    def landmark_task(n: int) -> Task:
+        name = "landmarks" if n == 3 else f"landmarks-{n}"
+
+        @functools.lru_cache(None)
+        def refs():
+            rnd = data.landmarks_dataset(n, seed=12345, episodes=50, random_policy=True).episode_returns().mean()
+            exp = data.landmarks_dataset(n, seed=12345, episodes=50, noise=0.0).episode_returns().mean()
+            return float(rnd), float(exp)
+
+        env = games.Landmarks(n)
+        return Task("games", name, env.spec, lambda: games.Landmarks(n),
+                    lambda s: data.landmarks_dataset(n, seed=s), refs,
+                    f"landmark covering with {n} agents (Sec. 4.3, App. H.4)")
+
+    tasks["landmarks"] = lambda: landmark_task(3)
+    for n in (10, 40):
+        tasks[f"landmarks-{n}"] = functools.partial(landmark_task, n)
+
+    def resolve(name):
+        if name.startswith("landmarks-") and name[10:].isdigit():
+            n = int(name[10:])
+            games.Landmarks(n)  # validates the range
+            return functools.partial(landmark_task, n)
+        return None
+
+    return Suite("games", "the MAC-Flow paper's didactic games (pure JAX, generated data)", tasks,
+                 ("coordination", "xor", "payoff-0.5", "landmarks"), resolve=resolve)

@@ -1,0 +1,12 @@
+"""The mpe suite: MPE Spread (mpe2) on generated data."""
+from __future__ import annotations
+
+from benchmarks.envs.mpe import SPEC, Spread, missing
+from benchmarks.tasks.generated import generated_suite
+
+
+def suites():
+    return [generated_suite(
+        "mpe", "MPE Spread (mpe2 simple_spread_v3, 3 agents, continuous), generated Expert/Medium/Medium-Replay/"
+               "Random data", lambda sc: SPEC, lambda sc: Spread(), missing, ("spread-expert", "spread-medium"),
+        jax_env=False, describe=lambda sc, q: f"MPE Spread, {q} data generated with mpe2 (bench data collect)")]

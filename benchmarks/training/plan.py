@@ -1,0 +1,159 @@
+"""What a ``bench run`` trains: the options it accepts, validated into jobs (``RunConfig``) before anything runs.
+
+A job is one algorithm on one task with a group of seeds (trained together, vmapped), a number of
+gradient steps, an evaluation schedule and config overrides. Its run id is the hash of those inputs,
+so the same command finds its earlier runs in the store. ``plan_jobs`` turns the options of
+``bench run`` (the namespace argparse builds, or the same fields from JSON in the runner's planning
+subprocess) into RunConfigs, raising a one-line ``BenchError`` for every mistake: unknown names, bad
+overrides, empty seeds, an algorithm that cannot run a task named explicitly.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+from algorithms.errors import BenchError
+from benchmarks.store import run_id
+
+# The embedded default of `bench run`: small enough for 2 CPU cores.
+DEFAULT_ALGOS = ("macflow", "flowbc", "bc")
+DEFAULT_SEEDS = (0, 1)
+DEFAULT_STEPS = 1000
+DEFAULT_EVAL_EVERY = 500
+DEFAULT_EVAL_EPISODES = 100
+DEFAULT_BATCH_SIZE = 64  # MAC-Flow App. G.4
+# `bench run` with neither --task nor --suite: the didactic games plus MPE Spread (data generated on first use)
+DEFAULT_TASKS = ("games/coordination", "games/xor", "games/payoff-0.5", "games/landmarks", "mpe/spread-expert")
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """One job: an algorithm, a task and a group of seeds trained together."""
+
+    algo: str  # registered plugin name (bench list algos)
+    task: str  # SUITE/TASK
+    seeds: tuple = (0, 1, 2)  # trained together under vmap; each is an independent run in the reports
+    steps: int = 1000  # gradient steps
+    eval_every: int = 500  # gradient steps between evaluations (and checkpoints); the last step always evaluates
+    eval_episodes: int = 100  # evaluation episodes per seed
+    batch_size: int = 64
+    overrides: dict = dataclasses.field(default_factory=dict)  # config key -> value (the plugin's Config)
+    allow_cost_override: bool = False  # accept overrides of cost-defining settings (flagged in reports)
+    data_seed: int = 0  # seed of generated datasets (games, MPE, SMAX, MaMuJoCo)
+    dataset: Optional[str] = None  # path of a user-supplied vault instead of the task's own data
+    chunk: int = 1000  # gradient steps per compiled chunk (Python runs once per chunk); not part of the run id
+    # which ``overrides`` keys a suite preset supplied (bench run); the run is identified by its effective
+    # config, so this is recorded in spec.json for reports but is not part of the run id
+    preset: tuple = ()
+
+    def inputs(self) -> dict:
+        """The fields that identify the run (hashed into its id)."""
+        d = dataclasses.asdict(self)
+        for k in ("chunk", "allow_cost_override", "preset"):
+            d.pop(k)
+        return d
+
+    @property
+    def run_id(self) -> str:
+        return run_id(self.inputs())
+
+    @property
+    def label(self) -> str:
+        return f"{self.algo} {self.task} seeds={','.join(map(str, self.seeds))}"
+
+
+# ---- parsing of the command-line strings ---------------------------------------------------------------
+def csv_list(text: str) -> list[str]:
+    """'a, b,c' -> ['a', 'b', 'c']."""
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def int_list(text: str) -> tuple:
+    """'0,1,2' -> (0, 1, 2), with a one-line error for anything else."""
+    try:
+        return tuple(int(t) for t in csv_list(text))
+    except ValueError:
+        raise BenchError(f"expected comma-separated integers, got '{text}' (e.g. --seeds 0,1,2)") from None
+
+
+def parse_overrides(pairs) -> dict:
+    """['alpha=10', 'hidden=64,64'] -> {'alpha': '10', 'hidden': '64,64'} (typed later by the plugin's Config)."""
+    out = {}
+    for p in pairs or []:
+        if "=" not in p:
+            raise BenchError(f"--set expects key=value, got '{p}' (e.g. --set alpha=10)")
+        k, v = p.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _show(v) -> str:
+    return ",".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
+
+
+# ---- planning ------------------------------------------------------------------------------------------
+def _tasks(args) -> list:
+    from benchmarks.tasks import get_suite, get_task
+
+    if args.task and (args.suite or args.tasks):
+        raise BenchError("use either --task SUITE/TASK or --suite/--tasks, not both")
+    if args.task:
+        return [get_task(args.task)]
+    if not args.suite and not args.tasks:
+        return [get_task(t) for t in DEFAULT_TASKS]
+    suite = get_suite(args.suite or "games")
+    why = suite.available()
+    if why:
+        raise BenchError(f"suite '{suite.name}' cannot run here: {why}")
+    names = csv_list(args.tasks) if args.tasks else list(suite.default_tasks)
+    return [suite.task(n) for n in names]
+
+
+def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
+    """Validate every name and override of ``bench run``'s options before anything runs; returns RunConfigs.
+
+    ``args`` has the fields of ``bench run`` (suite, tasks, task, algos, seeds, steps, eval_every, eval_episodes,
+    batch_size, set, allow_cost_override, dataset, paper_size, split_seeds). Notes for the user (skipped
+    pairs, suite presets applied) are appended to ``notices``. Imports JAX: the Ray driver calls it in a
+    subprocess (benchmarks.training.runner.plan_isolated), never itself."""
+    import algorithms
+
+    tasks = _tasks(args)
+    algo_names = csv_list(args.algos) if args.algos else list(DEFAULT_ALGOS)
+    algos = [algorithms.get(a) for a in algo_names]
+    overrides = parse_overrides(args.set)
+    seeds = int_list(args.seeds)
+    if not seeds:
+        raise BenchError("--seeds is empty; give at least one seed, e.g. --seeds 0")
+    for v, name in ((args.steps, "--steps"), (args.eval_every, "--eval-every"), (args.eval_episodes, "--eval-episodes"),
+                    (args.batch_size, "--batch-size")):
+        if v <= 0:
+            raise BenchError(f"{name} must be a positive integer, got {v}")
+    # one job trains all seeds together (vmapped); --split-seeds makes one job per seed
+    paper_size = getattr(args, "paper_size", False)
+    seed_groups = [(s,) for s in seeds] if getattr(args, "split_seeds", False) else [seeds]
+    jobs = []
+    for algo in algos:
+        # validate overrides once per algorithm: a key must exist for every algorithm it is applied to
+        algo.make_config(overrides, allow_cost_override=args.allow_cost_override)
+        fitting = [t for t in tasks if t.spec.action_kind in algo.supports]
+        if args.task or not fitting:
+            # a task named explicitly, or an algorithm with nothing to run: the one-line error
+            for task in tasks:
+                algo.check_spec(task.spec)
+        skipped = [t.id for t in tasks if t not in fitting]
+        if skipped and notices is not None:
+            notices.append(f"{algo.name} skips {', '.join(skipped)}: it supports "
+                           f"{' and '.join(sorted(algo.supports))} actions only")
+        for task in fitting:
+            preset = {} if paper_size else {k: v for k, v in algo.preset_for(task.id).items() if k not in overrides}
+            if preset and notices is not None:
+                shown = ", ".join(f"{k}={_show(v)}" for k, v in preset.items())
+                note = f"{algo.name} on {task.id}: suite preset {shown} (--paper-size for the paper's networks)"
+                if note not in notices:
+                    notices.append(note)
+            for group in seed_groups:
+                jobs.append(RunConfig(algo.name, task.id, group, args.steps, args.eval_every, args.eval_episodes,
+                                      args.batch_size, {**preset, **overrides}, args.allow_cost_override,
+                                      dataset=args.dataset, preset=tuple(preset)))
+    return jobs

@@ -1,0 +1,337 @@
+"""The jitted trainer: dataset on device, batches sampled on device inside ``lax.scan``, seeds vmapped.
+
+Python runs once per chunk of gradient steps (at most ``chunk`` steps, 1 000 by default), not per
+step. All seeds of one (algorithm, task, config) train together in one program: every leaf of the
+state has a leading seed axis. ``train`` reads top to bottom like the reference training loops:
+
+    set up (resolve the job, write spec.json, load the data, build or restore the state)
+    for each evaluation point: train in chunks, evaluate (metrics.jsonl), checkpoint (orbax)
+    finish (final.json)
+
+so a killed run resumes from its last evaluation with the same result, and never writes a metric
+row twice (``Run.append_metrics``).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import algorithms
+from algorithms.base import Batch, config_dict, cost_overrides
+from algorithms.errors import BenchError, TrainingError
+from benchmarks import __version__
+from benchmarks.data.transitions import check_against, to_transitions, to_windows
+from benchmarks.store import Run, results_root
+from benchmarks.tasks import Task, get_task
+from benchmarks.training.evaluate import make_evaluator, make_python_evaluator
+from benchmarks.training.plan import RunConfig
+
+logging.getLogger("absl").setLevel(logging.ERROR)
+
+Progress = Callable[[int, int, dict], None]  # (step, total steps, {"return": mean} after an evaluation)
+DIAGNOSTIC_BATCH = 1024  # transitions the plugin's diagnostics hook sees at each evaluation
+
+
+def enable_compilation_cache() -> None:
+    cache = os.environ.get("BENCH_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "bench", "jax"))
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+# ---- the pieces of one training program ------------------------------------------------------------------
+def load_data(task: Task, algo_cls, cfg: RunConfig):
+    """(Dataset, device arrays): transitions, or windows for sequence models."""
+    if cfg.dataset:
+        from benchmarks.data.vault import read_dataset
+
+        ds = read_dataset(cfg.dataset)
+    else:
+        ds = task.make_dataset(cfg.data_seed)
+    check_against(ds, task.spec)
+    arrays = to_transitions(ds) if algo_cls.sequence_length == 1 else to_windows(ds, algo_cls.sequence_length)
+    return ds, {k: jnp.asarray(v) for k, v in arrays.items()}
+
+
+def sample_batch(data: dict, key, batch_size: int) -> Batch:
+    n = data["reward"].shape[0]
+    idx = jax.random.randint(key, (batch_size,), 0, n)
+    return Batch(**{k: v[idx] for k, v in data.items()})
+
+
+def make_chunk(algo_cls, batch_size: int, length: int):
+    """jit(vmap over seeds of: scan of ``length`` sampled updates); returns mean metrics per seed."""
+
+    def one_seed(state, key, data):
+        def body(state, k):
+            kb, ku = jax.random.split(k)
+            return algo_cls.update(state, sample_batch(data, kb, batch_size), ku)
+
+        state, metrics = jax.lax.scan(body, state, jax.random.split(key, length))
+        return state, jax.tree.map(lambda m: m.mean(), metrics)
+
+    return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, None)), donate_argnums=0)
+
+
+def init_states(algo_cls, spec, algo_cfg, seeds):
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+    # jitted: one compilation instead of many small eager ones
+    states = jax.jit(jax.vmap(lambda k: algo_cls.init(jax.random.fold_in(k, 1), spec, algo_cfg)))(keys)
+    # plugins may alias buffers (a target network initialised to the online one); the chunk donates
+    # its input, so every leaf gets its own buffer
+    return jax.tree.map(jnp.copy, states)
+
+
+def training_keys(seeds):
+    """The per-seed key stream of the sampled updates (separate from the initialisation keys)."""
+    return jnp.stack([jax.random.PRNGKey(10_000 + s) for s in seeds])
+
+
+def _split_seeds(key):
+    both = jax.vmap(jax.random.split)(key)
+    return both[:, 0], both[:, 1]
+
+
+def evaluation_points(cfg: RunConfig) -> list[int]:
+    """Every ``eval_every`` steps, and at the last step."""
+    return sorted(set(range(cfg.eval_every, cfg.steps, cfg.eval_every)) | {cfg.steps})
+
+
+@dataclasses.dataclass
+class Job:
+    """One run, resolved: the plugin, its config, the task and where its results go."""
+
+    cfg: RunConfig
+    algo_cls: type
+    algo_cfg: object
+    task: Task
+    run: Run
+
+    @classmethod
+    def resolve(cls, cfg: RunConfig, results=None) -> "Job":
+        algo_cls = algorithms.get(cfg.algo)
+        task = get_task(cfg.task)
+        algo_cls.check_spec(task.spec)
+        algo_cfg = algo_cls.make_config(cfg.overrides, allow_cost_override=cfg.allow_cost_override)
+        if cfg.steps <= 0 or cfg.eval_every <= 0 or cfg.eval_episodes <= 0 or cfg.batch_size <= 0:
+            raise BenchError("--steps, --eval-every, --eval-episodes and --batch-size must be positive")
+        return cls(cfg, algo_cls, algo_cfg, task, Run(results_root(results), cfg.run_id))
+
+    @property
+    def seeds(self) -> tuple:
+        return tuple(self.cfg.seeds)
+
+    def spec_record(self) -> dict:
+        """spec.json: what was run."""
+        task, cfg = self.task, self.cfg
+        return {**cfg.inputs(), "run_id": self.run.id, "suite": task.suite, "task_name": task.name,
+                "config": config_dict(self.algo_cfg), "cost_overrides": cost_overrides(self.algo_cls, self.algo_cfg),
+                "cost": dataclasses.asdict(self.algo_cls.cost(task.spec, self.algo_cfg)),
+                "harness_version": __version__, "env_spec": dataclasses.asdict(task.spec), "refs": list(task.refs()),
+                "preset": sorted(cfg.preset)}
+
+
+class Chunks:
+    """Compiled chunks of sampled updates, one program per chunk length, NaN-checked after each."""
+
+    def __init__(self, job: Job):
+        self.job, self.compiled = job, {}
+
+    def train_until(self, target: int, step: int, states, key, data, progress: Optional[Progress]):
+        """Train from ``step`` to ``target``; returns (states, key, [(steps, mean metrics per seed)])."""
+        cfg, done = self.job.cfg, []
+        while step < target:
+            n = min(cfg.chunk, target - step)
+            if n not in self.compiled:
+                self.compiled[n] = make_chunk(self.job.algo_cls, cfg.batch_size, n)
+            key, sub = _split_seeds(key)
+            states, m = self.compiled[n](states, sub, data)
+            m = jax.device_get(m)
+            step += n
+            _check_finite(m, step, self.job.seeds, self.job.run)
+            done.append((n, m))
+            if progress:
+                progress(step, cfg.steps, {})
+        jax.block_until_ready(states)
+        return states, key, done
+
+
+class Evaluator:
+    """Evaluates all seeds at a step and appends one metrics row per seed: return, normalised score,
+    win rate, the mean training losses since the previous evaluation and the plugin's diagnostics."""
+
+    def __init__(self, job: Job, data: dict, t_start: float):
+        self.job, self.data, self.t_start = job, data, t_start
+        task = job.task
+        make = make_evaluator if task.jax_env else make_python_evaluator
+        self.rollouts = make(task.make_env(), job.algo_cls, job.cfg.eval_episodes)
+        hook = job.algo_cls.diagnostics
+        self.diagnostics = jax.jit(jax.vmap(hook, in_axes=(0, None, None))) if hook is not None else None
+        self.train_time = 0.0  # seconds spent in gradient steps by this process
+
+    def __call__(self, states, step: int, losses_per_chunk: list) -> dict:
+        job, task = self.job, self.job.task
+        seeds = job.seeds
+        keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(777 + s), step) for s in seeds])
+        returns, won = jax.device_get(self.rollouts(states, keys))
+        total = sum(n for n, _ in losses_per_chunk)
+        losses = {k: sum(n * np.asarray(m[k]) for n, m in losses_per_chunk) / total for k in losses_per_chunk[0][1]}
+        diags = {}
+        if self.diagnostics is not None:
+            batch = sample_batch(self.data, jax.random.PRNGKey(step), DIAGNOSTIC_BATCH)
+            diags = jax.device_get(self.diagnostics(states, batch, jax.random.PRNGKey(step + 1)))
+        rows = []
+        for i, s in enumerate(seeds):
+            r = {"kind": "eval", "step": step, "seed": s, "return": float(returns[i].mean()),
+                 "return_std": float(returns[i].std()), "normalised": task.normalise(float(returns[i].mean())),
+                 "train_time": self.train_time, "wall_time": time.time() - self.t_start}
+            if task.reports_win_rate or (task.jax_env and bool(np.any(won))):
+                r["win_rate"] = float(won[i].mean())
+            r.update({f"loss/{k}": float(v[i]) for k, v in losses.items()})
+            r.update({f"diag/{k}": float(v[i]) for k, v in diags.items()})
+            rows.append(r)
+        job.run.append_metrics(rows)
+        return {"returns": [r["return"] for r in rows], "won": [r.get("win_rate") for r in rows]}
+
+
+# ---- checkpoints ---------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _checkpoints(path: Path):
+    import orbax.checkpoint as ocp
+
+    mngr = ocp.CheckpointManager(path.absolute(), options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True))
+    try:
+        yield mngr
+    finally:
+        mngr.close()
+
+
+def _restore(mngr, states, key):
+    """(states, key, step) of the latest checkpoint, or the given ones at step 0."""
+    import orbax.checkpoint as ocp
+
+    step = mngr.latest_step()
+    if step is None:
+        return states, key, 0
+    restored = mngr.restore(step, args=ocp.args.StandardRestore({"state": states, "key": key}))
+    return restored["state"], restored["key"], int(step)
+
+
+def _save(mngr, step: int, states, key) -> None:
+    import orbax.checkpoint as ocp
+
+    mngr.save(step, args=ocp.args.StandardSave({"state": states, "key": key}), force=True)
+    mngr.wait_until_finished()
+
+
+@contextlib.contextmanager
+def _failures_recorded(run: Run):
+    """A traceback in error.txt for anything but a diverged loss (which writes its own message)."""
+    try:
+        yield
+    except TrainingError:
+        raise
+    except Exception:
+        run.fail(traceback.format_exc())
+        raise
+
+
+# ---- the loop --------------------------------------------------------------------------------------------
+def train(cfg: RunConfig, results: str | Path | None = None, progress: Optional[Progress] = None,
+          resume: bool = True) -> dict:
+    """Run (or resume, or skip if finished) one job; returns final.json's content."""
+    job = Job.resolve(cfg, results)
+    if resume and job.run.finished:
+        return job.run.final()
+    job.run.start(job.spec_record())
+    t_start = time.time()
+    ds, data = load_data(job.task, job.algo_cls, cfg)
+    states = init_states(job.algo_cls, job.task.spec, job.algo_cfg, job.seeds)
+    key = training_keys(job.seeds)
+    last_eval = None
+    with _checkpoints(job.run.ckpt_dir) as ckpt:
+        states, key, step = _restore(ckpt, states, key) if resume else (states, key, 0)
+        evaluate = Evaluator(job, data, t_start)
+        chunks = Chunks(job)
+        with _failures_recorded(job.run):
+            for target in (t for t in evaluation_points(cfg) if t > step):
+                t0 = time.time()
+                states, key, losses = chunks.train_until(target, step, states, key, data, progress)
+                step = target
+                evaluate.train_time += time.time() - t0
+                last_eval = evaluate(states, step, losses)
+                if progress:
+                    progress(step, cfg.steps, {"return": float(np.mean(last_eval["returns"]))})
+                _save(ckpt, step, states, key)
+    return _finish(job, ds, last_eval, evaluate.train_time, t_start)
+
+
+def _finish(job: Job, ds, last_eval: Optional[dict], train_time: float, t_start: float) -> dict:
+    """final.json, from the last evaluation (read back from metrics.jsonl when the run resumed after it)."""
+    cfg, run, seeds = job.cfg, job.run, job.seeds
+    if last_eval is None:  # resumed after the last evaluation was checkpointed
+        rows = [r for r in run.metrics() if r.get("kind") == "eval" and r["step"] == cfg.steps]
+        last_eval = {"returns": [r["return"] for r in rows], "won": [r.get("win_rate") for r in rows]}
+    returns = np.asarray(last_eval["returns"], np.float64)
+    spec = job.spec_record()
+    final = {
+        "run_id": run.id, "algo": cfg.algo, "task": cfg.task, "seeds": list(seeds), "steps": cfg.steps,
+        "returns": returns.tolist(), "return_mean": float(returns.mean()), "return_std": float(returns.std()),
+        "normalised": [job.task.normalise(r) for r in returns], "wall_time": time.time() - t_start,
+        "train_time": train_time, "steps_per_sec": cfg.steps * len(seeds) / max(train_time, 1e-9),
+        "cost": spec["cost"], "cost_overrides": spec["cost_overrides"], "dataset": ds.card,
+        "harness_version": __version__,
+    }
+    if last_eval.get("won") is not None and any(w is not None for w in last_eval["won"]):
+        final["win_rate"] = [float(w) for w in last_eval["won"]]
+    run.finish(final)
+    return final
+
+
+def _check_finite(metrics: dict, step: int, seeds, run: Run) -> None:
+    for name, values in metrics.items():
+        values = np.asarray(values)
+        if not np.all(np.isfinite(values)):
+            bad = [s for s, v in zip(seeds, values) if not np.isfinite(v)]
+            msg = (f"training diverged: '{name}' is not finite at step {step} for seed(s) {bad}. "
+                   f"The last checkpoint in {run.ckpt_dir} is kept; try a smaller learning rate "
+                   f"(--set lr=... / policy_lr / value_lr) or check the dataset for NaNs.")
+            run.fail(msg + "\n")
+            raise TrainingError(msg)
+
+
+# ---- in memory ---------------------------------------------------------------------------------------------
+def fit(algo_name: str, task_id: str, overrides: dict | None = None, seeds=(0,), steps: int = 1000,
+        batch_size: int = 64, allow_cost_override: bool = False, data_seed: int = 0, chunk: int = 1000):
+    """Train in memory (no store, no evaluation) and return (algo_cls, task, states with a seed axis).
+
+    For analyses and tests that need the learned parameters themselves.
+    """
+    algo_cls = algorithms.get(algo_name)
+    task = get_task(task_id)
+    algo_cls.check_spec(task.spec)
+    cfg = algo_cls.make_config(overrides or {}, allow_cost_override=allow_cost_override)
+    _, data = load_data(task, algo_cls, RunConfig(algo_name, task_id, tuple(seeds), steps, data_seed=data_seed))
+    states = init_states(algo_cls, task.spec, cfg, tuple(seeds))
+    key = training_keys(seeds)
+    done = 0
+    while done < steps:
+        n = min(chunk, steps - done)
+        key, sub = _split_seeds(key)
+        states, m = make_chunk(algo_cls, batch_size, n)(states, sub, data)
+        done += n
+    return algo_cls, task, states
+
+
+def seed_slice(states, i: int):
+    """The state of the i-th seed of a vmapped state."""
+    return jax.tree.map(lambda x: x[i], states)
