@@ -304,3 +304,82 @@ def test_publish_never_merges_two_writers(tmp_path):
     _publish(tmp, final, overwrite=True)
     assert sorted(os.listdir(final)) == ["d", "from_b"] and not tmp.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Good"]  # the old copy is gone
+
+
+# ---- one copy of the data: sampling by index, a card from metadata ------------------------------------
+def _per_agent_state_experience(replicated: bool):
+    exp = ogmarl_experience()
+    s = exp["infos"]["state"]
+    per = np.repeat(s[:, :, None], 2, 2)
+    if not replicated:
+        per[:, :, 1] += 1.0
+    exp["infos"]["state"] = per
+    return exp
+
+
+def _variants():
+    """og-marl layouts that normalise differently: per-agent flags and -inf padding, no state and top-level
+    legals, per-agent (replicated / agent-specific) state, no legal masks, continuous actions, and our writer."""
+    flat = ogmarl_experience()
+    flat["legals"] = flat["infos"].pop("legals")
+    del flat["infos"]
+    no_legals = ogmarl_experience()
+    del no_legals["infos"]["legals"]
+    cont = ogmarl_experience()
+    cont["actions"] = np.random.default_rng(1).uniform(-1, 1, (2, 12, 2, 3)).astype(np.float32)
+    cont["infos"]["legals"] = np.ones((2, 12, 2, 1), np.float32)
+    return {"ogmarl": ogmarl_experience(), "flat": flat, "rep-state": _per_agent_state_experience(True),
+            "agent-state": _per_agent_state_experience(False), "no-legals": no_legals, "continuous": cont}
+
+
+@pytest.mark.parametrize("variant", sorted(_variants()))
+def test_sampling_by_index_gives_exactly_the_materialised_transitions_and_windows(tmp_path, variant):
+    """DeviceData (the dataset at one copy, index arrays) yields row for row what to_transitions / to_windows
+    materialise, for every transition and every window length used by the sequence models."""
+    import jax.numpy as jnp
+
+    from benchmarks.data.device import DeviceData
+
+    ds = read_dataset(write_ogmarl_vault(tmp_path, _variants()[variant]))
+    for length in (1, 2, 4, 9):
+        dev = DeviceData.from_dataset(ds, length)
+        want = to_transitions(ds) if length == 1 else to_windows(ds, length)
+        got = dev.batch_at(jnp.arange(dev.size))
+        assert dev.size == len(want["reward"])
+        for k, v in want.items():
+            g = np.asarray(getattr(got, k))
+            assert g.dtype == v.dtype, (length, k)
+            np.testing.assert_array_equal(g, v, err_msg=f"{variant}, length {length}, field {k}")
+
+
+def test_the_device_copy_of_a_read_vault_is_the_vault_itself_on_a_cpu(tmp_path):
+    """Fields are read into 64-byte aligned arrays, which XLA's CPU client uses in place: no second copy."""
+    import jax
+
+    from benchmarks.data.device import DeviceData
+    from benchmarks.data.transitions import is_aligned
+
+    if jax.devices()[0].platform != "cpu":
+        pytest.skip("zero-copy device arrays are a property of the CPU backend")
+    ds = read_dataset(write_ogmarl_vault(tmp_path, ogmarl_experience()))
+    assert is_aligned(ds.observations) and is_aligned(ds.state) and is_aligned(ds.legal)
+    dev = DeviceData.from_dataset(ds)
+    assert dev.obs.unsafe_buffer_pointer() == ds.observations.ctypes.data
+    assert dev.state.unsafe_buffer_pointer() == ds.state.ctypes.data
+
+
+@pytest.mark.parametrize("variant", sorted(_variants()))
+def test_info_card_from_metadata_and_episode_ends_equals_the_full_read(tmp_path, variant):
+    from benchmarks.data.vault import dataset_card, describe
+
+    path = write_ogmarl_vault(tmp_path, _variants()[variant])
+    ds = read_dataset(path)
+    full = dataset_card(ds)
+    full.update({k: ds.card[k] for k in ("path", "scenario", "quality")})
+    fast = describe(path)
+    assert fast.keys() == full.keys()
+    for k, v in full.items():
+        if isinstance(v, float):
+            np.testing.assert_allclose(fast[k], v, rtol=1e-9, err_msg=k)
+        else:
+            assert fast[k] == v, k

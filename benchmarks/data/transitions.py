@@ -17,6 +17,9 @@ import numpy as np
 
 from algorithms.errors import DatasetError
 
+ALIGN = 64  # bytes; XLA's CPU client aliases host buffers with this alignment instead of copying them
+CHUNK_BYTES = 2 ** 26  # work on big arrays a time slice of about this size at a time (bounded temporaries)
+
 
 @dataclasses.dataclass
 class Dataset:
@@ -35,27 +38,59 @@ class Dataset:
 
     def episode_returns(self) -> np.ndarray:
         """Undiscounted team return of every complete episode."""
-        out = []
-        ends = self.terminals | self.truncations
-        for b in range(self.rewards.shape[0]):  # vectorised per stream: og-marl vaults hold ~1e6 rows
-            idx = np.flatnonzero(ends[b])
-            if len(idx):
-                csum = np.cumsum(self.rewards[b, : idx[-1] + 1], dtype=np.float64)
-                out.append(np.diff(np.concatenate([[0.0], csum[idx]])))
-        return np.concatenate(out) if out else np.zeros(0, np.float64)
+        return episode_returns(self.rewards, self.terminals, self.truncations)
 
     def summary(self) -> dict:
-        rets = self.episode_returns()
-        return {
-            "episodes": int(len(rets)),
-            "transitions": int(self.rewards.size),
-            "agents": int(self.n_agents),
-            "obs_dim": int(self.observations.shape[-1]),
-            "return_mean": float(rets.mean()) if len(rets) else float("nan"),
-            "return_std": float(rets.std()) if len(rets) else float("nan"),
-            "return_min": float(rets.min()) if len(rets) else float("nan"),
-            "return_max": float(rets.max()) if len(rets) else float("nan"),
-        }
+        return summary(self.rewards, self.terminals, self.truncations, self.observations.shape)
+
+
+def episode_returns(rewards: np.ndarray, terminals: np.ndarray, truncations: np.ndarray) -> np.ndarray:
+    """Undiscounted team return of every complete episode of [B, T] team rewards and episode ends."""
+    out = []
+    ends = terminals | truncations
+    for b in range(rewards.shape[0]):  # vectorised per stream: og-marl vaults hold ~1e6 rows
+        idx = np.flatnonzero(ends[b])
+        if len(idx):
+            csum = np.cumsum(rewards[b, : idx[-1] + 1], dtype=np.float64)
+            out.append(np.diff(np.concatenate([[0.0], csum[idx]])))
+    return np.concatenate(out) if out else np.zeros(0, np.float64)
+
+
+def summary(rewards: np.ndarray, terminals: np.ndarray, truncations: np.ndarray, obs_shape: tuple) -> dict:
+    """Episodes, transitions, agents, obs_dim and return statistics: what a dataset card states."""
+    rets = episode_returns(rewards, terminals, truncations)
+    return {
+        "episodes": int(len(rets)),
+        "transitions": int(rewards.size),
+        "agents": int(obs_shape[2]),
+        "obs_dim": int(obs_shape[-1]),
+        "return_mean": float(rets.mean()) if len(rets) else float("nan"),
+        "return_std": float(rets.std()) if len(rets) else float("nan"),
+        "return_min": float(rets.min()) if len(rets) else float("nan"),
+        "return_max": float(rets.max()) if len(rets) else float("nan"),
+    }
+
+
+def aligned_empty(shape, dtype) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data start on a 64-byte boundary."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    buf = np.empty(n + ALIGN, np.uint8)
+    off = (-buf.ctypes.data) % ALIGN
+    return buf[off:off + n].view(dtype).reshape(shape)
+
+
+def is_aligned(x: np.ndarray) -> bool:
+    return x.flags.c_contiguous and x.ctypes.data % ALIGN == 0
+
+
+def time_slices(x: np.ndarray, target: int = CHUNK_BYTES):
+    """Slices [:, t0:t1] of a [B, T, ...] array of about ``target`` bytes each (views)."""
+    T = x.shape[1]
+    per_step = max(1, x[:, :1].nbytes)
+    step = max(1, target // per_step)
+    for t0 in range(0, T, step):
+        yield slice(t0, min(T, t0 + step))
 
 
 def check_against(ds: Dataset, spec) -> None:

@@ -34,7 +34,7 @@ from typing import Optional
 
 import numpy as np
 
-from benchmarks.data.transitions import Dataset
+from benchmarks.data.transitions import CHUNK_BYTES, Dataset, aligned_empty, time_slices
 from algorithms.errors import DatasetError
 
 CARD_FILE = "card.json"
@@ -250,10 +250,12 @@ def _vault_index(base: Path) -> int:
                            f"the dataset is corrupt or half-copied: delete it and download or collect it again") from None
 
 
-def read_raw(path: str | Path, timesteps: Optional[int] = None) -> dict:
-    """The stored experience tree as NumPy arrays [B, T, ...] (T = the valid timesteps, or the first ``timesteps``)."""
-    import tensorstore as ts
+def read_raw(path: str | Path, timesteps: Optional[int] = None, fields: Optional[tuple] = None) -> dict:
+    """The stored experience tree as NumPy arrays [B, T, ...] (T = the valid timesteps, or the first ``timesteps``).
 
+    Each field is read a time slice at a time into one 64-byte-aligned array (so a CPU device can use it
+    without a copy, and reading never holds a field twice); ``fields`` (dotted names, e.g. ``("rewards",
+    "infos.legals")``) reads only those."""
     base = resolve_vault(path)
     meta = _metadata(base)
     n = _vault_index(base)
@@ -261,17 +263,34 @@ def read_raw(path: str | Path, timesteps: Optional[int] = None) -> dict:
         n = min(n, int(timesteps))
     out: dict = {}
     for name, _ in _leaf_names(meta["structure_shape"]):
-        try:
-            arr = ts.open(_spec(base, name)).result()[:, :n].read().result()
-        except Exception as exc:
-            raise DatasetError(f"cannot read field '{name[:-1]}' of {base} ({str(exc).splitlines()[0][:200]}); the "
-                               f"dataset is corrupt: delete it and download or collect it again") from None
+        if fields is not None and name[:-1] not in fields:
+            continue
         node = out
         keys = name[:-1].split(".")
         for k in keys[:-1]:
             node = node.setdefault(k, {})
-        node[keys[-1]] = np.asarray(arr)
+        node[keys[-1]] = _read_field(base, name, n)
     return out
+
+
+def _read_field(base: Path, name: str, n: int) -> np.ndarray:
+    import tensorstore as ts
+
+    try:
+        store = ts.open(_spec(base, name)).result()
+        shape = (store.shape[0], n) + tuple(store.shape[2:])
+        arr = aligned_empty(shape, store.dtype.numpy_dtype)
+        for sl in time_slices(arr):
+            arr[:, sl] = store[:, sl].read().result()
+    except Exception as exc:
+        raise DatasetError(f"cannot read field '{name[:-1]}' of {base} ({str(exc).splitlines()[0][:200]}); the "
+                           f"dataset is corrupt: delete it and download or collect it again") from None
+    return arr
+
+
+def _any(x: np.ndarray, test) -> bool:
+    """``test(x).any()`` a time slice at a time (bounded temporaries on large arrays)."""
+    return any(bool(test(x[:, sl]).any()) for sl in time_slices(x))
 
 
 def _bad(field: str, got, why: str = "") -> DatasetError:
@@ -307,10 +326,15 @@ def from_experience(exp: dict, card: Optional[dict] = None) -> Dataset:
     if obs.ndim != 4:
         raise _bad("observations", obs.shape)
     B, T, N, _ = obs.shape
-    if np.isnan(obs).any():
+    if _any(obs, np.isnan):
         raise DatasetError("dataset field 'observations' contains NaN; the dataset is corrupt")
-    obs = np.where(np.isneginf(obs), 0.0, obs).astype(np.float32)  # OMAR MPE pads short observations with -inf
-    if not np.isfinite(obs).all():
+    obs = obs.astype(np.float32, copy=False)
+    if not obs.flags.writeable:
+        obs = obs.copy()
+    for sl in time_slices(obs):  # OMAR MPE pads short observations with -inf: 0, in place
+        part = obs[:, sl]
+        np.copyto(part, 0.0, where=np.isneginf(part))
+    if _any(obs, np.isinf):
         raise DatasetError("dataset field 'observations' contains +inf; the dataset is corrupt")
 
     rewards = _per_team(flat["rewards"], "rewards", B, T, N, "mean").astype(np.float32)
@@ -339,17 +363,17 @@ def from_experience(exp: dict, card: Optional[dict] = None) -> Dataset:
         if not integer:
             if not np.all(np.isfinite(actions)) or np.any(actions != np.round(actions)):
                 raise DatasetError("dataset field 'actions' is a discrete (B, T, N) action index but holds non-integer values")
-        actions = actions.astype(np.int32)
+        actions = actions.astype(np.int32, copy=False)
         if actions.size and actions.min() < 0:
             raise DatasetError("dataset field 'actions' holds negative discrete actions")
         if legals is None:
             n_act = int(actions.max()) + 1 if actions.size else 1
             legal = np.ones((B, T, N, n_act), bool)
         else:
-            legal = legals > 0.5
+            legal = np.greater(legals, 0.5, out=aligned_empty(legals.shape, bool))
     else:
-        actions = actions.astype(np.float32)
-        if not np.isfinite(actions).all():
+        actions = actions.astype(np.float32, copy=False)
+        if _any(actions, lambda a: ~np.isfinite(a)):
             raise DatasetError("dataset field 'actions' contains NaN or inf; the dataset is corrupt")
         legal = np.ones((B, T, N, 1), bool)  # continuous tasks: a single always-true mask
 
@@ -387,9 +411,81 @@ def read_dataset(path: str | Path) -> Dataset:
 
 
 def describe(path: str | Path) -> dict:
-    """The dataset card of a vault, computed from its data (and merged with the stored card)."""
-    ds = read_dataset(path)
-    card = dataset_card(ds)
-    for k in ("path", "scenario", "quality"):
-        card[k] = ds.card[k]
+    """The dataset card of a vault, from its metadata, rewards and episode ends only (what ``bench data info``
+    prints): seconds and a small fraction of the dataset's memory, whatever its size. Equal to the card of
+    the fully read dataset (``dataset_card(read_dataset(path))``; tests/test_vault.py checks it)."""
+    import tensorstore as ts
+
+    from benchmarks.data.transitions import summary
+
+    base = resolve_vault(path)
+    meta = _metadata(base)
+    n = _vault_index(base)
+    names = {name[:-1] for name, _ in _leaf_names(meta["structure_shape"])}
+    for k in ("legals", "state"):  # some converted vaults keep these at the top level
+        if f"infos.{k}" not in names and k in names:
+            names.add(f"infos.{k}")
+    missing = [f for f in REQUIRED if f not in names]
+    if missing:
+        raise DatasetError(f"dataset has no field '{missing[0]}' (fields: {', '.join(sorted(names))}); an og-marl vault "
+                           f"needs {', '.join(f'{f} {SHAPES[f]}' for f in REQUIRED)}")
+
+    def store(field):
+        stored = field if field in {nm[:-1] for nm, _ in _leaf_names(meta["structure_shape"])} else field[6:]
+        return ts.open(_spec(base, stored + ".")).result()
+
+    obs = store("observations")
+    B, _, N, O = obs.shape
+    T = n
+    small = read_raw(base, fields=tuple(f for f in ("rewards", "terminals", "truncations") if f in names))
+    rewards = _per_team(small["rewards"], "rewards", B, T, N, "mean").astype(np.float32)
+    terminals = _per_team(small["terminals"], "terminals", B, T, N, "all").astype(bool)
+    truncations = (_per_team(small["truncations"], "truncations", B, T, N, "all").astype(bool)
+                   if "truncations" in small else np.zeros((B, T), bool))
+    actions = store("actions")
+    legals = store("infos.legals") if "infos.legals" in names else None
+    integer = np.issubdtype(actions.dtype.numpy_dtype, np.integer)
+    multi_legal = legals is not None and legals.shape[-1] > 1
+    discrete = len(actions.shape) == 3 or (actions.shape[-1] == 1 and (integer or multi_legal))
+    if discrete:
+        action_dim = int(legals.shape[-1]) if legals is not None else 1
+        if action_dim <= 1:  # no mask to read the number of actions from: the largest action taken
+            action_dim = max(action_dim, int(_read_field(base, _stored(meta, "actions"), n).max()) + 1)
+    else:
+        action_dim = int(actions.shape[-1])
+    state_dim = 0
+    if "infos.state" in names:
+        state = store("infos.state")
+        state_dim = int(state.shape[-1])
+        if len(state.shape) == 4:  # per agent: replicated (one state) or agent-specific (concatenated)
+            state_dim *= 1 if _replicated(state, n) else int(state.shape[2])
+    card = {}
+    if (base / CARD_FILE).is_file():
+        try:
+            card = json.loads((base / CARD_FILE).read_text())
+        except ValueError:
+            raise DatasetError(f"{base / CARD_FILE} is not valid JSON; the dataset is corrupt") from None
+    card.setdefault("generator", "og-marl vault")
+    card.update(summary(rewards, terminals, truncations, (B, T, N, O)))
+    card.update({"streams": int(B), "action_kind": "discrete" if discrete else "continuous",
+                 "action_dim": action_dim, "state_dim": state_dim})
+    card.setdefault("seed", None)
+    card["path"] = str(base)
+    card["scenario"] = base.parent.name[:-4] if base.parent.name.endswith(".vlt") else base.parent.name
+    card["quality"] = base.name
     return card
+
+
+def _stored(meta: dict, field: str) -> str:
+    return next(name for name, _ in _leaf_names(meta["structure_shape"]) if name[:-1] == field)
+
+
+def _replicated(state, n: int) -> bool:
+    """Whether a per-agent state (B, T, N, S) is the same for every agent, read a time slice at a time."""
+    per_step = max(1, int(np.prod(state.shape[:1] + state.shape[2:])) * state.dtype.numpy_dtype.itemsize)
+    step = max(1, CHUNK_BYTES // per_step)
+    for t0 in range(0, n, step):
+        part = state[:, t0:min(n, t0 + step)].read().result()
+        if not np.all(part == part[:, :, :1]):
+            return False
+    return True

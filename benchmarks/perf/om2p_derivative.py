@@ -23,7 +23,8 @@ def measure(task_id: str, batch_size: int, steps: int, repeats: int, overrides: 
     from benchmarks.tasks import get_task
     from algorithms.meanflow import as_vector
     from algorithms.nets import with_agent_id
-    from benchmarks.training.train import RunConfig, load_data, sample_batch
+    from benchmarks.training.plan import RunConfig
+    from benchmarks.training.train import load_data, sample_batch
 
     if steps <= 0 or repeats <= 0 or batch_size <= 0:
         raise BenchError("--steps, --repeats and --batch-size must be positive")

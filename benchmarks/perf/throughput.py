@@ -10,20 +10,21 @@ from __future__ import annotations
 import time
 
 
-
 def measure(algo_cls, task, overrides: dict, steps: int, batch_size: int) -> dict:
     import jax
     import jax.numpy as jnp
     import numpy as np
 
     from algorithms.base import Batch
+    from benchmarks.data.device import DeviceData
     from benchmarks.data.transitions import to_transitions, to_windows
     from benchmarks.training.train import init_states, make_chunk
 
     cfg = algo_cls.make_config(overrides, allow_cost_override=True)
     ds = task.make_dataset(0)
+    dev = DeviceData.from_dataset(ds, algo_cls.sequence_length)  # the trainer's data: one copy, gathered by index
+    # the reference loop's data: materialised rows on the host, sampled with numpy
     host = to_transitions(ds) if algo_cls.sequence_length == 1 else to_windows(ds, algo_cls.sequence_length)
-    dev = {k: jnp.asarray(v) for k, v in host.items()}
 
     # scanned: one chunk of `steps` updates (vmapped over a single seed, as the trainer runs it)
     chunk = make_chunk(algo_cls, batch_size, steps)

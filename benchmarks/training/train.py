@@ -30,7 +30,8 @@ import algorithms
 from algorithms.base import Batch, config_dict, cost_overrides
 from algorithms.errors import BenchError, TrainingError
 from benchmarks import __version__
-from benchmarks.data.transitions import check_against, to_transitions, to_windows
+from benchmarks.data.device import DeviceData
+from benchmarks.data.transitions import check_against
 from benchmarks.store import Run, results_root
 from benchmarks.tasks import Task, get_task
 from benchmarks.training.evaluate import make_evaluator, make_python_evaluator
@@ -50,7 +51,8 @@ def enable_compilation_cache() -> None:
 
 # ---- the pieces of one training program ------------------------------------------------------------------
 def load_data(task: Task, algo_cls, cfg: RunConfig):
-    """(Dataset, device arrays): transitions, or windows for sequence models."""
+    """(the dataset's card, DeviceData): the dataset on the device at one copy, sampled by index as
+    transitions, or as windows of ``algo_cls.sequence_length`` steps for sequence models."""
     if cfg.dataset:
         from benchmarks.data.vault import read_dataset
 
@@ -58,11 +60,13 @@ def load_data(task: Task, algo_cls, cfg: RunConfig):
     else:
         ds = task.make_dataset(cfg.data_seed)
     check_against(ds, task.spec)
-    arrays = to_transitions(ds) if algo_cls.sequence_length == 1 else to_windows(ds, algo_cls.sequence_length)
-    return ds, {k: jnp.asarray(v) for k, v in arrays.items()}
+    return ds.card, DeviceData.from_dataset(ds, algo_cls.sequence_length)
 
 
-def sample_batch(data: dict, key, batch_size: int) -> Batch:
+def sample_batch(data, key, batch_size: int) -> Batch:
+    """A uniform batch from DeviceData, or from materialised arrays (a dict of [M, ...], as in some tests)."""
+    if isinstance(data, DeviceData):
+        return data.sample(key, batch_size)
     n = data["reward"].shape[0]
     idx = jax.random.randint(key, (batch_size,), 0, n)
     return Batch(**{k: v[idx] for k, v in data.items()})
@@ -169,7 +173,7 @@ class Evaluator:
     """Evaluates all seeds at a step and appends one metrics row per seed: return, normalised score,
     win rate, the mean training losses since the previous evaluation and the plugin's diagnostics."""
 
-    def __init__(self, job: Job, data: dict, t_start: float):
+    def __init__(self, job: Job, data: DeviceData, t_start: float):
         self.job, self.data, self.t_start = job, data, t_start
         task = job.task
         make = make_evaluator if task.jax_env else make_python_evaluator
@@ -254,7 +258,7 @@ def train(cfg: RunConfig, results: str | Path | None = None, progress: Optional[
         return job.run.final()
     job.run.start(job.spec_record())
     t_start = time.time()
-    ds, data = load_data(job.task, job.algo_cls, cfg)
+    card, data = load_data(job.task, job.algo_cls, cfg)
     states = init_states(job.algo_cls, job.task.spec, job.algo_cfg, job.seeds)
     key = training_keys(job.seeds)
     last_eval = None
@@ -272,10 +276,10 @@ def train(cfg: RunConfig, results: str | Path | None = None, progress: Optional[
                 if progress:
                     progress(step, cfg.steps, {"return": float(np.mean(last_eval["returns"]))})
                 _save(ckpt, step, states, key)
-    return _finish(job, ds, last_eval, evaluate.train_time, t_start)
+    return _finish(job, card, last_eval, evaluate.train_time, t_start)
 
 
-def _finish(job: Job, ds, last_eval: Optional[dict], train_time: float, t_start: float) -> dict:
+def _finish(job: Job, card: dict, last_eval: Optional[dict], train_time: float, t_start: float) -> dict:
     """final.json, from the last evaluation (read back from metrics.jsonl when the run resumed after it)."""
     cfg, run, seeds = job.cfg, job.run, job.seeds
     if last_eval is None:  # resumed after the last evaluation was checkpointed
@@ -288,7 +292,7 @@ def _finish(job: Job, ds, last_eval: Optional[dict], train_time: float, t_start:
         "returns": returns.tolist(), "return_mean": float(returns.mean()), "return_std": float(returns.std()),
         "normalised": [job.task.normalise(r) for r in returns], "wall_time": time.time() - t_start,
         "train_time": train_time, "steps_per_sec": cfg.steps * len(seeds) / max(train_time, 1e-9),
-        "cost": spec["cost"], "cost_overrides": spec["cost_overrides"], "dataset": ds.card,
+        "cost": spec["cost"], "cost_overrides": spec["cost_overrides"], "dataset": card,
         "harness_version": __version__,
     }
     if last_eval.get("won") is not None and any(w is not None for w in last_eval["won"]):

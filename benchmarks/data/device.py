@@ -1,0 +1,116 @@
+"""A dataset on the device at one copy: its own arrays, flattened, and index arrays; batches are gathered.
+
+The materialised form (``to_transitions`` / ``to_windows`` in transitions.py) copies every field into
+one row per transition (and ``next_obs`` / ``next_state`` / ``next_legal`` again, shifted by one step), or
+into one row per window of L steps, multiplying memory by up to 2 x L. Here the dataset's fields stay as
+they are, with the streams laid end to end ([B, T, ...] -> [B*T, ...], a view), and three int32 index
+arrays say where every transition starts (``start``), where its successor is (``nxt``: the next step, or
+itself for a terminal step whose next fields are never used) and where its episode's last transition is
+(``last``, for windows). Row i of :meth:`DeviceData.batch_at` is exactly row i of the materialised arrays
+(same order, same values; tests/test_vault.py checks every row), so training samples the same
+transitions from the same random indices as before.
+
+On a CPU, host arrays that are 64-byte aligned become device arrays without a copy (``jax.device_put``
+aliases them), so a vault read into aligned buffers (vault.py) is held once, host and device alike.
+"""
+from __future__ import annotations
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from algorithms.base import Batch
+from algorithms.errors import DatasetError
+from benchmarks.data.transitions import Dataset, _valid_transition
+
+def indices(ds: Dataset) -> dict:
+    """{start, nxt, last}: int32 flat indices into [B*T] of every transition (see the module docstring)."""
+    B, T = ds.rewards.shape
+    valid = _valid_transition(ds.terminals, ds.truncations).reshape(-1)
+    start = np.flatnonzero(valid)
+    if B * T >= 2 ** 31:
+        raise DatasetError(f"the dataset has {B * T} timesteps; index arrays are int32 (at most 2^31 - 1)")
+    terminal = ds.terminals.reshape(-1)
+    nxt = np.where(terminal[start], start, start + 1)
+    # episodes: a new one begins at every stream start and after every end (terminal or truncation)
+    ends = (ds.terminals | ds.truncations).copy()
+    ends[:, -1] = True
+    begins = np.zeros(B * T, np.int64)
+    begins[1:] = ends.reshape(-1)[:-1]
+    begins[::T] = 1
+    episode = np.cumsum(begins)[start]
+    # the last valid transition of each episode: the last start with that episode id (starts are sorted)
+    last = start[np.searchsorted(episode, episode, side="right") - 1]
+    return {"start": start.astype(np.int32), "nxt": nxt.astype(np.int32), "last": last.astype(np.int32)}
+
+
+def _put(x: np.ndarray, dtype) -> jax.Array:
+    """The device array of ``x`` as ``dtype`` (no copy on a CPU when it is aligned and already ``dtype``)."""
+    x = x.astype(dtype, copy=False)
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    return jax.device_put(x)
+
+
+@flax.struct.dataclass
+class DeviceData:
+    """The dataset's fields [B*T, ...] on the device, and the transition index arrays [M]."""
+
+    obs: jax.Array
+    actions: jax.Array
+    reward: jax.Array
+    terminal: jax.Array  # bool
+    legal: jax.Array
+    state: jax.Array
+    start: jax.Array
+    nxt: jax.Array
+    last: jax.Array
+    length: int = flax.struct.field(pytree_node=False, default=1)  # 1: transitions; L > 1: windows of L steps
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset, length: int = 1) -> "DeviceData":
+        idx = indices(ds)
+        if not len(idx["start"]):
+            raise DatasetError("dataset has no complete transition" + (" to build windows from" if length > 1 else ""))
+        flat = lambda x: x.reshape((x.shape[0] * x.shape[1],) + x.shape[2:])  # a view: the streams end to end
+        integer = np.issubdtype(ds.actions.dtype, np.integer)
+        return cls(obs=_put(flat(ds.observations), np.float32),
+                   actions=_put(flat(ds.actions), np.int32 if integer else np.float32),
+                   reward=_put(flat(ds.rewards), np.float32), terminal=_put(flat(ds.terminals), bool),
+                   legal=_put(flat(ds.legal), bool), state=_put(flat(ds.state), np.float32),
+                   start=jax.device_put(idx["start"]), nxt=jax.device_put(idx["nxt"]),
+                   last=jax.device_put(idx["last"]), length=int(length))
+
+    @property
+    def size(self) -> int:
+        """M: the number of transitions (= of windows)."""
+        return self.start.shape[0]
+
+    def nbytes(self) -> int:
+        return int(sum(x.nbytes for x in jax.tree.leaves(self)))
+
+    def batch_at(self, i: jax.Array) -> Batch:
+        """Rows ``i`` [n] of the materialised transitions ([n, ...]) or windows ([n, L, ...])."""
+        t = self.start[i]
+        if self.length == 1:
+            valid = jnp.ones(t.shape, jnp.float32)
+        else:
+            t = t[:, None] + jnp.arange(self.length)
+            last = self.last[i][:, None]
+            valid = (t <= last).astype(jnp.float32)
+            t = jnp.minimum(t, last)
+        nt = jnp.where(self.terminal[t], t, t + 1) if self.length > 1 else self.nxt[i]
+        return Batch(obs=self.obs[t], actions=self.actions[t], reward=self.reward[t], next_obs=self.obs[nt],
+                     terminal=self.terminal[t].astype(jnp.float32), legal=self.legal[t], next_legal=self.legal[nt],
+                     state=self.state[t], next_state=self.state[nt], valid=valid)
+
+    def sample(self, key, batch_size: int) -> Batch:
+        """A uniform batch of transitions (windows): the same indices the materialised arrays were sampled at."""
+        return self.batch_at(jax.random.randint(key, (batch_size,), 0, self.size))
+
+
+def dataset_bytes(ds: Dataset) -> int:
+    """Bytes of the dataset's own arrays (what one copy of it costs)."""
+    return int(sum(getattr(ds, f).nbytes for f in ("observations", "actions", "rewards", "terminals", "truncations",
+                                                  "legal", "state")))
