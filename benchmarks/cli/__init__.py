@@ -16,10 +16,10 @@ import argparse
 import sys
 
 from algorithms.errors import BenchError
-from benchmarks.cli import data, doctor, evalbench, latency, listing, om2p, report, run, throughput
+from benchmarks.cli import data, databench, doctor, evalbench, latency, listing, om2p, report, run, throughput
 
 # in the order of `bench --help`
-COMMANDS = (run, listing, report, latency, throughput, data, doctor, evalbench, om2p)
+COMMANDS = (run, listing, report, latency, throughput, databench, data, doctor, evalbench, om2p)
 
 
 def build_parser() -> argparse.ArgumentParser:

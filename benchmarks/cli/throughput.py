@@ -3,26 +3,33 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 
-from benchmarks.cli.args import csv_list, parse_overrides
+from algorithms.errors import BenchError
+from benchmarks.cli.args import add_json_option, csv_list, int_list, parse_overrides
 from benchmarks.perf.throughput import __doc__ as DESCRIPTION, measure
 
 
 def add(sub):
     p = sub.add_parser("throughput", help="gradient steps/s per plugin: scanned trainer vs per-step loop",
-                       description=DESCRIPTION, epilog="examples:\n  bench throughput\n  bench throughput --algos macflow,bc --steps 500",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  bench throughput\n  bench throughput --algos macflow,bc --steps 500\n"
+                              "  bench throughput --algos macflow --seeds 1,2,4,6 --json")
     p.add_argument("--algos", help="comma-separated algorithms (default: all registered)")
     p.add_argument("--steps", type=int, default=300, help="timed gradient steps per mode")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seeds", default="1", help="comma-separated numbers of vmapped seeds for the scanned trainer "
+                                                "(seed-steps/s and XLA's planned memory for each), e.g. 1,2,4,6")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (e.g. hidden=64,64)")
     p.add_argument("--discrete-task", default="games/coordination")
     p.add_argument("--continuous-task", default="games/landmarks")
+    add_json_option(p, "one object per algorithm")
     p.set_defaults(func=cmd_throughput)
 
 
 def cmd_throughput(args) -> int:
     import algorithms
+    from benchmarks.perf.throughput import gemm_peak
     from benchmarks.tasks import get_task
     from benchmarks.training.train import enable_compilation_cache
     from rich.console import Console
@@ -32,20 +39,39 @@ def cmd_throughput(args) -> int:
     names = csv_list(args.algos) if args.algos else algorithms.names()
     classes = [algorithms.get(n) for n in names]
     overrides = parse_overrides(args.set)
+    seeds = int_list(args.seeds)
+    if not seeds or min(seeds) <= 0 or args.steps <= 0:
+        raise BenchError(f"--seeds takes positive counts (e.g. 1,2,4) and --steps a positive number; got "
+                         f"{args.seeds!r} / {args.steps}")
     tasks = {"discrete": get_task(args.discrete_task), "continuous": get_task(args.continuous_task)}
     import jax
 
-    table = Table(title=f"training throughput, gradient steps/s (batch {args.batch_size}, {args.steps} steps, "
-                        f"device {jax.devices()[0].platform})")
-    for col in ("algorithm", "task", "scanned trainer", "per-step loop", "ratio"):
+    peak = gemm_peak()
+    table = Table(title=f"training throughput, gradient steps/s (batch {args.batch_size}, {args.steps} steps, device "
+                        f"{jax.devices()[0].platform}, float32 matmul peak {peak / 1e9:.0f} GFLOP/s)")
+    for col in ("algorithm", "task", "GFLOP/update", "per-step loop", "scanned, 1 seed", "ratio",
+                *[f"{k} seeds: seed-steps/s (MiB)" for k in seeds if k != 1], "fraction of peak (scanned)"):
         table.add_column(col, justify="right" if col not in ("algorithm", "task") else "left")
-    console = Console()
+    console = Console(width=None if console_is_terminal() else 200)
     for cls in classes:
         kind = "continuous" if "continuous" in cls.supports else "discrete"
         task = tasks[kind]
         valid = {k: v for k, v in overrides.items() if k in {f.name for f in dataclasses.fields(cls.Config)}}
-        r = measure(cls, task, valid, args.steps, args.batch_size)
-        table.add_row(cls.name, task.id, f"{r['scanned']:.1f}", f"{r['loop']:.1f}", f"{r['ratio']:.2f}x")
-        console.print(f"{cls.name}: scanned {r['scanned']:.1f} steps/s, loop {r['loop']:.1f} steps/s, ratio {r['ratio']:.2f}x")
-    console.print(table)
+        r = measure(cls, task, valid, args.steps, args.batch_size, tuple(sorted(set(seeds) | {1})), peak)
+        if args.json:
+            print(json.dumps({"algorithm": cls.name, "task": task.id, **r}, default=str), flush=True)
+            continue
+        per_seed = [f"{r['seed_steps_per_s'][k]:.1f} ({(r['chunk_bytes'][k] or 0) / 2**20:.0f})"
+                    for k in seeds if k != 1]
+        fraction = r["fraction_of_peak"][max(seeds)]
+        table.add_row(cls.name, task.id, f"{r['gflop_per_update']:.3f}", f"{r['loop']:.1f}", f"{r['scanned']:.1f}",
+                      f"{r['ratio']:.2f}x", *per_seed, f"{fraction:.2f} ({max(seeds)} seed{'s' * (max(seeds) > 1)})")
+    if not args.json:
+        console.print(table)
     return 0
+
+
+def console_is_terminal() -> bool:
+    import sys
+
+    return sys.stdout.isatty()

@@ -250,12 +250,14 @@ def _vault_index(base: Path) -> int:
                            f"the dataset is corrupt or half-copied: delete it and download or collect it again") from None
 
 
-def read_raw(path: str | Path, timesteps: Optional[int] = None, fields: Optional[tuple] = None) -> dict:
+def read_raw(path: str | Path, timesteps: Optional[int] = None, fields: Optional[tuple] = None,
+             legal_masks: bool = False) -> dict:
     """The stored experience tree as NumPy arrays [B, T, ...] (T = the valid timesteps, or the first ``timesteps``).
 
     Each field is read a time slice at a time into one 64-byte-aligned array (so a CPU device can use it
     without a copy, and reading never holds a field twice); ``fields`` (dotted names, e.g. ``("rewards",
-    "infos.legals")``) reads only those."""
+    "infos.legals")``) reads only those; ``legal_masks`` turns the stored float legal masks into bool masks
+    (``> 0.5``) slice by slice, so the float copy, four times the mask's size, is never held."""
     base = resolve_vault(path)
     meta = _metadata(base)
     n = _vault_index(base)
@@ -269,19 +271,21 @@ def read_raw(path: str | Path, timesteps: Optional[int] = None, fields: Optional
         keys = name[:-1].split(".")
         for k in keys[:-1]:
             node = node.setdefault(k, {})
-        node[keys[-1]] = _read_field(base, name, n)
+        mask = legal_masks and name in ("infos.legals.", "legals.")
+        node[keys[-1]] = _read_field(base, name, n, as_mask=mask)
     return out
 
 
-def _read_field(base: Path, name: str, n: int) -> np.ndarray:
+def _read_field(base: Path, name: str, n: int, as_mask: bool = False) -> np.ndarray:
     import tensorstore as ts
 
     try:
         store = ts.open(_spec(base, name)).result()
         shape = (store.shape[0], n) + tuple(store.shape[2:])
-        arr = aligned_empty(shape, store.dtype.numpy_dtype)
+        arr = aligned_empty(shape, bool if as_mask else store.dtype.numpy_dtype)
         for sl in time_slices(arr):
-            arr[:, sl] = store[:, sl].read().result()
+            part = store[:, sl].read().result()
+            arr[:, sl] = part > 0.5 if as_mask else part
     except Exception as exc:
         raise DatasetError(f"cannot read field '{name[:-1]}' of {base} ({str(exc).splitlines()[0][:200]}); the "
                            f"dataset is corrupt: delete it and download or collect it again") from None
@@ -370,7 +374,7 @@ def from_experience(exp: dict, card: Optional[dict] = None) -> Dataset:
             n_act = int(actions.max()) + 1 if actions.size else 1
             legal = np.ones((B, T, N, n_act), bool)
         else:
-            legal = np.greater(legals, 0.5, out=aligned_empty(legals.shape, bool))
+            legal = legals if legals.dtype == bool else np.greater(legals, 0.5, out=aligned_empty(legals.shape, bool))
     else:
         actions = actions.astype(np.float32, copy=False)
         if _any(actions, lambda a: ~np.isfinite(a)):
@@ -393,7 +397,7 @@ def from_experience(exp: dict, card: Optional[dict] = None) -> Dataset:
 def read_dataset(path: str | Path) -> Dataset:
     """Read any og-marl vault (downloaded or ours) into a :class:`Dataset`; ``ds.card`` holds its card."""
     base = resolve_vault(path)
-    exp = read_raw(base)
+    exp = read_raw(base, legal_masks=True)
     card = {}
     if (base / CARD_FILE).is_file():
         try:

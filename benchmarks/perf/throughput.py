@@ -10,7 +10,26 @@ from __future__ import annotations
 import time
 
 
-def measure(algo_cls, task, overrides: dict, steps: int, batch_size: int) -> dict:
+def gemm_peak(n: int = 2048, repeats: int = 5) -> float:
+    """This machine's float32 matrix-multiply rate in FLOP/s: the best of ``repeats`` n x n products."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+    mm = jax.jit(lambda x: x @ x)
+    jax.block_until_ready(mm(a))
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(mm(a))
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best
+
+
+def measure(algo_cls, task, overrides: dict, steps: int, batch_size: int, seeds: tuple = (1,),
+            peak: float | None = None) -> dict:
+    """Gradient steps/s of the per-step loop (one seed) and of the scanned trainer with each number of vmapped
+    seeds (seed-steps/s), the XLA FLOPs of one update, and the memory XLA plans for each scanned chunk."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -26,16 +45,21 @@ def measure(algo_cls, task, overrides: dict, steps: int, batch_size: int) -> dic
     # the reference loop's data: materialised rows on the host, sampled with numpy
     host = to_transitions(ds) if algo_cls.sequence_length == 1 else to_windows(ds, algo_cls.sequence_length)
 
-    # scanned: one chunk of `steps` updates (vmapped over a single seed, as the trainer runs it)
+    # scanned: one chunk of `steps` updates, the seeds vmapped (one seed: the seed axis dropped), as the trainer
     chunk = make_chunk(algo_cls, batch_size, steps)
-    states = init_states(algo_cls, task.spec, cfg, (0,))
-    keys = jnp.stack([jax.random.PRNGKey(1)])
-    states, _ = chunk(states, keys, dev)  # compile + warm-up
-    jax.block_until_ready(states)
-    t0 = time.perf_counter()
-    states, m = chunk(states, keys, dev)
-    jax.block_until_ready(states)
-    scanned = steps / (time.perf_counter() - t0)
+    scanned, memory = {}, {}
+    for k in seeds:
+        states = init_states(algo_cls, task.spec, cfg, tuple(range(k)))
+        keys = jnp.stack([jax.random.PRNGKey(1 + i) for i in range(k)])
+        mem = chunk.lower(states, keys, dev).compile().memory_analysis()
+        memory[k] = int(mem.temp_size_in_bytes + mem.argument_size_in_bytes + mem.output_size_in_bytes
+                        - mem.alias_size_in_bytes) if mem is not None else None
+        states, _ = chunk(states, keys, dev)  # compile + warm-up
+        jax.block_until_ready(states)
+        t0 = time.perf_counter()
+        states, m = chunk(states, keys, dev)
+        jax.block_until_ready(states)
+        scanned[k] = k * steps / (time.perf_counter() - t0)
 
     # plain loop: host numpy sampling + one jitted update per step
     state = init_states(algo_cls, task.spec, cfg, (0,))
@@ -49,6 +73,9 @@ def measure(algo_cls, task, overrides: dict, steps: int, batch_size: int) -> dic
         return Batch(**{k: v[idx] for k, v in host.items()})
 
     key = jax.random.PRNGKey(2)
+    cost = jax.jit(algo_cls.update).lower(state, host_batch(), key).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    flops = float((cost or {}).get("flops", float("nan")))
     for i in range(3):
         state, _ = update(state, host_batch(), jax.random.fold_in(key, i))
     jax.block_until_ready(state)
@@ -58,4 +85,11 @@ def measure(algo_cls, task, overrides: dict, steps: int, batch_size: int) -> dic
         float(metrics["loss"])  # the reference loop logs every step, which syncs with the device
     jax.block_until_ready(state)
     loop = steps / (time.perf_counter() - t0)
-    return {"scanned": scanned, "loop": loop, "ratio": scanned / loop}
+    one = scanned.get(1, scanned[min(scanned)] / min(scanned))
+    out = {"loop": loop, "scanned": one, "ratio": one / loop, "seed_steps_per_s": scanned, "chunk_bytes": memory,
+           "gflop_per_update": flops / 1e9}
+    if peak:
+        out["gemm_peak_gflops"] = peak / 1e9
+        out["fraction_of_peak"] = {k: flops * v / peak for k, v in scanned.items()}
+        out["fraction_of_peak_loop"] = flops * loop / peak
+    return out

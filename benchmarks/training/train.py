@@ -73,7 +73,11 @@ def sample_batch(data, key, batch_size: int) -> Batch:
 
 
 def make_chunk(algo_cls, batch_size: int, length: int):
-    """jit(vmap over seeds of: scan of ``length`` sampled updates); returns mean metrics per seed."""
+    """jit(vmap over seeds of: scan of ``length`` sampled updates); returns mean metrics per seed.
+
+    With a single seed the seed axis is dropped inside the program instead of vmapped: under vmap every
+    matrix product becomes a batched one with a batch of 1, which XLA's CPU backend runs slower than the
+    plain product (same results either way)."""
 
     def one_seed(state, key, data):
         def body(state, k):
@@ -83,7 +87,15 @@ def make_chunk(algo_cls, batch_size: int, length: int):
         state, metrics = jax.lax.scan(body, state, jax.random.split(key, length))
         return state, jax.tree.map(lambda m: m.mean(), metrics)
 
-    return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, None)), donate_argnums=0)
+    seeds = jax.vmap(one_seed, in_axes=(0, 0, None))
+
+    def chunk(states, keys, data):
+        if keys.shape[0] != 1:
+            return seeds(states, keys, data)
+        state, metrics = one_seed(jax.tree.map(lambda x: x[0], states), keys[0], data)
+        return jax.tree.map(lambda x: x[None], (state, metrics))
+
+    return jax.jit(chunk, donate_argnums=0)
 
 
 def init_states(algo_cls, spec, algo_cfg, seeds):
