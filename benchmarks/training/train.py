@@ -30,16 +30,21 @@ import algorithms
 from algorithms.base import Batch, config_dict, cost_overrides
 from algorithms.errors import BenchError, TrainingError
 from benchmarks import __version__
+from benchmarks.data.catalogue import check_published
 from benchmarks.data.transitions import check_against, to_transitions, to_windows
 from benchmarks.store import Run, results_root
 from benchmarks.tasks import Task, get_task
 from benchmarks.training.evaluate import make_evaluator, make_python_evaluator
+from benchmarks.training import provenance
 from benchmarks.training.plan import RunConfig
 
 logging.getLogger("absl").setLevel(logging.ERROR)
 
 Progress = Callable[[int, int, dict], None]  # (step, total steps, {"return": mean} after an evaluation)
 DIAGNOSTIC_BATCH = 1024  # transitions the plugin's diagnostics hook sees at each evaluation
+# final.json's scores are those of the last evaluation: what the MAC-Flow paper's tables report (App. E);
+# `bench report --score best|last-k` recomputes others from metrics.jsonl
+SCORE_RULE = "final"
 
 
 def enable_compilation_cache() -> None:
@@ -57,9 +62,20 @@ def load_data(task: Task, algo_cls, cfg: RunConfig):
         ds = read_dataset(cfg.dataset)
     else:
         ds = task.make_dataset(cfg.data_seed)
-    check_against(ds, task.spec)
+    check_dataset(ds, task)
     arrays = to_transitions(ds) if algo_cls.sequence_length == 1 else to_windows(ds, algo_cls.sequence_length)
     return ds, {k: jnp.asarray(v) for k, v in arrays.items()}
+
+
+def check_dataset(ds, task: Task) -> None:
+    """Before any training: the shapes must fit the evaluation environment's EnvSpec, and a vault of the
+    download catalogue must hold the statistics og-marl publishes for it (a DatasetError otherwise)."""
+    check_against(ds, task.spec)
+    path = (ds.card or {}).get("path")
+    if path:
+        published = check_published(ds.summary(), path)
+        if published:
+            ds.card["published"] = published
 
 
 def sample_batch(data: dict, key, batch_size: int) -> Batch:
@@ -130,14 +146,17 @@ class Job:
     def seeds(self) -> tuple:
         return tuple(self.cfg.seeds)
 
-    def spec_record(self) -> dict:
-        """spec.json: what was run."""
+    def spec_record(self, ds=None) -> dict:
+        """spec.json: what was run, and (given the dataset) what it was made with: ``provenance``."""
         task, cfg = self.task, self.cfg
-        return {**cfg.inputs(), "run_id": self.run.id, "suite": task.suite, "task_name": task.name,
-                "config": config_dict(self.algo_cfg), "cost_overrides": cost_overrides(self.algo_cls, self.algo_cfg),
-                "cost": dataclasses.asdict(self.algo_cls.cost(task.spec, self.algo_cfg)),
-                "harness_version": __version__, "env_spec": dataclasses.asdict(task.spec), "refs": list(task.refs()),
-                "preset": sorted(cfg.preset)}
+        rec = {**cfg.inputs(), "run_id": self.run.id, "suite": task.suite, "task_name": task.name,
+               "config": config_dict(self.algo_cfg), "cost_overrides": cost_overrides(self.algo_cls, self.algo_cfg),
+               "cost": dataclasses.asdict(self.algo_cls.cost(task.spec, self.algo_cfg)),
+               "harness_version": __version__, "env_spec": dataclasses.asdict(task.spec), "refs": list(task.refs()),
+               "preset": sorted(cfg.preset), "chunk": cfg.chunk, "allow_cost_override": cfg.allow_cost_override}
+        if ds is not None:
+            rec["provenance"] = provenance.collect(task, ds, cfg)
+        return rec
 
 
 class Chunks:
@@ -252,9 +271,11 @@ def train(cfg: RunConfig, results: str | Path | None = None, progress: Optional[
     job = Job.resolve(cfg, results)
     if resume and job.run.finished:
         return job.run.final()
-    job.run.start(job.spec_record())
     t_start = time.time()
+    # the data are read and checked (shapes against the environment, statistics against the catalogue)
+    # before the run directory exists, so a bad dataset leaves nothing behind
     ds, data = load_data(job.task, job.algo_cls, cfg)
+    job.run.start(job.spec_record(ds))
     states = init_states(job.algo_cls, job.task.spec, job.algo_cfg, job.seeds)
     key = training_keys(job.seeds)
     last_eval = None
@@ -289,7 +310,7 @@ def _finish(job: Job, ds, last_eval: Optional[dict], train_time: float, t_start:
         "normalised": [job.task.normalise(r) for r in returns], "wall_time": time.time() - t_start,
         "train_time": train_time, "steps_per_sec": cfg.steps * len(seeds) / max(train_time, 1e-9),
         "cost": spec["cost"], "cost_overrides": spec["cost_overrides"], "dataset": ds.card,
-        "harness_version": __version__,
+        "harness_version": __version__, "score_rule": SCORE_RULE,
     }
     if last_eval.get("won") is not None and any(w is not None for w in last_eval["won"]):
         final["win_rate"] = [float(w) for w in last_eval["won"]]

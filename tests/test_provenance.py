@@ -1,0 +1,78 @@
+"""Provenance in spec.json, the checks on the data before training, and the declared score rule."""
+from __future__ import annotations
+
+import subprocess
+
+import jax
+import pytest
+
+from algorithms.errors import DatasetError
+from benchmarks.data.catalogue import check_published
+from benchmarks.data.vault import write_dataset
+from benchmarks.store import Run
+from benchmarks.training import provenance
+from benchmarks.training.plan import RunConfig
+from benchmarks.training.train import train
+from test_vault import discrete_dataset
+
+JOB = dict(algo="bc", task="games/coordination", seeds=(0,), steps=20, eval_every=10, eval_episodes=4,
+           overrides={"hidden": (32, 32)}, chunk=10)
+
+
+def test_fresh_run_records_its_provenance(tmp_path):
+    cfg = RunConfig(**JOB)
+    final = train(cfg, results=tmp_path)
+    spec = Run(tmp_path, cfg.run_id).spec()
+    prov = spec["provenance"]
+    head = subprocess.run(["git", "-C", str(provenance._REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert prov["harness"]["commit"] == head.stdout.strip()
+    assert isinstance(prov["harness"]["dirty"], bool)
+    assert prov["packages"]["jax"] == jax.__version__ and prov["packages"]["flax"]
+    assert set(provenance.CORE_PACKAGES) <= set(prov["packages"])
+    assert prov["machine"]["device_count"] == len(jax.devices()) and prov["machine"]["device"] == "cpu"
+    ds = prov["dataset"]
+    assert ds["generator"].startswith("coordination") and ds["data_seed"] == 0 and ds["download"] is None
+    assert ds["episodes"] == final["dataset"]["episodes"] and ds["transitions"] == final["dataset"]["transitions"]
+    assert ds["return_mean"] == pytest.approx(final["dataset"]["return_mean"])
+    assert len(ds["sha256"]) == 64
+    assert final["score_rule"] == "final"
+
+
+def test_no_git_gives_null_commit_not_a_crash(tmp_path, monkeypatch):
+    monkeypatch.setattr(provenance, "_REPO", tmp_path)  # not a checkout
+    assert provenance.harness()["commit"] is None and provenance.harness()["dirty"] is None
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git binary at all
+    assert provenance.harness() == {"version": provenance.__version__, "commit": None, "dirty": None}
+
+
+def test_suite_environment_packages_are_recorded():
+    assert "jaxmarl" in provenance.package_versions(provenance.SUITE_PACKAGES["smax"])
+    assert provenance.package_versions(["no-such-dist-xyz"]) == {"no-such-dist-xyz": None}
+
+
+def test_planted_dataset_with_other_statistics_is_refused_before_anything_is_written(tmp_path):
+    # a vault where `bench data download` puts og-marl's 3m Good, but holding other data
+    planted = write_dataset(discrete_dataset(), tmp_path / "data" / "og_marl" / "smac_v1" / "3m.vlt" / "Good")
+    cfg = RunConfig("bc", "smacv1/3m-good", seeds=(0,), steps=10, dataset=str(planted))
+    with pytest.raises(DatasetError, match=r"holds 10 episodes, og-marl publishes 43559"):
+        train(cfg, results=tmp_path / "r")
+    assert not (tmp_path / "r" / cfg.run_id).exists()
+
+
+def test_published_mean_return_is_checked_to_its_rounding(tmp_path):
+    path = tmp_path / "og_marl" / "smac_v1" / "3m.vlt" / "Good"
+    ok = {"episodes": 43_559, "return_mean": 16.494}
+    assert check_published(ok, path) == {"episodes": 43_559, "return_mean": 16.49}
+    with pytest.raises(DatasetError, match=r"mean episode return 16\.5100, og-marl publishes 16\.49"):
+        check_published({"episodes": 43_560, "return_mean": 16.51}, path)
+    # data outside the catalogue's layout, or a uid without published numbers, is not compared
+    assert check_published(ok, tmp_path / "mine.vlt" / "Good") is None
+    assert check_published(ok, tmp_path / "og_marl" / "smac_v1" / "3m.vlt" / "Other") is None
+
+
+def test_shapes_are_checked_against_the_environment_before_training(tmp_path):
+    other = write_dataset(discrete_dataset(), tmp_path / "3m.vlt" / "Good")
+    cfg = RunConfig(**{**JOB, "dataset": str(other)})
+    with pytest.raises(DatasetError, match=r"'observations' has shape \(2, 40, 3, 30\), the task expects"):
+        train(cfg, results=tmp_path / "r")
+    assert not (tmp_path / "r" / cfg.run_id).exists()  # no spec, no checkpoint: nothing trained
