@@ -79,7 +79,8 @@ def provenance_rows(an) -> list[dict]:
         return []
     shown = runs[runs["run_id"].isin(set(an.finals["run_id"]))].sort_values(["variant", "task"])
     return [{"algorithm": r["variant"], "task": r["task"], "run": r["run_id"], "commit": r.get("commit") or "–",
-             "jax": r.get("jax") or "–", "device": r.get("device") or "–", "data sha256": r.get("dataset_sha256") or "–",
+             "jax": r.get("jax") or "–", "device": r.get("device") or "–",
+             "data sha256": r.get("dataset_sha256") or "–",
              "score rule": an.score_rule, "provenance": r.get("provenance") or "not recorded (run predates provenance)"}
             for _, r in shown.iterrows()]
 

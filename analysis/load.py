@@ -128,7 +128,8 @@ def provenance_columns(prov: dict | None) -> dict:
     prov = prov or {}
     h = prov.get("harness") or {}
     commit = h.get("commit")
-    return {"provenance": summary(prov), "commit": (commit[:10] + ("+dirty" if h.get("dirty") else "")) if commit else None,
+    short = (commit[:10] + ("+dirty" if h.get("dirty") else "")) if commit else None
+    return {"provenance": summary(prov), "commit": short,
             "device": (prov.get("machine") or {}).get("device"), "jax": (prov.get("packages") or {}).get("jax"),
             "dataset_sha256": ((prov.get("dataset") or {}).get("sha256") or "")[:16] or None}
 

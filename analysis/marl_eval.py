@@ -8,7 +8,8 @@ algorithms, are replaced by ';'). The store keeps one mean return per evaluation
 over that evaluation's episodes), so every metric list holds that one value; ``absolute_metrics``
 holds the score under the report's score rule (final by default; ``score_rule`` of the load). Each
 entry's provenance (commit, versions, device, score rule) goes to ``<name>.provenance.json`` with the
-same env/task/algorithm/seed keys: marl-eval reads every key of a seed's entry as a step or metric. Metrics exported: return, normalised (fixed references) and win_rate
+same env/task/algorithm/seed keys: marl-eval reads every key of a seed's entry as a step or metric.
+Metrics exported: return, normalised (fixed references) and win_rate
 where present. marl-eval requires every algorithm of an env to have the same number of runs and
 steps: :func:`check` lists the violations instead of letting marl-eval stop on them.
 """
@@ -56,7 +57,8 @@ def provenance(data: StoreData, raw: dict) -> dict:
     runs = data.runs.set_index("run_id") if not data.runs.empty else None
     ev = data.evals
     out: dict = {}
-    for (suite, task_name, variant, seed), g in (ev.groupby(["suite", "task_name", "variant", "seed"]) if not ev.empty else []):
+    groups = ev.groupby(["suite", "task_name", "variant", "seed"]) if not ev.empty else []
+    for (suite, task_name, variant, seed), g in groups:
         algo = str(variant).replace(",", ";")
         if f"seed_{int(seed)}" not in raw.get(suite, {}).get(task_name, {}).get(algo, {}):
             continue

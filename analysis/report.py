@@ -177,11 +177,12 @@ def write_report(root=None, out=None, reps: int | None = None, run_ids=None, sco
         lines += ["## What is missing", ""] + [f"- {p}" for p in data.problems + an.notes + missing + me_problems] + [""]
     if not an.aggregates.empty:
         lines += ["## Aggregates (rliable, stratified bootstrap 95% CIs; runs = seeds, tasks = "
-                  + ", ".join(an.matrix.tasks) + f"; {caption(an.score_rule)})", "", leaderboard.aggregate_markdown(an), ""]
+                  + ", ".join(an.matrix.tasks) + f"; {caption(an.score_rule)})", "",
+                  leaderboard.aggregate_markdown(an), ""]
     if (("return", "md")) in tables_written:
         lines += [f"## Return ({caption(an.score_rule)})", "", tables_written[("return", "md")].read_text(), "",
-                  f"## Normalised score ({caption(an.score_rule)})", "", tables_written[("normalised", "md")].read_text(),
-                  ""]
+                  f"## Normalised score ({caption(an.score_rule)})", "",
+                  tables_written[("normalised", "md")].read_text(), ""]
     if figs:
         lines += ["## Figures", ""] + [f"![{k}]({Path(p).relative_to(out)})" for k, p in figs.items()] + [""]
     lines += ["## Files", "", f"- leaderboard: `{lb['html'].name}`, `{lb['md'].name}`, `{lb['json'].name}`",

@@ -124,8 +124,9 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
     if pub_cols:
         srcs = sorted({c.source for c in pub_cols.values()})
         footnotes.append("(paper) columns: published numbers, mean +- 2 std (VGM2P's +- std doubled), from " + "; ".join(srcs))
-    footnotes.append(f"cells: mean +- 2 std over seeds of the {'normalised score' if value == 'normalised' else 'return'} "
-                     f"under the {caption(rule)}; best measured in bold, second underlined")
+    what = "normalised score" if value == "normalised" else "return"
+    footnotes.append(f"cells: mean +- 2 std over seeds of the {what} under the {caption(rule)}; "
+                     "best measured in bold, second underlined")
     allv = [c.mean for r in out_rows for c in r.cells.values() if np.isfinite(c.mean)]
     decimals = 1 if value == "normalised" or (allv and max(abs(x) for x in allv) >= 20) else 3
     return ResultTable(title, columns, out_rows, footnotes, decimals)

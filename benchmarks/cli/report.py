@@ -18,7 +18,8 @@ def add_report(sub):
                                    "format (Markdown, LaTeX, HTML) with published numbers beside measured ones, rliable "
                                    "aggregates with stratified-bootstrap CIs, figures, the leaderboard page and the "
                                    "marl-eval JSON export. Missing or failed runs are listed, not fatal.",
-                       epilog="examples:\n  bench report\n  bench report --score last-3\n  bench report --results /data/runs --out site/",
+                       epilog="examples:\n  bench report\n  bench report --score last-3\n"
+                              "  bench report --results /data/runs --out site/",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_results_option(p)
     p.add_argument("--out", help="output directory (default: <results>/report)")

@@ -117,7 +117,8 @@ def fingerprint(ds, cfg=None) -> dict:
     out = {"path": path, "generator": card.get("generator"),
            "data_seed": None if user_data else getattr(cfg, "data_seed", None),
            "download": installed_download(path) if path else None,
-           "episodes": summary["episodes"], "transitions": summary["transitions"], "return_mean": summary["return_mean"],
+           "episodes": summary["episodes"], "transitions": summary["transitions"],
+           "return_mean": summary["return_mean"],
            "sha256": content_digest(ds),
            "subset": card.get("subset") or "whole dataset (every stream, every stored timestep)"}
     return out
