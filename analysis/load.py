@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.store import LATENCY_DIR, REPORT_DIR, Run, latency_records, results_root, runs as store_runs
+from benchmarks.store import (LATENCY_DIR, REPORT_DIR, REPRODUCE_DIR, Run, latency_records, results_root,
+                              runs as store_runs)
 
 
 @dataclasses.dataclass
@@ -88,7 +89,7 @@ def load(root=None, run_ids=None, score: str = "final") -> StoreData:
         problems.append(f"the results store {root} does not exist; run `bench run` to create it")
     elif root.exists():
         odd = [p.name for p in sorted(root.iterdir()) if p.is_dir() and not (p / "spec.json").exists()
-               and any(p.glob("*.json*")) and p.name not in (LATENCY_DIR, REPORT_DIR)]
+               and any(p.glob("*.json*")) and p.name not in (LATENCY_DIR, REPORT_DIR, REPRODUCE_DIR)]
         for name in odd:
             problems.append(f"{root / name}: no spec.json, not a run directory (ignored)")
     for run in store_runs(root) if root.exists() else []:

@@ -20,6 +20,8 @@ results/runs/latency/<algo>__<label>__<device>.json
                   measurement replaces the old one)
 results/runs/report/
                   what ``bench report`` writes
+results/runs/reproduce/<run_id>/
+                  the default store of ``bench reproduce <run_id>`` (a results root of its own)
 
 The run id is a hash of the run's inputs, so the same command finds its earlier run. Run directories
 are the only sub-directories with a spec.json, so latency/ and report/ never look like runs.
@@ -41,6 +43,7 @@ from algorithms.errors import BenchError
 DEFAULT_RESULTS = "results/runs"
 LATENCY_DIR = "latency"
 REPORT_DIR = "report"
+REPRODUCE_DIR = "reproduce"
 
 
 def results_root(path: str | os.PathLike | None = None) -> Path:
@@ -257,6 +260,11 @@ def latency_records(root) -> list[dict]:
         except (OSError, json.JSONDecodeError):
             continue
     return out
+
+
+def reproduce_dir(root, rid: str) -> Path:
+    """Where ``bench reproduce`` re-runs ``rid`` by default: a fresh store inside the original one."""
+    return results_root(root) / REPRODUCE_DIR / rid
 
 
 def report_dir(root=None) -> Path:

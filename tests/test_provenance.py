@@ -15,14 +15,21 @@ from benchmarks.training.plan import RunConfig
 from benchmarks.training.train import train
 from test_vault import discrete_dataset
 
-JOB = dict(algo="bc", task="games/coordination", seeds=(0,), steps=20, eval_every=10, eval_episodes=4,
+JOB = dict(algo="bc", task="games/coordination", seeds=(0, 1), steps=20, eval_every=10, eval_episodes=4,
            overrides={"hidden": (32, 32)}, chunk=10)
 
 
-def test_fresh_run_records_its_provenance(tmp_path):
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """One short games run, trained once for the tests of this module: (store, RunConfig, final)."""
+    root = tmp_path_factory.mktemp("store")
     cfg = RunConfig(**JOB)
-    final = train(cfg, results=tmp_path)
-    spec = Run(tmp_path, cfg.run_id).spec()
+    return root, cfg, train(cfg, results=root)
+
+
+def test_fresh_run_records_its_provenance(stored):
+    root, cfg, final = stored
+    spec = Run(root, cfg.run_id).spec()
     prov = spec["provenance"]
     head = subprocess.run(["git", "-C", str(provenance._REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
     assert prov["harness"]["commit"] == head.stdout.strip()
@@ -76,3 +83,62 @@ def test_shapes_are_checked_against_the_environment_before_training(tmp_path):
     with pytest.raises(DatasetError, match=r"'observations' has shape \(2, 40, 3, 30\), the task expects"):
         train(cfg, results=tmp_path / "r")
     assert not (tmp_path / "r" / cfg.run_id).exists()  # no spec, no checkpoint: nothing trained
+
+
+# ---- bench reproduce -------------------------------------------------------------------------------------
+def _params(run_dir):
+    """Every array of the latest orbax checkpoint of a run, as NumPy."""
+    import numpy as np
+    import orbax.checkpoint as ocp
+
+    step = max(int(p.name) for p in (run_dir / "ckpt").iterdir() if p.name.isdigit())
+    with ocp.CheckpointManager((run_dir / "ckpt").absolute()) as mngr:
+        tree = mngr.restore(step, args=ocp.args.StandardRestore())
+    return [np.asarray(x) for x in jax.tree.leaves(tree)]
+
+
+def test_reproduce_remakes_a_games_run_bit_for_bit(stored, tmp_path, capsys):
+    import json
+    import shutil
+
+    import numpy as np
+
+    from benchmarks.cli import main
+
+    root, cfg, _ = stored
+    shutil.copytree(root, tmp_path / "a")  # a copy: the recorded provenance is edited below
+    spec_path = Run(tmp_path / "a", cfg.run_id).spec_path
+    spec = json.loads(spec_path.read_text())
+    # pretend the run was made elsewhere: each differing field is warned about, the run still reproduces
+    spec["provenance"]["packages"]["flax"] = "0.0.1"
+    spec["provenance"]["machine"]["device"] = "gpu:H100"
+    spec_path.write_text(json.dumps(spec))
+    assert main(["reproduce", cfg.run_id, "--results", str(tmp_path / "a"), "--into", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "warning: packages.flax differs: recorded 0.0.1, here" in out
+    assert "warning: machine.device differs: recorded gpu:H100, here cpu" in out
+    assert "warning: harness" not in out  # same checkout: commit and dirty flag agree
+    assert "identical final returns for every seed" in out
+    a, b = Run(tmp_path / "a", cfg.run_id), Run(tmp_path / "b", cfg.run_id)
+    assert a.final()["returns"] == b.final()["returns"]
+    pa, pb = _params(a.dir), _params(b.dir)
+    assert len(pa) == len(pb) > 0 and all(np.array_equal(x, y) for x, y in zip(pa, pb))
+    # different data are not a reproduction: refused before anything is trained
+    spec["provenance"]["dataset"]["sha256"] = "0" * 64
+    spec_path.write_text(json.dumps(spec))
+    assert main(["reproduce", cfg.run_id, "--results", str(tmp_path / "a"), "--into", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "the data changed" in err and "0000000000000000" in err and err.strip().count("\n") == 0
+    assert not (tmp_path / "c" / cfg.run_id).exists()
+
+
+def test_reproduce_bad_input_is_one_line(tmp_path, capsys):
+    from benchmarks.cli import main
+
+    assert main(["reproduce", "nosuchrun", "--results", str(tmp_path)]) == 2
+    assert "no run 'nosuchrun'" in capsys.readouterr().err
+    cfg = RunConfig(**JOB)
+    run = Run(tmp_path, cfg.run_id)
+    run.start({**cfg.inputs(), "suite": "games"})
+    assert main(["reproduce", cfg.run_id, "--results", str(tmp_path)]) == 2
+    assert "has no final.json" in capsys.readouterr().err

@@ -28,7 +28,7 @@ import numpy as np
 
 import algorithms
 from algorithms.base import Batch, config_dict, cost_overrides
-from algorithms.errors import BenchError, TrainingError
+from algorithms.errors import BenchError, DatasetError, TrainingError
 from benchmarks import __version__
 from benchmarks.data.catalogue import check_published
 from benchmarks.data.transitions import check_against, to_transitions, to_windows
@@ -266,8 +266,10 @@ def _failures_recorded(run: Run):
 
 # ---- the loop --------------------------------------------------------------------------------------------
 def train(cfg: RunConfig, results: str | Path | None = None, progress: Optional[Progress] = None,
-          resume: bool = True) -> dict:
-    """Run (or resume, or skip if finished) one job; returns final.json's content."""
+          resume: bool = True, expect_data: Optional[str] = None) -> dict:
+    """Run (or resume, or skip if finished) one job; returns final.json's content.
+
+    ``expect_data``: the content sha256 the dataset must have (``bench reproduce``); checked before training."""
     job = Job.resolve(cfg, results)
     if resume and job.run.finished:
         return job.run.final()
@@ -275,6 +277,13 @@ def train(cfg: RunConfig, results: str | Path | None = None, progress: Optional[
     # the data are read and checked (shapes against the environment, statistics against the catalogue)
     # before the run directory exists, so a bad dataset leaves nothing behind
     ds, data = load_data(job.task, job.algo_cls, cfg)
+    if expect_data is not None:
+        got = provenance.content_digest(ds)
+        if got != expect_data:
+            raise DatasetError(f"the dataset of {cfg.label} has content sha256 {got[:16]}..., the recorded run trained on "
+                               f"{expect_data[:16]}...; the data changed (regenerated with other code, or another "
+                               f"file at {ds.card.get('path') or 'the generator'}): restore the recorded data to "
+                               f"reproduce this run")
     job.run.start(job.spec_record(ds))
     states = init_states(job.algo_cls, job.task.spec, job.algo_cfg, job.seeds)
     key = training_keys(job.seeds)
