@@ -280,8 +280,8 @@ def train(cfg: RunConfig, results: str | Path | None = None, progress: Optional[
     if expect_data is not None:
         got = provenance.content_digest(ds)
         if got != expect_data:
-            raise DatasetError(f"the dataset of {cfg.label} has content sha256 {got[:16]}..., the recorded run trained on "
-                               f"{expect_data[:16]}...; the data changed (regenerated with other code, or another "
+            raise DatasetError(f"the dataset of {cfg.label} has content sha256 {got[:16]}..., the recorded run "
+                               f"trained on {expect_data[:16]}...; the data changed (regenerated with other code, or another "
                                f"file at {ds.card.get('path') or 'the generator'}): restore the recorded data to "
                                f"reproduce this run")
     job.run.start(job.spec_record(ds))
