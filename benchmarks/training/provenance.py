@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import shutil
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -41,8 +42,12 @@ _REPO = Path(__file__).resolve().parents[2]  # the checkout that holds benchmark
 
 
 def _git(*args: str) -> Optional[str]:
-    try:
-        out = subprocess.run(["git", "-C", str(_REPO), *args], capture_output=True, text=True, timeout=10)
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:  # an absolute executable and close_fds=False let subprocess use posix_spawn: no fork of the JAX process
+        out = subprocess.run([git, "-C", str(_REPO), *args], capture_output=True, text=True, timeout=10,
+                             close_fds=False)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
