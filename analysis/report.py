@@ -183,6 +183,7 @@ def write_report(root=None, out=None, reps: int | None = None, run_ids=None, sco
         lines += [f"## Return ({caption(an.score_rule)})", "", tables_written[("return", "md")].read_text(), "",
                   f"## Normalised score ({caption(an.score_rule)})", "",
                   tables_written[("normalised", "md")].read_text(), ""]
+    lines += provenance_groups(data.runs)
     if figs:
         lines += ["## Figures", ""] + [f"![{k}]({Path(p).relative_to(out)})" for k, p in figs.items()] + [""]
     lines += ["## Files", "", f"- leaderboard: `{lb['html'].name}`, `{lb['md'].name}`, `{lb['json'].name}`",
@@ -190,6 +191,18 @@ def write_report(root=None, out=None, reps: int | None = None, run_ids=None, sco
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def provenance_groups(runs: pd.DataFrame) -> list:
+    """Markdown lines: the runs grouped by how they were made (commit, jax, device), so a reader sees at once
+    whether the numbers of one report come from one code base and machine."""
+    cols = ["commit", "jax", "device"]
+    if runs.empty or not set(cols) <= set(runs.columns):
+        return []
+    g = runs.assign(**{c: runs[c].fillna("not recorded") for c in cols}).groupby(cols, sort=True)["run_id"]
+    lines = ["## Provenance", "", "| commit | jax | device | runs |", "|---|---|---|---|"]
+    lines += [f"| {c} | {j} | {d} | {len(ids)} |" for (c, j, d), ids in g]
+    return lines + [""]
 
 
 def report_after_run(root, run_ids, console=None) -> Path | None:

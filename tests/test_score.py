@@ -72,6 +72,7 @@ def test_report_states_the_rule_everywhere_and_carries_provenance(tmp_path):
     path = write_report(tmp_path, out, reps=100, score="best")
     text = path.read_text()
     assert "score rule: best" in text and "## Aggregates" in text
+    assert "| abcdef1234 | 0.10.2 | cpu | 2 |" in text  # the runs grouped by how they were made
     assert text.split("## Aggregates", 1)[1].split("\n", 1)[0].count("score rule: best") == 1
     for ext in ("md", "tex", "html"):
         for value in ("return", "normalised"):
