@@ -3,7 +3,9 @@
 This module owns every path under a results root; the other layers read and write through it.
 
 results/runs/<run_id>/
-  spec.json       what was run (algorithm, task, seeds, config, overrides, steps, harness version)
+  spec.json       what was run (algorithm, task, seeds, config, overrides, steps, harness version) and what
+                  it was made with (``provenance``: benchmarks/training/provenance.py; ``resumed_with`` when a
+                  resume ran with other code, packages, device or data)
   metrics.jsonl   append-only, one JSON object per (evaluation step, seed); flushed per write
   final.json      written atomically (tmp + rename) when the run finishes
   error.txt       the traceback of a failed run (atomic as well)
@@ -126,6 +128,10 @@ class Run:
 
     def spec(self) -> dict:
         return json.loads(self.spec_path.read_text())
+
+    def rewrite_spec(self, spec: dict) -> None:
+        """Replace spec.json atomically (a resume recording a provenance change; the inputs never change)."""
+        atomic_write_json(self.spec_path, spec)
 
     def metrics(self) -> list[dict]:
         """Rows of metrics.jsonl; a torn last line (crash mid-write) is ignored."""

@@ -142,3 +142,24 @@ def test_reproduce_bad_input_is_one_line(tmp_path, capsys):
     run.start({**cfg.inputs(), "suite": "games"})
     assert main(["reproduce", cfg.run_id, "--results", str(tmp_path)]) == 2
     assert "has no final.json" in capsys.readouterr().err
+
+
+def test_a_resume_with_other_packages_is_recorded(tmp_path, monkeypatch):
+    class Boom(Exception):
+        pass
+
+    def crash(step, total, info):
+        if step > 10:
+            raise Boom("simulated kill")
+
+    cfg = RunConfig(**JOB)
+    with pytest.raises(Boom):
+        train(cfg, results=tmp_path, progress=crash)
+    real = provenance.package_versions
+    monkeypatch.setattr(provenance, "package_versions", lambda names: {**real(names), "flax": "9.9.9"})
+    train(cfg, results=tmp_path)
+    spec = Run(tmp_path, cfg.run_id).spec()
+    assert spec["provenance"]["packages"]["flax"] != "9.9.9"  # the first start's record is kept
+    (change,) = spec["resumed_with"]
+    assert change["from_step"] == 10
+    assert change["differences"] == [{"field": "packages.flax", "recorded": real(["flax"])["flax"], "now": "9.9.9"}]

@@ -281,10 +281,12 @@ def train(cfg: RunConfig, results: str | Path | None = None, progress: Optional[
         got = provenance.content_digest(ds)
         if got != expect_data:
             raise DatasetError(f"the dataset of {cfg.label} has content sha256 {got[:16]}..., the recorded run "
-                               f"trained on {expect_data[:16]}...; the data changed (regenerated with other code, or another "
-                               f"file at {ds.card.get('path') or 'the generator'}): restore the recorded data to "
-                               f"reproduce this run")
-    job.run.start(job.spec_record(ds))
+                               f"trained on {expect_data[:16]}...; the data changed (regenerated with other code, or "
+                               f"another file at {ds.card.get('path') or 'the generator'}): restore the recorded "
+                               f"data to reproduce this run")
+    spec = job.spec_record(ds)
+    _note_resumed_provenance(job.run, spec["provenance"])
+    job.run.start(spec)
     states = init_states(job.algo_cls, job.task.spec, job.algo_cfg, job.seeds)
     key = training_keys(job.seeds)
     last_eval = None
@@ -303,6 +305,22 @@ def train(cfg: RunConfig, results: str | Path | None = None, progress: Optional[
                     progress(step, cfg.steps, {"return": float(np.mean(last_eval["returns"]))})
                 _save(ckpt, step, states, key)
     return _finish(job, ds, last_eval, evaluate.train_time, t_start)
+
+
+def _note_resumed_provenance(run: Run, prov: dict) -> None:
+    """spec.json keeps the provenance of the run's first start; a resume with other code, packages, device
+    or data appends what differs (and from which checkpoint step) to its ``resumed_with`` list."""
+    if not run.spec_path.exists():
+        return
+    spec = run.spec()
+    if "provenance" not in spec:
+        return
+    diffs = provenance.differences(spec["provenance"], prov)
+    if diffs:
+        spec.setdefault("resumed_with", []).append(
+            {"from_step": run.checkpoint_step(),
+             "differences": [{"field": f, "recorded": a, "now": b} for f, a, b in diffs]})
+        run.rewrite_spec(spec)
 
 
 def _finish(job: Job, ds, last_eval: Optional[dict], train_time: float, t_start: float) -> dict:
