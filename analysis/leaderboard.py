@@ -72,6 +72,19 @@ def aggregate_markdown(an) -> str:
     return "\n".join(lines)
 
 
+def provenance_rows(an) -> list[dict]:
+    """One row per run shown: how its number was made (commit, versions, device, data digest, score rule)."""
+    runs = an.data.runs
+    if an.finals.empty or runs.empty or "provenance" not in runs:
+        return []
+    shown = runs[runs["run_id"].isin(set(an.finals["run_id"]))].sort_values(["variant", "task"])
+    return [{"algorithm": r["variant"], "task": r["task"], "run": r["run_id"], "commit": r.get("commit") or "–",
+             "jax": r.get("jax") or "–", "device": r.get("device") or "–",
+             "data sha256": r.get("dataset_sha256") or "–",
+             "score rule": an.score_rule, "provenance": r.get("provenance") or "not recorded (run predates provenance)"}
+            for _, r in shown.iterrows()]
+
+
 def _suites(an) -> list:
     return sorted(set(an.finals["suite"])) if not an.finals.empty else []
 
@@ -79,7 +92,9 @@ def _suites(an) -> list:
 def write(an, out: Path, figs: dict, missing: list) -> dict:
     from analysis import tables
     from analysis.reference import load_reference
+    from analysis.score import caption
 
+    rule = caption(an.score_rule)
     out = Path(out)
     stamp = _stamp()
     ref = load_reference()
@@ -88,15 +103,15 @@ def write(an, out: Path, figs: dict, missing: list) -> dict:
     suite_tables = {}
     for s in _suites(an):
         f = an.finals[an.finals["suite"] == s]
-        suite_tables[s] = (tables.build(f, "normalised", title=f"{s}: final normalised score"),
-                           tables.build(f, "return", reference=ref, title=f"{s}: final return (published numbers beside)"))
+        suite_tables[s] = (tables.build(f, "normalised", title=f"{s}: normalised score"),
+                           tables.build(f, "return", reference=ref, title=f"{s}: return (published numbers beside)"))
     problems = an.data.problems + an.notes + missing
     e = html.escape
     body = ["<h1>Offline MARL leaderboard</h1>",
             f'<p class="meta">harness version {e(stamp["version"])} · commit {e(stamp["commit"])} · generated '
             f'{e(stamp["date"])} · store {e(str(an.data.root.resolve()))}<br>timing machine: {e(machine)} · '
             "latency = median over repeated calls of one jitted joint decision (after compilation and warm-up); "
-            "scores = final evaluation, normalised by fixed per-task references (100 = expert, 0 = random)</p>"]
+            f"scores = {e(rule)}, normalised by fixed per-task references (100 = expert, 0 = random)</p>"]
     body.append("<h2>Aggregate panel</h2>")
     rows = panel_rows(an)
     if rows:
@@ -105,8 +120,8 @@ def write(an, out: Path, figs: dict, missing: list) -> dict:
                  for r in rows]
         body.append("</tbody></table>")
         body.append('<p class="footnote">normalised score / 100 (1 = expert reference); 95% stratified-bootstrap CIs '
-                    f"(rliable); runs = seeds, tasks = {e(', '.join(an.matrix.tasks))}. * = cost-defining settings "
-                    "overridden.</p>")
+                    f"(rliable); runs = seeds, tasks = {e(', '.join(an.matrix.tasks))}; {e(rule)}. * = cost-defining "
+                    "settings overridden.</p>")
     else:
         body.append("<p><b>No finished runs.</b> Run <code>bench run</code> to produce results.</p>")
     captions = {"score_vs_latency": "score vs inference time (log x)", "aggregates": "aggregate metrics with 95% CIs",
@@ -124,6 +139,12 @@ def write(an, out: Path, figs: dict, missing: list) -> dict:
         body.append(f"<h2>{e(s)}</h2>")
         body.append(tables.to_html(tn))
         body.append(tables.to_html(tr))
+    prov = provenance_rows(an)
+    if prov:
+        body.append("<h2>Provenance</h2>" + '<table class="provenance"><thead><tr>' +
+                    "".join(f"<th>{e(h)}</th>" for h in prov[0]) + "</tr></thead><tbody>")
+        body += ["<tr>" + "".join(f"<td>{e(str(r[h]))}</td>" for h in r) + "</tr>" for r in prov]
+        body.append("</tbody></table>")
     if problems:
         body.append('<h2>What is missing</h2><ul class="missing">' + "".join(f"<li>{e(p)}</li>" for p in problems) + "</ul>")
     page = ("<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>Offline MARL leaderboard</title>"
@@ -132,11 +153,14 @@ def write(an, out: Path, figs: dict, missing: list) -> dict:
     paths["html"].write_text(page)
     md = ["# Offline MARL leaderboard", "",
           f"harness version {stamp['version']} · commit {stamp['commit']} · generated {stamp['date']} · timing machine: {machine}",
-          "", "## Aggregate panel", "", aggregate_markdown(an), ""]
+          "", f"scores: {rule}", "", f"## Aggregate panel ({rule})", "", aggregate_markdown(an), ""]
     for k, p in figs.items():
         md.append(f"![{captions.get(k, k)}]({Path(p).relative_to(out).as_posix()})")
     for s, (tn, tr) in suite_tables.items():
         md += ["", f"## {s}", "", tables.to_markdown(tn), tables.to_markdown(tr)]
+    if prov:
+        md += ["", "## Provenance", "", "| " + " | ".join(prov[0]) + " |", "|" + "---|" * len(prov[0])]
+        md += ["| " + " | ".join(str(r[h]) for h in r) + " |" for r in prov]
     if problems:
         md += ["", "## What is missing", ""] + [f"- {p}" for p in problems]
     paths["md"].write_text("\n".join(md) + "\n")
@@ -145,5 +169,6 @@ def write(an, out: Path, figs: dict, missing: list) -> dict:
     atomic_write_json(paths["json"], {**stamp, "machine": machine, "aggregates": an.aggregates.to_dict("records"),
                                       "latency": an.latency.to_dict("records"), "tasks": an.matrix.tasks,
                                       "excluded": an.matrix.excluded, "problems": problems,
+                                      "score_rule": an.score_rule, "provenance": prov,
                                       "finals": an.finals.drop(columns=[], errors="ignore").to_dict("records")})
     return paths

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.store import LATENCY_DIR, REPORT_DIR, Run, latency_records, results_root, runs as store_runs
+from benchmarks.store import (LATENCY_DIR, REPORT_DIR, REPRODUCE_DIR, Run, latency_records, results_root,
+                              runs as store_runs)
 
 
 @dataclasses.dataclass
@@ -38,6 +39,7 @@ class StoreData:
     finals: pd.DataFrame
     latency: pd.DataFrame
     problems: list
+    score_rule: str = "final"  # which evaluation ``finals`` holds (analysis/score.py)
 
     @property
     def empty(self) -> bool:
@@ -74,8 +76,12 @@ def _first_line(text: str) -> str:
     return lines[-1].strip() if lines else "(empty error.txt)"
 
 
-def load(root=None, run_ids=None) -> StoreData:
-    """run_ids: only these runs (e.g. what one `bench run` ran); default every run in the store."""
+def load(root=None, run_ids=None, score: str = "final") -> StoreData:
+    """run_ids: only these runs (e.g. what one `bench run` ran); default every run in the store.
+    score: the score rule of ``finals`` (analysis/score.py); every row of one load uses the same rule."""
+    from analysis.score import parse
+
+    score = parse(score)
     root = results_root(root)
     wanted = set(run_ids) if run_ids is not None else None
     problems, run_rows, eval_rows, final_rows = [], [], [], []
@@ -83,13 +89,13 @@ def load(root=None, run_ids=None) -> StoreData:
         problems.append(f"the results store {root} does not exist; run `bench run` to create it")
     elif root.exists():
         odd = [p.name for p in sorted(root.iterdir()) if p.is_dir() and not (p / "spec.json").exists()
-               and any(p.glob("*.json*")) and p.name not in (LATENCY_DIR, REPORT_DIR)]
+               and any(p.glob("*.json*")) and p.name not in (LATENCY_DIR, REPORT_DIR, REPRODUCE_DIR)]
         for name in odd:
             problems.append(f"{root / name}: no spec.json, not a run directory (ignored)")
     for run in store_runs(root) if root.exists() else []:
         if wanted is not None and run.id not in wanted:
             continue
-        row = _load_run(run, problems)
+        row = _load_run(run, problems, score)
         if row is None:
             continue
         run_rows.append(row["run"])
@@ -104,17 +110,53 @@ def load(root=None, run_ids=None) -> StoreData:
     if finals.empty:
         finals = pd.DataFrame(columns=_FINAL_COLS)
     latency = _load_latency(root)
-    return StoreData(root, runs, evals, finals, latency, problems)
+    return StoreData(root, runs, evals, finals, latency, problems, score)
 
 
 _RUN_COLS = ["run_id", "algo", "variant", "preset", "suite", "task", "task_name", "status", "seeds", "steps",
              "flagged", "cost_overrides", "nfe", "train_time", "wall_time", "steps_per_sec", "error",
-             "harness_version", "refs"]
+             "harness_version", "refs", "provenance", "commit", "device", "jax", "dataset_sha256"]
 _FINAL_COLS = ["run_id", "algo", "variant", "preset", "suite", "task", "task_name", "seed", "return",
-               "normalised", "win_rate", "flagged", "cost_overrides", "nfe", "train_time", "steps"]
+               "normalised", "win_rate", "flagged", "cost_overrides", "nfe", "train_time", "steps", "score_rule",
+               "provenance"]
 
 
-def _load_run(run: Run, problems: list):
+def provenance_columns(prov: dict | None) -> dict:
+    """The provenance of a run as report columns: a one-line summary, and commit, device, jax and dataset
+    digest on their own (so reports can group by them). Empty for runs recorded before provenance."""
+    from benchmarks.training.provenance import summary
+
+    prov = prov or {}
+    h = prov.get("harness") or {}
+    commit = h.get("commit")
+    short = (commit[:10] + ("+dirty" if h.get("dirty") else "")) if commit else None
+    return {"provenance": summary(prov), "commit": short,
+            "device": (prov.get("machine") or {}).get("device"), "jax": (prov.get("packages") or {}).get("jax"),
+            "dataset_sha256": ((prov.get("dataset") or {}).get("sha256") or "")[:16] or None}
+
+
+def _scored(final: dict, metrics: list, rule: str, seeds: list, refs) -> list:
+    """[(seed, return, normalised, win_rate)] of a finished run under ``rule``."""
+    from analysis.score import pick
+
+    rets = final.get("returns") or []
+    if rule == "final":
+        norms = [normalise(x, refs) for x in rets] if refs else final.get("normalised") or [np.nan] * len(rets)
+        wins = final.get("win_rate") or [np.nan] * len(rets)
+        return list(zip(seeds, rets, norms, wins))
+    out = []
+    for s in seeds:
+        rows = [m for m in metrics if m.get("kind", "eval") == "eval" and m.get("seed") == s and "return" in m]
+        if not rows:
+            continue
+        for m in rows:
+            m.setdefault("normalised", normalise(m["return"], refs) if refs else np.nan)
+        p = pick(rule, rows)
+        out.append((s, p["return"], p["normalised"], np.nan if p["win_rate"] is None else p["win_rate"]))
+    return out
+
+
+def _load_run(run: Run, problems: list, rule: str = "final"):
     try:
         spec = run.spec()
     except (OSError, json.JSONDecodeError) as exc:
@@ -162,20 +204,20 @@ def _load_run(run: Run, problems: list):
         r["cost_overrides"] = _flag_text(co)
         evals.append(r)
     finals = []
+    prov = provenance_columns(spec.get("provenance"))
     if final:
         rets = final.get("returns") or []
         seeds = final.get("seeds") or spec.get("seeds") or list(range(len(rets)))
-        norms = [normalise(x, refs) for x in rets] if refs else final.get("normalised") or [np.nan] * len(rets)
-        wins = final.get("win_rate") or [np.nan] * len(rets)
-        for s, ret, nrm, w in zip(seeds, rets, norms, wins):
+        for s, ret, nrm, w in _scored(final, metrics, rule, list(seeds), refs):
             finals.append({**base, "seed": s, "return": float(ret), "normalised": float(nrm), "win_rate": w,
                            "flagged": flagged, "cost_overrides": _flag_text(co), "nfe": nfe,
-                           "train_time": final.get("train_time"), "steps": final.get("steps")})
+                           "train_time": final.get("train_time"), "steps": final.get("steps"), "score_rule": rule,
+                           "provenance": prov["provenance"]})
     run_row = {**base, "status": status, "seeds": spec.get("seeds"), "steps": spec.get("steps"), "flagged": flagged,
                "cost_overrides": _flag_text(co), "nfe": nfe,
                "train_time": (final or {}).get("train_time"), "wall_time": (final or {}).get("wall_time"),
                "steps_per_sec": (final or {}).get("steps_per_sec"), "error": error,
-               "harness_version": spec.get("harness_version"), "refs": refs}
+               "harness_version": spec.get("harness_version"), "refs": refs, **prov}
     return {"run": run_row, "evals": evals, "finals": finals}
 
 

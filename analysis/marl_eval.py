@@ -6,7 +6,10 @@
 env = the suite, task = the task name, algorithm = the variant (commas, which marl-eval uses to pair
 algorithms, are replaced by ';'). The store keeps one mean return per evaluation and seed (the mean
 over that evaluation's episodes), so every metric list holds that one value; ``absolute_metrics``
-holds the final evaluation. Metrics exported: return, normalised (fixed references) and win_rate
+holds the score under the report's score rule (final by default; ``score_rule`` of the load). Each
+entry's provenance (commit, versions, device, score rule) goes to ``<name>.provenance.json`` with the
+same env/task/algorithm/seed keys: marl-eval reads every key of a seed's entry as a step or metric.
+Metrics exported: return, normalised (fixed references) and win_rate
 where present. marl-eval requires every algorithm of an env to have the same number of runs and
 steps: :func:`check` lists the violations instead of letting marl-eval stop on them.
 """
@@ -34,9 +37,36 @@ def export(data: StoreData) -> dict:
             row = r._asdict()
             entry[f"step_{i}"] = {"step_count": int(row["step"]),
                                   **{m: [float(row[m])] for m in METRICS if m in row and _ok(row[m])}}
-        last = g.iloc[-1]
+        last = _scored_row(data, g.iloc[-1]["run_id"], seed)
+        last = g.iloc[-1] if last is None else last
         entry["absolute_metrics"] = {m: [float(last[m])] for m in METRICS if m in last and _ok(last[m])}
         runs[f"seed_{int(seed)}"] = entry
+    return out
+
+
+def _scored_row(data: StoreData, run_id: str, seed):
+    f = data.finals
+    if f.empty:
+        return None
+    hit = f[(f["run_id"] == run_id) & (f["seed"] == seed)]
+    return None if hit.empty else hit.iloc[0]
+
+
+def provenance(data: StoreData, raw: dict) -> dict:
+    """The provenance summary of every entry of ``raw`` under the same keys."""
+    runs = data.runs.set_index("run_id") if not data.runs.empty else None
+    ev = data.evals
+    out: dict = {}
+    groups = ev.groupby(["suite", "task_name", "variant", "seed"]) if not ev.empty else []
+    for (suite, task_name, variant, seed), g in groups:
+        algo = str(variant).replace(",", ";")
+        if f"seed_{int(seed)}" not in raw.get(suite, {}).get(task_name, {}).get(algo, {}):
+            continue
+        rid = g.iloc[-1]["run_id"]
+        r = runs.loc[rid] if runs is not None and rid in runs.index else {}
+        out.setdefault(suite, {}).setdefault(task_name, {}).setdefault(algo, {})[f"seed_{int(seed)}"] = {
+            "run_id": rid, "commit": r.get("commit"), "jax": r.get("jax"), "device": r.get("device"),
+            "dataset_sha256": r.get("dataset_sha256"), "summary": r.get("provenance"), "score_rule": data.score_rule}
     return out
 
 
@@ -67,4 +97,5 @@ def write(data: StoreData, path: Path) -> tuple[Path, list]:
     from benchmarks.store import atomic_write_json
 
     atomic_write_json(Path(path), raw)
+    atomic_write_json(Path(path).with_suffix(".provenance.json"), provenance(data, raw))
     return Path(path), check(raw)

@@ -38,14 +38,15 @@ class Analysis:
     latency: pd.DataFrame  # one row per variant with a latency
     notes: list
     reps: int = 2000
+    score_rule: str = "final"  # the one rule every table and aggregate of this analysis reports
 
 
-def analyse(root=None, reps: int | None = None, seed: int = 0, run_ids=None) -> Analysis:
+def analyse(root=None, reps: int | None = None, seed: int = 0, run_ids=None, score: str = "final") -> Analysis:
     from analysis import aggregate
     from analysis.load import latest_finals, load
 
     reps = reps or aggregate.DEFAULT_REPS
-    data = load(root, run_ids)
+    data = load(root, run_ids, score)
     finals = latest_finals(data)
     notes = []
     matrix = aggregate.score_matrix(finals)
@@ -54,7 +55,7 @@ def analyse(root=None, reps: int | None = None, seed: int = 0, run_ids=None) -> 
     aggs = aggregate.aggregates(matrix.scores, reps, seed) if matrix.scores else pd.DataFrame()
     poi = (aggregate.probability_of_improvement(matrix.scores, reps=reps, seed=seed)
            if len(matrix.scores) > 1 else pd.DataFrame(columns=["x", "y", "P(X>Y)", "lo", "hi"]))
-    return Analysis(data, finals, matrix, aggs, poi, latency_per_variant(data, finals), notes, reps)
+    return Analysis(data, finals, matrix, aggs, poi, latency_per_variant(data, finals), notes, reps, data.score_rule)
 
 
 def latency_per_variant(data, finals: pd.DataFrame) -> pd.DataFrame:
@@ -91,7 +92,7 @@ def write_tables(an: Analysis, out: Path) -> dict:
     written = {}
     for value in ("return", "normalised"):
         t = tables.build(an.finals, value, reference=ref if value == "return" else None,
-                         title=f"final {value} (mean ± 2 std over seeds)")
+                         title=f"{value} (mean ± 2 std over seeds)")
         for ext, fn in tables.RENDERERS.items():
             p = out / "tables" / f"results_{value}.{ext}"
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -145,11 +146,13 @@ def score_latency_points(an: Analysis) -> pd.DataFrame:
                          "latency_ms": m["median_ms"]})
 
 
-def write_report(root=None, out=None, reps: int | None = None, run_ids=None) -> Path:
-    """Write the report for the store at ``root`` (or only ``run_ids``) into ``out``; returns report.md's path."""
+def write_report(root=None, out=None, reps: int | None = None, run_ids=None, score: str = "final") -> Path:
+    """Write the report for the store at ``root`` (or only ``run_ids``) into ``out`` with every table and
+    aggregate under one score rule (analysis/score.py); returns report.md's path."""
     from analysis import leaderboard, marl_eval
+    from analysis.score import caption
 
-    an = analyse(root, reps, run_ids=run_ids)
+    an = analyse(root, reps, run_ids=run_ids, score=score)
     out = Path(out) if out else default_out(root)
     out.mkdir(parents=True, exist_ok=True)
     data = an.data
@@ -163,7 +166,7 @@ def write_report(root=None, out=None, reps: int | None = None, run_ids=None) -> 
         df.to_csv(out / f"{name}.csv", index=False)
     _, me_problems = marl_eval.write(data, out / "marl_eval.json")
     lb = leaderboard.write(an, out, figs, missing)
-    lines = ["# Benchmark report", "", f"store: `{data.root.resolve()}`", ""]
+    lines = ["# Benchmark report", "", f"store: `{data.root.resolve()}`", "", f"{caption(an.score_rule)}", ""]
     n = data.runs["status"].value_counts().to_dict() if not data.runs.empty else {}
     lines.append(f"runs: {len(data.runs)} ({', '.join(f'{v} {k}' for k, v in n.items()) or 'none'})")
     lines.append("")
@@ -174,10 +177,13 @@ def write_report(root=None, out=None, reps: int | None = None, run_ids=None) -> 
         lines += ["## What is missing", ""] + [f"- {p}" for p in data.problems + an.notes + missing + me_problems] + [""]
     if not an.aggregates.empty:
         lines += ["## Aggregates (rliable, stratified bootstrap 95% CIs; runs = seeds, tasks = "
-                  + ", ".join(an.matrix.tasks) + ")", "", leaderboard.aggregate_markdown(an), ""]
+                  + ", ".join(an.matrix.tasks) + f"; {caption(an.score_rule)})", "",
+                  leaderboard.aggregate_markdown(an), ""]
     if (("return", "md")) in tables_written:
-        lines += ["## Final return", "", tables_written[("return", "md")].read_text(), "",
-                  "## Final normalised score", "", tables_written[("normalised", "md")].read_text(), ""]
+        lines += [f"## Return ({caption(an.score_rule)})", "", tables_written[("return", "md")].read_text(), "",
+                  f"## Normalised score ({caption(an.score_rule)})", "",
+                  tables_written[("normalised", "md")].read_text(), ""]
+    lines += provenance_groups(data.runs)
     if figs:
         lines += ["## Figures", ""] + [f"![{k}]({Path(p).relative_to(out)})" for k, p in figs.items()] + [""]
     lines += ["## Files", "", f"- leaderboard: `{lb['html'].name}`, `{lb['md'].name}`, `{lb['json'].name}`",
@@ -185,6 +191,18 @@ def write_report(root=None, out=None, reps: int | None = None, run_ids=None) -> 
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def provenance_groups(runs: pd.DataFrame) -> list:
+    """Markdown lines: the runs grouped by how they were made (commit, jax, device), so a reader sees at once
+    whether the numbers of one report come from one code base and machine."""
+    cols = ["commit", "jax", "device"]
+    if runs.empty or not set(cols) <= set(runs.columns):
+        return []
+    g = runs.assign(**{c: runs[c].fillna("not recorded") for c in cols}).groupby(cols, sort=True)["run_id"]
+    lines = ["## Provenance", "", "| commit | jax | device | runs |", "|---|---|---|---|"]
+    lines += [f"| {c} | {j} | {d} | {len(ids)} |" for (c, j, d), ids in g]
+    return lines + [""]
 
 
 def report_after_run(root, run_ids, console=None) -> Path | None:

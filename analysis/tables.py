@@ -17,7 +17,9 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from algorithms.errors import BenchError
 from analysis.reference import match
+from analysis.score import caption
 
 
 @dataclasses.dataclass
@@ -60,6 +62,13 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
           variants=None, tasks=None, title: str = "", published_papers=None) -> ResultTable:
     """tasks: optional list of (suite, task_name) rows to show (default: every task in ``finals``)."""
     f = finals if not finals.empty else pd.DataFrame(columns=["variant", "suite", "task_name", value, "flagged"])
+    rules = sorted(set(f["score_rule"].dropna())) if "score_rule" in f else []
+    if len(rules) > 1:
+        raise BenchError(f"a table never mixes score rules, got {', '.join(rules)}; load the store with one rule "
+                         f"(bench report --score final|best|last-K)")
+    rule = rules[0] if rules else "final"
+    if caption(rule) not in title:
+        title = f"{title} [{caption(rule)}]" if title else caption(rule)
     variants = list(variants) if variants is not None else list(dict.fromkeys(f["variant"]))
     if tasks is None:
         tasks = list(dict.fromkeys(zip(f["suite"], f["task_name"])))
@@ -115,7 +124,8 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
     if pub_cols:
         srcs = sorted({c.source for c in pub_cols.values()})
         footnotes.append("(paper) columns: published numbers, mean +- 2 std (VGM2P's +- std doubled), from " + "; ".join(srcs))
-    footnotes.append(f"cells: mean +- 2 std over seeds of the final {'normalised score' if value == 'normalised' else 'return'}; "
+    what = "normalised score" if value == "normalised" else "return"
+    footnotes.append(f"cells: mean +- 2 std over seeds of the {what} under the {caption(rule)}; "
                      "best measured in bold, second underlined")
     allv = [c.mean for r in out_rows for c in r.cells.values() if np.isfinite(c.mean)]
     decimals = 1 if value == "normalised" or (allv and max(abs(x) for x in allv) >= 20) else 3

@@ -3,7 +3,9 @@
 This module owns every path under a results root; the other layers read and write through it.
 
 results/runs/<run_id>/
-  spec.json       what was run (algorithm, task, seeds, config, overrides, steps, harness version)
+  spec.json       what was run (algorithm, task, seeds, config, overrides, steps, harness version) and what
+                  it was made with (``provenance``: benchmarks/training/provenance.py; ``resumed_with`` when a
+                  resume ran with other code, packages, device or data)
   metrics.jsonl   append-only, one JSON object per (evaluation step, seed); flushed per write
   final.json      written atomically (tmp + rename) when the run finishes
   error.txt       the traceback of a failed run (atomic as well)
@@ -20,6 +22,8 @@ results/runs/latency/<algo>__<label>__<device>.json
                   measurement replaces the old one)
 results/runs/report/
                   what ``bench report`` writes
+results/runs/reproduce/<run_id>/
+                  the default store of ``bench reproduce <run_id>`` (a results root of its own)
 
 The run id is a hash of the run's inputs, so the same command finds its earlier run. Run directories
 are the only sub-directories with a spec.json, so latency/ and report/ never look like runs.
@@ -41,6 +45,7 @@ from algorithms.errors import BenchError
 DEFAULT_RESULTS = "results/runs"
 LATENCY_DIR = "latency"
 REPORT_DIR = "report"
+REPRODUCE_DIR = "reproduce"
 
 
 def results_root(path: str | os.PathLike | None = None) -> Path:
@@ -123,6 +128,10 @@ class Run:
 
     def spec(self) -> dict:
         return json.loads(self.spec_path.read_text())
+
+    def rewrite_spec(self, spec: dict) -> None:
+        """Replace spec.json atomically (a resume recording a provenance change; the inputs never change)."""
+        atomic_write_json(self.spec_path, spec)
 
     def metrics(self) -> list[dict]:
         """Rows of metrics.jsonl; a torn last line (crash mid-write) is ignored."""
@@ -257,6 +266,11 @@ def latency_records(root) -> list[dict]:
         except (OSError, json.JSONDecodeError):
             continue
     return out
+
+
+def reproduce_dir(root, rid: str) -> Path:
+    """Where ``bench reproduce`` re-runs ``rid`` by default: a fresh store inside the original one."""
+    return results_root(root) / REPRODUCE_DIR / rid
 
 
 def report_dir(root=None) -> Path:

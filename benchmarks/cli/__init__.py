@@ -4,6 +4,7 @@
     bench run --suite games --algos macflow,flowbc,bc --seeds 0,1,2 --steps 2000
     bench run --task games/landmarks-10 --algos macflow --set alpha=10
     bench list algos|suites|tasks
+    bench reproduce RUN_ID [--results DIR] [--into DIR]
     bench report | figures | latency | throughput | data | doctor | evalbench | om2p-derivative
 
 Every user error prints one line naming the valid choices and exits with status 2; nothing already
@@ -16,10 +17,11 @@ import argparse
 import sys
 
 from algorithms.errors import BenchError
-from benchmarks.cli import data, databench, doctor, evalbench, latency, listing, om2p, report, run, throughput
+from benchmarks.cli import (data, databench, doctor, evalbench, latency, listing, om2p, report, reproduce, run,
+                            throughput)
 
 # in the order of `bench --help`
-COMMANDS = (run, listing, report, latency, throughput, databench, data, doctor, evalbench, om2p)
+COMMANDS = (run, listing, report, reproduce, latency, throughput, databench, data, doctor, evalbench, om2p)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,20 +18,25 @@ def add_report(sub):
                                    "format (Markdown, LaTeX, HTML) with published numbers beside measured ones, rliable "
                                    "aggregates with stratified-bootstrap CIs, figures, the leaderboard page and the "
                                    "marl-eval JSON export. Missing or failed runs are listed, not fatal.",
-                       epilog="examples:\n  bench report\n  bench report --results /data/runs --out site/",
+                       epilog="examples:\n  bench report\n  bench report --score last-3\n"
+                              "  bench report --results /data/runs --out site/",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_results_option(p)
     p.add_argument("--out", help="output directory (default: <results>/report)")
     p.add_argument("--reps", type=int, default=None, help="bootstrap repetitions (default 2000)")
+    p.add_argument("--score", default="final", metavar="RULE",
+                   help="which evaluation every table and aggregate reports: final (default; what the MAC-Flow "
+                        "paper's tables report), best, or last-K (mean of the last K evaluations per seed)")
     p.set_defaults(func=cmd_report)
 
 
 def cmd_report(args) -> int:
     from analysis.report import write_report
+    from analysis.score import parse
 
     if args.reps is not None and args.reps < 100:
         raise BenchError(f"--reps must be at least 100 for a meaningful bootstrap, got {args.reps}")
-    path = write_report(args.results, args.out, args.reps)
+    path = write_report(args.results, args.out, args.reps, score=parse(args.score))
     print(path.read_text().split("## Aggregates")[0].strip())
     print(f"\nreport: {path.resolve()}\nleaderboard: {(path.parent / 'leaderboard.html').resolve()}")
     return 0

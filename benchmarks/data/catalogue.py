@@ -52,6 +52,9 @@ class Entry:
     sha256: Optional[str] = None  # known digest; None: recorded on the first verified download
     size: Optional[int] = None  # exact size in bytes when known
     default: bool = True  # part of `bench data download --suite S` without --task
+    # statistics og-marl publishes per dataset (docs/dataset_cards/datacard_info.json, as summarised in
+    # shared/reference/ogmarl_datasets.md): uid -> (episodes or None, mean episode return, decimals shown)
+    published: tuple = ()
 
     @property
     def name(self) -> str:
@@ -73,26 +76,37 @@ class Entry:
         return (self.vlt_dir(root) / MARKER).is_file()
 
 
-def _e(suite, scenario, source, env, folder, uids, approx, default=True):
-    return Entry(suite, scenario, source, env, f"{folder}/{env}/{scenario}.zip", tuple(uids), approx, default=default)
+def _e(suite, scenario, source, env, folder, uids, approx, default=True, published=None):
+    pub = tuple((uid, v[0], v[1], v[2] if len(v) > 2 else 2) for uid, v in (published or {}).items())
+    return Entry(suite, scenario, source, env, f"{folder}/{env}/{scenario}.zip", tuple(uids), approx, default=default,
+                 published=pub)
 
 
 GPM = ("Good", "Medium", "Poor")
 OMIGA_MUJOCO = ("Expert", "Medium", "Medium-Replay", "Medium-Expert")
 CATALOGUE = (
-    _e("smacv1", "3m", "og_marl", "smac_v1", "core", GPM, "1.39 GB"),
-    _e("smacv1", "8m", "og_marl", "smac_v1", "core", GPM, "2.53 GB"),
-    _e("smacv1", "2s3z", "og_marl", "smac_v1", "core", GPM, "1.75 GB"),
-    _e("smacv1", "5m_vs_6m", "og_marl", "smac_v1", "core", GPM, "2.04 GB"),
-    _e("smacv1", "2c_vs_64zg", "omiga", "smac_v1", "prior_work/omiga", GPM, "233 MB"),
-    _e("smacv2", "terran_5_vs_5", "og_marl", "smac_v2", "core", ("Replay", "Random"), "965 MB"),
-    _e("smacv2", "zerg_5_vs_5", "og_marl", "smac_v2", "core", ("Replay",), "588 MB"),
-    _e("smacv2", "terran_10_vs_10", "og_marl", "smac_v2", "core", ("Replay",), "438 MB"),
+    _e("smacv1", "3m", "og_marl", "smac_v1", "core", GPM, "1.39 GB",
+       published={"Good": (43_559, 16.49), "Medium": (41_619, 9.96), "Poor": (48_779, 4.69)}),
+    _e("smacv1", "8m", "og_marl", "smac_v1", "core", GPM, "2.53 GB",
+       published={"Good": (30_638, 16.86), "Medium": (39_208, 10.14), "Poor": (20_629, 5.28)}),
+    _e("smacv1", "2s3z", "og_marl", "smac_v1", "core", GPM, "1.75 GB",
+       published={"Good": (18_616, 18.32), "Medium": (18_605, 12.57), "Poor": (9_942, 6.88)}),
+    _e("smacv1", "5m_vs_6m", "og_marl", "smac_v1", "core", GPM, "2.04 GB",
+       published={"Good": (36_311, 16.58), "Medium": (39_284, 12.62), "Poor": (45_501, 7.45)}),
+    _e("smacv1", "2c_vs_64zg", "omiga", "smac_v1", "prior_work/omiga", GPM, "233 MB",
+       published={"Good": (None, 19.94), "Medium": (None, 13.00), "Poor": (None, 8.91)}),
+    _e("smacv2", "terran_5_vs_5", "og_marl", "smac_v2", "core", ("Replay", "Random"), "965 MB",
+       published={"Replay": (17_958, 10.05), "Random": (37_874, 2.43)}),
+    _e("smacv2", "zerg_5_vs_5", "og_marl", "smac_v2", "core", ("Replay",), "588 MB",
+       published={"Replay": (23_294, 7.34)}),
+    _e("smacv2", "terran_10_vs_10", "og_marl", "smac_v2", "core", ("Replay",), "438 MB",
+       published={"Replay": (13_588, 6.32)}),
     _e("mamujoco", "6halfcheetah", "omiga", "mamujoco", "prior_work/omiga", OMIGA_MUJOCO, "882 MB"),
     _e("mamujoco", "3hopper", "omiga", "mamujoco", "prior_work/omiga", OMIGA_MUJOCO, "599 MB"),
     _e("mamujoco", "2ant", "omiga", "mamujoco", "prior_work/omiga", OMIGA_MUJOCO, "1.31 GB"),
     # og-marl's own MaMuJoCo data (MuJoCo 2.1 multiagent_mujoco, not a DESIGN task): only with --task
-    _e("mamujoco", "2halfcheetah", "og_marl", "mamujoco", "core", GPM, "8.93 GB", default=False),
+    _e("mamujoco", "2halfcheetah", "og_marl", "mamujoco", "core", GPM, "8.93 GB", default=False,
+       published={"Good": (1_000, 6924, 0), "Medium": (None, 1485, 0), "Poor": (None, 400, 0)}),
     _e("mpe", "simple_spread", "omar", "mpe", "prior_work/omar", ("Expert", "Medium", "Medium-Replay", "Random"),
        "4.98 GB"),
 )
@@ -121,6 +135,52 @@ def find(source: str, env: str, scenario: str) -> Entry:
         if (e.source, e.env, e.scenario) == (source, env, scenario):
             return e
     raise unknown("catalogue dataset", f"{source}/{env}/{scenario}", [e.name for e in CATALOGUE])
+
+
+def entry_of(path) -> Optional[Entry]:
+    """The catalogue entry a vault at ``<...>/<source>/<env>/<scenario>.vlt/<uid>`` belongs to, or None."""
+    p = Path(path)
+    if len(p.parts) < 4 or not p.parent.name.endswith(".vlt"):
+        return None
+    scenario, env, source = p.parent.name[:-4], p.parent.parent.name, p.parent.parent.parent.name
+    return next((e for e in CATALOGUE if (e.source, e.env, e.scenario) == (source, env, scenario)), None)
+
+
+def installed_download(path) -> Optional[dict]:
+    """What ``download`` recorded for the vault at ``path`` (catalogue name, url, sha256 of the zip, date), or
+    None when the data were not installed by ``bench data download``."""
+    marker = Path(path).parent / MARKER
+    try:
+        meta = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
+    entry = entry_of(path)
+    return {"entry": entry.name if entry else None, "url": meta.get("url"), "sha256": meta.get("sha256"),
+            "downloaded": meta.get("downloaded")}
+
+
+def check_published(summary: dict, path) -> Optional[dict]:
+    """Compare a dataset's statistics with the ones og-marl publishes for it; returns the published ones.
+
+    ``summary`` is ``Dataset.summary()`` of the vault at ``path``. Episodes may differ by one (an episode cut
+    by the end of a stream is not counted); the mean return must agree to the published rounding. A
+    mismatch is a DatasetError naming both numbers: the data changed, or the file is not the one published."""
+    entry = entry_of(path)
+    uid = Path(path).name
+    pub = {u: (eps, ret, dec) for u, eps, ret, dec in (entry.published if entry else ())}
+    if uid not in pub:
+        return None
+    eps, ret, dec = pub[uid]
+    where = f"{entry.name}/{uid} at {path}"
+    fix = "delete it and run `bench data download` again, or pass your own data with --dataset from another directory"
+    if eps is not None and abs(summary["episodes"] - eps) > 1:
+        raise DatasetError(f"{where} holds {summary['episodes']} episodes, og-marl publishes {eps}; the data differ "
+                           f"from the published dataset: {fix}")
+    tol = 0.5 * 10.0 ** -dec + 1e-9
+    if not abs(summary["return_mean"] - ret) <= tol:
+        raise DatasetError(f"{where} has mean episode return {summary['return_mean']:.{dec + 2}f}, og-marl publishes "
+                           f"{ret:.{dec}f}; the data differ from the published dataset: {fix}")
+    return {"episodes": eps, "return_mean": ret}
 
 
 # ---- digests recorded on first verified download ----------------------------------------------------

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import platform
 import time
-from pathlib import Path
 
 from algorithms.errors import BenchError
 
@@ -37,24 +35,10 @@ DEFAULT_BUDGET = 60.0  # seconds of timed calls per algorithm, after at least 3 
 
 
 def machine() -> dict:
-    """What the timings were measured on."""
-    import jax
+    """What the timings were measured on: the same record as a run's provenance (one implementation)."""
+    from benchmarks.training.provenance import machine as host
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    dev = jax.devices()[0]
-    import os
-
-    kind = str(getattr(dev, "device_kind", "") or "")
-    device = dev.platform if kind.lower() in ("", dev.platform) else f"{dev.platform}:{kind}"
-    return {"cpu": cpu, "cores": os.cpu_count(), "device": device,
-            "jax": jax.__version__, "python": platform.python_version(), "os": platform.platform()}
+    return host()
 
 
 BLOCK = 10  # calls per algorithm before the next one takes its turn

@@ -28,19 +28,24 @@ import numpy as np
 
 import algorithms
 from algorithms.base import Batch, config_dict, cost_overrides
-from algorithms.errors import BenchError, TrainingError
+from algorithms.errors import BenchError, DatasetError, TrainingError
 from benchmarks import __version__
+from benchmarks.data.catalogue import check_published
 from benchmarks.data.device import DeviceData
 from benchmarks.data.transitions import check_against
 from benchmarks.store import Run, results_root
 from benchmarks.tasks import Task, get_task
 from benchmarks.training.evaluate import make_evaluator, make_python_evaluator
+from benchmarks.training import provenance
 from benchmarks.training.plan import RunConfig
 
 logging.getLogger("absl").setLevel(logging.ERROR)
 
 Progress = Callable[[int, int, dict], None]  # (step, total steps, {"return": mean} after an evaluation)
 DIAGNOSTIC_BATCH = 1024  # transitions the plugin's diagnostics hook sees at each evaluation
+# final.json's scores are those of the last evaluation: what the MAC-Flow paper's tables report (App. E);
+# `bench report --score best|last-k` recomputes others from metrics.jsonl
+SCORE_RULE = "final"
 
 
 def enable_compilation_cache() -> None:
@@ -51,16 +56,27 @@ def enable_compilation_cache() -> None:
 
 # ---- the pieces of one training program ------------------------------------------------------------------
 def load_data(task: Task, algo_cls, cfg: RunConfig):
-    """(the dataset's card, DeviceData): the dataset on the device at one copy, sampled by index as
-    transitions, or as windows of ``algo_cls.sequence_length`` steps for sequence models."""
+    """(Dataset, DeviceData): the dataset, checked against the task, and on the device at one copy (on a CPU
+    the same memory), sampled by index as transitions, or as windows of ``algo_cls.sequence_length`` steps."""
     if cfg.dataset:
         from benchmarks.data.vault import read_dataset
 
         ds = read_dataset(cfg.dataset)
     else:
         ds = task.make_dataset(cfg.data_seed)
+    check_dataset(ds, task)
+    return ds, DeviceData.from_dataset(ds, algo_cls.sequence_length)
+
+
+def check_dataset(ds, task: Task) -> None:
+    """Before any training: the shapes must fit the evaluation environment's EnvSpec, and a vault of the
+    download catalogue must hold the statistics og-marl publishes for it (a DatasetError otherwise)."""
     check_against(ds, task.spec)
-    return ds.card, DeviceData.from_dataset(ds, algo_cls.sequence_length)
+    path = (ds.card or {}).get("path")
+    if path:
+        published = check_published(ds.summary(), path)
+        if published:
+            ds.card["published"] = published
 
 
 def sample_batch(data, key, batch_size: int) -> Batch:
@@ -146,14 +162,17 @@ class Job:
     def seeds(self) -> tuple:
         return tuple(self.cfg.seeds)
 
-    def spec_record(self) -> dict:
-        """spec.json: what was run."""
+    def spec_record(self, ds=None) -> dict:
+        """spec.json: what was run, and (given the dataset) what it was made with: ``provenance``."""
         task, cfg = self.task, self.cfg
-        return {**cfg.inputs(), "run_id": self.run.id, "suite": task.suite, "task_name": task.name,
-                "config": config_dict(self.algo_cfg), "cost_overrides": cost_overrides(self.algo_cls, self.algo_cfg),
-                "cost": dataclasses.asdict(self.algo_cls.cost(task.spec, self.algo_cfg)),
-                "harness_version": __version__, "env_spec": dataclasses.asdict(task.spec), "refs": list(task.refs()),
-                "preset": sorted(cfg.preset)}
+        rec = {**cfg.inputs(), "run_id": self.run.id, "suite": task.suite, "task_name": task.name,
+               "config": config_dict(self.algo_cfg), "cost_overrides": cost_overrides(self.algo_cls, self.algo_cfg),
+               "cost": dataclasses.asdict(self.algo_cls.cost(task.spec, self.algo_cfg)),
+               "harness_version": __version__, "env_spec": dataclasses.asdict(task.spec), "refs": list(task.refs()),
+               "preset": sorted(cfg.preset), "chunk": cfg.chunk, "allow_cost_override": cfg.allow_cost_override}
+        if ds is not None:
+            rec["provenance"] = provenance.collect(task, ds, cfg)
+        return rec
 
 
 class Chunks:
@@ -263,14 +282,27 @@ def _failures_recorded(run: Run):
 
 # ---- the loop --------------------------------------------------------------------------------------------
 def train(cfg: RunConfig, results: str | Path | None = None, progress: Optional[Progress] = None,
-          resume: bool = True) -> dict:
-    """Run (or resume, or skip if finished) one job; returns final.json's content."""
+          resume: bool = True, expect_data: Optional[str] = None) -> dict:
+    """Run (or resume, or skip if finished) one job; returns final.json's content.
+
+    ``expect_data``: the content sha256 the dataset must have (``bench reproduce``); checked before training."""
     job = Job.resolve(cfg, results)
     if resume and job.run.finished:
         return job.run.final()
-    job.run.start(job.spec_record())
     t_start = time.time()
-    card, data = load_data(job.task, job.algo_cls, cfg)
+    # the data are read and checked (shapes against the environment, statistics against the catalogue)
+    # before the run directory exists, so a bad dataset leaves nothing behind
+    ds, data = load_data(job.task, job.algo_cls, cfg)
+    if expect_data is not None:
+        got = provenance.content_digest(ds)
+        if got != expect_data:
+            raise DatasetError(f"the dataset of {cfg.label} has content sha256 {got[:16]}..., the recorded run "
+                               f"trained on {expect_data[:16]}...; the data changed (regenerated with other code, or "
+                               f"another file at {ds.card.get('path') or 'the generator'}): restore the recorded "
+                               f"data to reproduce this run")
+    spec = job.spec_record(ds)
+    _note_resumed_provenance(job.run, spec["provenance"])
+    job.run.start(spec)
     states = init_states(job.algo_cls, job.task.spec, job.algo_cfg, job.seeds)
     key = training_keys(job.seeds)
     last_eval = None
@@ -288,10 +320,26 @@ def train(cfg: RunConfig, results: str | Path | None = None, progress: Optional[
                 if progress:
                     progress(step, cfg.steps, {"return": float(np.mean(last_eval["returns"]))})
                 _save(ckpt, step, states, key)
-    return _finish(job, card, last_eval, evaluate.train_time, t_start)
+    return _finish(job, ds, last_eval, evaluate.train_time, t_start)
 
 
-def _finish(job: Job, card: dict, last_eval: Optional[dict], train_time: float, t_start: float) -> dict:
+def _note_resumed_provenance(run: Run, prov: dict) -> None:
+    """spec.json keeps the provenance of the run's first start; a resume with other code, packages, device
+    or data appends what differs (and from which checkpoint step) to its ``resumed_with`` list."""
+    if not run.spec_path.exists():
+        return
+    spec = run.spec()
+    if "provenance" not in spec:
+        return
+    diffs = provenance.differences(spec["provenance"], prov)
+    if diffs:
+        spec.setdefault("resumed_with", []).append(
+            {"from_step": run.checkpoint_step(),
+             "differences": [{"field": f, "recorded": a, "now": b} for f, a, b in diffs]})
+        run.rewrite_spec(spec)
+
+
+def _finish(job: Job, ds, last_eval: Optional[dict], train_time: float, t_start: float) -> dict:
     """final.json, from the last evaluation (read back from metrics.jsonl when the run resumed after it)."""
     cfg, run, seeds = job.cfg, job.run, job.seeds
     if last_eval is None:  # resumed after the last evaluation was checkpointed
@@ -304,8 +352,8 @@ def _finish(job: Job, card: dict, last_eval: Optional[dict], train_time: float, 
         "returns": returns.tolist(), "return_mean": float(returns.mean()), "return_std": float(returns.std()),
         "normalised": [job.task.normalise(r) for r in returns], "wall_time": time.time() - t_start,
         "train_time": train_time, "steps_per_sec": cfg.steps * len(seeds) / max(train_time, 1e-9),
-        "cost": spec["cost"], "cost_overrides": spec["cost_overrides"], "dataset": card,
-        "harness_version": __version__,
+        "cost": spec["cost"], "cost_overrides": spec["cost_overrides"], "dataset": ds.card,
+        "harness_version": __version__, "score_rule": SCORE_RULE,
     }
     if last_eval.get("won") is not None and any(w is not None for w in last_eval["won"]):
         final["win_rate"] = [float(w) for w in last_eval["won"]]
