@@ -1,13 +1,16 @@
 """SMAC adapters on a test double with the smac API, the smacv1/smacv2 suites, and `bench run --dataset`."""
 from __future__ import annotations
 
+import dataclasses
+import os
+import subprocess
 import sys
-import types
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmarks.envs import smac
+from benchmarks.envs import sc2proc, smac, smacv2
 from benchmarks.tasks import smac as smac_tasks
 from algorithms.errors import DatasetError, DependencyError
 from test_vault import discrete_dataset
@@ -73,14 +76,15 @@ SPEC_3M = smac.map_spec(smac.V1_MAPS["3m"])
 
 def test_batch_steps_episodes_together_and_reports_wins():
     envs = [FakeSMAC(seed=i, limit=5) for i in range(4)]
-    b = smac.SMACBatch(envs, SPEC_3M)
+    spec = dataclasses.replace(SPEC_3M, episode_length=5)  # the environment's limit: checked against the spec
+    b = smac.SMACBatch(envs, spec)
     obs, legal, state = b.reset()
     assert obs.shape == (4, 3, 30) and legal.shape == (4, 3, 9) and state.shape == (4, 48)
     assert legal[..., 6:].all() and not legal[..., 0].any()
     # envs 0,1 attack (win after 2 steps: return 3 + 3 + 10), envs 2,3 stop (time limit, no win)
     act = np.array([[6, 7, 8], [6, 6, 6], [1, 1, 1], [1, 2, 3]])
     total, won, alive = np.zeros(4), np.zeros(4, bool), np.ones(4, bool)
-    for t in range(SPEC_3M.episode_length):
+    for t in range(spec.episode_length):
         obs, legal, state, r, done, info = b.step(act)
         total += np.where(alive, r, 0)
         won = np.where(alive & done, info["won"], won)
@@ -105,56 +109,58 @@ def test_illegal_actions_never_reach_starcraft():
 
 
 def test_environment_with_other_shapes_is_refused():
-    with pytest.raises(DatasetError, match=r"\(3, 31, 48, 9\).*\(3, 30, 48, 9\)"):
+    with pytest.raises(DatasetError, match=r"obs_shape 31 where the task has 30\. "):
         smac.SMACBatch([FakeSMAC(obs_dim=31)], SPEC_3M)
 
 
+FAKE_SC2 = Path(__file__).parent / "fake_sc2"  # on-disk doubles of pysc2, smac, smacv2 (tests/fake_sc2/fakesc2.py)
+
+
 @pytest.fixture
-def fake_smac_package(monkeypatch, tmp_path):
-    """oxwhirl smac / smacv2 modules replaced by the double, and a StarCraft II directory."""
-    made = {}
-
-    class StarCraft2Env(FakeSMAC):
-        def __init__(self, map_name, seed=None, **kw):
-            made.setdefault("v1", []).append((map_name, seed))
-            info = smac.V1_MAPS[map_name]
-            super().__init__(info.n_agents, info.obs_dim, info.state_dim, info.n_actions, info.limit, seed or 0)
-
-    class StarCraftCapabilityEnvWrapper(FakeSMAC):
-        def __init__(self, **kw):
-            made.setdefault("v2", []).append(kw)
-            n = kw["capability_config"]["n_units"]
-            super().__init__(n, 162 if n == 10 else 82, 290 if n == 10 else 120, 16 if n == 10 else 11, 200, kw["seed"])
-
-    for name, attrs in (("smac", {}), ("smac.env", {"StarCraft2Env": StarCraft2Env}), ("smacv2", {}),
-                        ("smacv2.env", {"StarCraftCapabilityEnvWrapper": StarCraftCapabilityEnvWrapper})):
-        mod = types.ModuleType(name)
-        mod.__dict__.update(attrs)
-        monkeypatch.setitem(sys.modules, name, mod)
-    (tmp_path / "StarCraftII" / "Versions").mkdir(parents=True)
-    monkeypatch.setenv("SC2PATH", str(tmp_path / "StarCraftII"))
-    return made
+def sc2_double(monkeypatch, tmp_path):
+    """The smac / smacv2 / pysc2 doubles installed (importable here and in child processes), StarCraft II 4.10
+    with every map file in $SC2PATH; launches of the game are logged to ``tmp_path / "launches.log"``."""
+    monkeypatch.syspath_prepend(str(FAKE_SC2))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(FAKE_SC2), os.environ.get("PYTHONPATH")])))
+    sc2 = tmp_path / "StarCraftII"
+    (sc2 / "Versions" / smac.BUILD_410).mkdir(parents=True)
+    maps = sc2 / "Maps" / smac.MAP_DIR
+    maps.mkdir(parents=True)
+    for m in [*smac.V1_MAPS, smacv2.MAP_FILE]:
+        (maps / f"{m}.SC2Map").write_bytes(b"map")
+    monkeypatch.setenv("SC2PATH", str(sc2))
+    monkeypatch.setenv("FAKE_SC2_LOG", str(tmp_path / "launches.log"))
+    monkeypatch.setattr(sc2proc, "_HOSTS", {})
+    yield sc2
+    for h in sc2proc._HOSTS.values():
+        h.close()
 
 
-def test_real_factories_build_the_papers_environments(fake_smac_package):
+def launches(sc2) -> list:
+    log = sc2.parent / "launches.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_real_factories_build_the_papers_environments(sc2_double):
     from benchmarks.tasks import get_task
 
     task = get_task("smacv1/3m-good")
     assert task.spec == SPEC_3M and not task.jax_env and task.reports_win_rate
     batch = task.make_env().batch(2, 10)
-    assert fake_smac_package["v1"] == [("3m", 10), ("3m", 11)]
+    assert [(e.attr("map_name"), e.attr("seed")) for e in batch.envs] == [("3m", 10), ("3m", 11)]
     assert batch.reset()[0].shape == (2, 3, 30)
-    batch.close()
+    assert "smac" not in sys.modules and "smacv2" not in sys.modules  # built in the host process, not here
     task2 = get_task("smacv2/terran_10_vs_10-replay")
-    task2.make_env().batch(1, 0).close()
-    kw = fake_smac_package["v2"][0]
-    assert kw["map_name"] == "10gen_terran" and kw["capability_config"]["n_units"] == 10
-    assert kw["capability_config"]["team_gen"]["unit_types"] == ["marine", "marauder", "medivac"]
-    assert kw["capability_config"]["start_positions"]["dist_type"] == "surrounded_and_reflect"
+    env = task2.make_env().batch(1, 0).envs[0]
+    kw, cfg = env.attr("kwargs"), env.attr("capability_config")
+    assert env.attr("map_name") == "10gen_terran" and cfg["n_units"] == 10
+    assert cfg["team_gen"]["unit_types"] == ["marine", "marauder", "medivac"]
+    assert cfg["start_positions"]["dist_type"] == "surrounded_and_reflect"
     # og-marl's recording settings (its quirks kept so that evaluation matches the data)
-    assert kw["capability_config"]["team_gen"]["exception_unit_types"] == ["baneling"]
-    assert kw["capability_config"]["start_positions"]["n_enemies"] == 5 and kw["seed"] == 0
+    assert cfg["team_gen"]["exception_unit_types"] == ["baneling"]
+    assert cfg["start_positions"]["n_enemies"] == 5 and env.attr("seed") == 0
     assert (kw["conic_fov"], kw["obs_own_pos"], kw["use_unit_ranges"], kw["min_attack_range"]) == (False, True, True, 2)
+    assert {h.package for h in sc2proc._HOSTS.values()} == {"smac", "smacv2"}
 
 
 def _inline():
@@ -184,7 +190,7 @@ def test_missing_starcraft_fails_before_training_with_the_fix(monkeypatch, tmp_p
         train(cfg, results=tmp_path / "r")
     assert not list((tmp_path / "r").rglob("final.json")) and not list((tmp_path / "r").rglob("metrics.jsonl"))
     # the task's own data, not downloaded: the download command
-    monkeypatch.setattr(smac, "missing_env", lambda package: None)
+    monkeypatch.setattr(smac, "missing_env", lambda package, map_names=(): None)
     with pytest.raises(DatasetError, match="bench data download --suite smacv1 --task 3m"):
         train(RunConfig("bc", "smacv1/3m-good", seeds=(0,), steps=50), results=tmp_path / "r")
 
@@ -194,7 +200,7 @@ def test_run_with_dataset_trains_and_evaluates_on_the_double(monkeypatch, tmp_pa
     from benchmarks.training.plan import RunConfig
     from benchmarks.training.train import train
 
-    monkeypatch.setattr(smac, "missing_env", lambda package: None)
+    monkeypatch.setattr(smac, "missing_env", lambda package, map_names=(): None)
     monkeypatch.setitem(smac_tasks.FACTORIES, "smac", lambda scenario: (lambda seed: FakeSMAC(seed=seed)))
     vault = write_dataset(discrete_dataset(T=80), tmp_path / "3m.vlt" / "Good")
     cfg = RunConfig("bc", "smacv1/3m-good", seeds=(0, 1), steps=300, eval_every=300, eval_episodes=3, batch_size=32,
@@ -217,11 +223,11 @@ def test_suite_lists_and_availability(monkeypatch, tmp_path):
     s1, s2 = get_suite("smacv1"), get_suite("smacv2")
     assert len(s1.tasks) == 15 and "2c_vs_64zg-poor" in s1.tasks and "5m_vs_6m-medium" in s1.tasks
     assert set(s2.tasks) == {"terran_5_vs_5-replay", "zerg_5_vs_5-replay", "terran_10_vs_10-replay"}
-    monkeypatch.setattr(smac, "missing_env", lambda package: None)
+    monkeypatch.setattr(smac, "missing_env", lambda package, map_names=(): None)
     monkeypatch.setenv("BENCH_DATA", str(tmp_path))
     assert "bench data download --suite smacv2 --task zerg_5_vs_5" in s2.available()
     with pytest.raises(DependencyError, match="smacv2"):
-        monkeypatch.setattr(smac, "missing_env", lambda package: "smacv2 missing")
+        monkeypatch.setattr(smac, "missing_env", lambda package, map_names=(): "smacv2 missing")
         s2.task("zerg_5_vs_5-replay").make_env()
 
 
@@ -250,7 +256,8 @@ def test_many_episodes_run_in_waves_on_few_instances_with_the_real_evaluator(mon
     from benchmarks.training.evaluate import make_python_evaluator
 
     FakeSMAC.instances = []
-    maker = smac.SMACMaker(SPEC_3M, lambda seed: FakeSMAC(seed=seed, limit=4, hp=6 + len(FakeSMAC.instances) % 2 * 100),
+    spec = dataclasses.replace(SPEC_3M, episode_length=4)
+    maker = smac.SMACMaker(spec, lambda seed: FakeSMAC(seed=seed, limit=4, hp=6 + len(FakeSMAC.instances) % 2 * 100),
                            max_envs=4)
 
     class Attack:  # attacks when the (per-episode) key says so, else stops: a policy with a known score
@@ -280,5 +287,5 @@ def test_many_episodes_run_in_waves_on_few_instances_with_the_real_evaluator(mon
     np.testing.assert_allclose(returns[0], want_ret)
     np.testing.assert_array_equal(won[0], want_won)
     assert all(e.closed for e in FakeSMAC.instances)
-    assert maker.spec.episode_length == 2 * SPEC_3M.episode_length  # two waves
-    assert maker._base == SPEC_3M
+    assert maker.spec.episode_length == 2 * spec.episode_length  # two waves
+    assert maker._base == spec

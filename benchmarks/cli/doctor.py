@@ -25,6 +25,8 @@ def add(sub):
                        epilog="examples:\n  bench doctor\n  bench doctor --json",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--check-sc2", action="store_true",
+                   help="also start one StarCraft II instance per StarCraft suite (smac / smacv2) to prove the game runs")
     p.set_defaults(func=cmd_doctor)
 
 
@@ -48,10 +50,12 @@ def _version(dist: str):
         return None
 
 
-def report() -> dict:
+def report(check_sc2: bool = False) -> dict:
     import jax
 
+    from algorithms.errors import BenchError
     from benchmarks.data import catalogue
+    from benchmarks.envs import smac
     from benchmarks.data.vault import data_dir
     from benchmarks.store import results_root
     from benchmarks.tasks import all_suites
@@ -67,6 +71,14 @@ def report() -> dict:
         except Exception as exc:  # a broken optional install must not hide the rest of the report
             why = f"availability check failed: {type(exc).__name__}: {exc}"
         suites[name] = {"ok": not why, "why": why, "tasks": len(suite.tasks), "description": suite.description}
+        if suite.preflight is not None:  # StarCraft II: install, map files, shapes from the environment itself
+            try:
+                suite.preflight(list(suite.tasks), launch=check_sc2)
+                pre = None
+            except BenchError as exc:
+                pre = str(exc)
+            suites[name].update(preflight=pre, ok=suites[name]["ok"] and pre is None,
+                                launched=check_sc2 and pre is None)
     downloads = {e.name: {"suite": e.suite, "present": e.present(data), "approx": e.approx}
                  for e in catalogue.CATALOGUE}
     return {
@@ -82,6 +94,8 @@ def report() -> dict:
             "jax_cache": {"path": str(cache), "status": _writable(cache)},
         },
         "sc2path": os.environ.get("SC2PATH"),
+        "starcraft": {"path": str(smac.sc2_path()), "builds": smac.sc2_builds(), "problem": smac.missing_sc2(),
+                      "build_note": smac.sc2_build_note()},
         "packages": {p: _version(p) for p in PACKAGES},
         "suites": suites,
         "datasets": downloads,
@@ -89,7 +103,7 @@ def report() -> dict:
 
 
 def cmd_doctor(args) -> int:
-    rep = report()
+    rep = report(getattr(args, "check_sc2", False))
     if args.json:
         print(json.dumps(rep, indent=2))
         return 0
@@ -100,11 +114,18 @@ def cmd_doctor(args) -> int:
         extra = f" (from {d['set_by']})" if "set_by" in d else ""
         print(f"{k + ' dir':14s} {d['path']}{extra}: {d['status']}")
     print(f"{'SC2PATH':14s} {rep['sc2path'] or 'not set (StarCraft II is looked for in ~/StarCraftII)'}")
+    sc2 = rep["starcraft"]
+    print(f"{'StarCraft II':14s} " + (sc2["problem"] or f"builds {', '.join(sc2['builds'])} in {sc2['path']}")
+          + (f" (warning: {sc2['build_note']})" if sc2["build_note"] else ""))
     print("packages       " + ", ".join(f"{p} {v}" for p, v in rep["packages"].items() if v)
           + " | missing: " + (", ".join(p for p, v in rep["packages"].items() if not v) or "none"))
     print("suites:")
     for name, s in rep["suites"].items():
-        print(f"  {name:10s} {'ok' if s['ok'] else 'unavailable'}" + ("" if s["ok"] else f": {s['why']}"))
+        why = s["why"] or s.get("preflight")
+        launched = " (StarCraft II started)" if s.get("launched") else ""
+        print(f"  {name:10s} {'ok' + launched if s['ok'] else 'unavailable'}" + ("" if s["ok"] else f": {why}"))
+        if s["why"] and s.get("preflight") and s["preflight"] not in s["why"]:
+            print(f"  {'':10s} pre-flight: {s['preflight']}")
     print("og-marl datasets (bench data download --suite S --task T):")
     for name, d in rep["datasets"].items():
         print(f"  {name:36s} {d['suite']:9s} {'present' if d['present'] else 'not downloaded'} (~{d['approx']})")

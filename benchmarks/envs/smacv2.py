@@ -9,8 +9,9 @@ same environment and steps it through :class:`benchmarks.envs.smac.SMACBatch` (s
 Two settings of og-marl's recording differ from smacv2's own example configs and are kept here so the
 evaluation environment is the one the data came from: the terran teams name ``baneling`` (not
 ``medivac``) as the exception unit type, so medivacs are drawn like the other types; and
-terran_10_vs_10 passes ``n_enemies=5`` to the start-position distribution (the team sizes themselves
-are 10 vs 10). ``OGMARL_SETTINGS = False`` switches to smacv2's example configs.
+og-marl's config gives the start-position distribution ``n_enemies=5`` for terran_10_vs_10 too, which
+is without effect: smacv2's wrapper overwrites every distribution's ``n_enemies`` with the team's (10).
+``OGMARL_SETTINGS = False`` switches to smacv2's example configs.
 
 Install: ``pip install "smacv2 @ git+https://github.com/oxwhirl/smacv2.git"``, StarCraft II 4.10 in
 $SC2PATH and the smacv2 maps (``SMAC_Maps`` from the smacv2 repository) in $SC2PATH/Maps.
@@ -27,13 +28,15 @@ RACES = {
     "terran": (("marine", "marauder", "medivac"), ("medivac",), (0.45, 0.45, 0.1)),
     "zerg": (("zergling", "baneling", "hydralisk"), ("baneling",), (0.45, 0.1, 0.45)),
 }
-# obs / state / actions from og-marl's datacards; episode limit 400 of the 10gen maps (smacv2's registry)
+# obs / state / actions from og-marl's datacards; episode limit 200: smacv2's map registry for the 10gen maps
+# (400 stood there for two weeks of smacv2's history only). Every 10gen map loads 32x32_flat.SC2Map.
 MAPS = {
-    "terran_5_vs_5": MapInfo(5, 82, 120, 11, 400, "og_marl", (0.0, 20.0)),
-    "zerg_5_vs_5": MapInfo(5, 82, 120, 11, 400, "og_marl", (0.0, 20.0)),
-    "terran_10_vs_10": MapInfo(10, 162, 290, 16, 400, "og_marl", (0.0, 20.0)),
+    "terran_5_vs_5": MapInfo(5, 82, 120, 11, 200, "og_marl", (0.0, 20.0)),
+    "zerg_5_vs_5": MapInfo(5, 82, 120, 11, 200, "og_marl", (0.0, 20.0)),
+    "terran_10_vs_10": MapInfo(10, 162, 290, 16, 200, "og_marl", (0.0, 20.0)),
 }
 QUALITIES = {m: ("Replay",) for m in MAPS}
+MAP_FILE = "32x32_flat"  # $SC2PATH/Maps/SMAC_Maps/32x32_flat.SC2Map, from smacv2's map zip (not in smac's)
 
 
 def distribution_config(scenario: str) -> tuple:

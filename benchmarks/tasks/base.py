@@ -42,6 +42,9 @@ class Suite:
     default_tasks: tuple
     available: Callable[[], Optional[str]] = lambda: None  # None if runnable here, else the fix
     resolve: Optional[Callable[[str], Optional[Callable[[], Task]]]] = None  # parametric task names
+    # (task names, launch) -> None or raises: checks a run needs before training (StarCraft II: install, maps,
+    # the environment's own shapes and limit); launch=True also starts the simulator once
+    preflight: Optional[Callable[..., None]] = None
 
     def task(self, name: str) -> Task:
         if name in self.tasks:

@@ -15,11 +15,18 @@ from algorithms.base import EnvSpec
 from algorithms.errors import DatasetError, DependencyError
 from benchmarks.data import catalogue
 from benchmarks.data.vault import read_dataset
-from benchmarks.envs import smac, smacv2
+from benchmarks.envs import sc2proc, smac, smacv2
 from benchmarks.tasks.base import Suite, Task
 
+
+def _hosted(package: str):
+    """scenario -> (seed -> env): the environment built and stepped in ``package``'s host process
+    (benchmarks/envs/sc2proc.py), so smac and smacv2 never load in one process."""
+    return lambda scenario: (lambda seed: sc2proc.host(package).make(scenario, seed))
+
+
 # scenario -> (seed -> env with the smac API), per package; looked up when a task builds its env
-FACTORIES: dict = {"smac": smac.v1_factory, "smacv2": smacv2.v2_factory}
+FACTORIES: dict = {"smac": _hosted("smac"), "smacv2": _hosted("smacv2")}
 
 
 def dataset_path(suite: str, scenario: str, quality: str) -> Path:
@@ -45,11 +52,24 @@ def load_dataset(suite: str, scenario: str, quality: str):
 
 
 def make_env(spec: EnvSpec, package: str, scenario: str) -> "smac.SMACMaker":
-    """``Task.make_env``: fails here (before any training) when the package or StarCraft II is missing."""
-    why = smac.missing_env(package)
+    """``Task.make_env``: fails here (before any training) when the package, StarCraft II or a map is missing.
+    The maker keeps its StarCraft II instances for every evaluation of the job (``SMACMaker.keep``)."""
+    why = smac.missing_env(package, sc2proc.map_names(package, [scenario]))
     if why:
         raise DependencyError(f"{package} scenario {scenario} cannot run here: {why}")
-    return smac.SMACMaker(spec, FACTORIES[package](scenario), package)
+    return smac.SMACMaker(spec, FACTORIES[package](scenario), package, keep=True)
+
+
+def preflight(package: str, maps: dict, scenarios, launch: bool = False) -> None:
+    """Before any training: the package, StarCraft II and every map file ``scenarios`` need, then each
+    scenario's ``get_env_info()`` (shapes and episode limit) against the task's, in the package's host
+    process; ``launch`` also starts one StarCraft II instance. Raises DependencyError / DatasetError."""
+    scenarios = list(dict.fromkeys(scenarios))
+    why = smac.missing_env(package, sc2proc.map_names(package, scenarios))
+    if why:
+        raise DependencyError(f"{package} cannot run {', '.join(scenarios)} here: {why}")
+    for scenario, info in sc2proc.probe(package, scenarios, launch).items():
+        smac.check_env_info(info, smac.map_spec(maps[scenario]), f"{package} scenario {scenario}")
 
 
 def make_suite(suite: str, maps: dict, qualities: dict, package: str, description: str):
@@ -78,7 +98,10 @@ def make_suite(suite: str, maps: dict, qualities: dict, package: str, descriptio
                                                                   for s in absent)
         return None
 
-    return Suite(suite, description, tasks, tuple(tasks), available=available)
+    def check(names, launch: bool = False) -> None:
+        preflight(package, maps, [n.rsplit("-", 1)[0] for n in names], launch)
+
+    return Suite(suite, description, tasks, tuple(tasks), available=available, preflight=check)
 
 
 def suites() -> list:

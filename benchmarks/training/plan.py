@@ -109,6 +109,20 @@ def _tasks(args) -> list:
     return [suite.task(n) for n in names]
 
 
+def _preflight(tasks) -> None:
+    """Each suite's own pre-flight check of the chosen tasks (StarCraft II: install, map files, shapes and
+    episode limits from the environment), so a run fails here rather than at its first evaluation."""
+    from benchmarks.tasks import get_suite
+
+    by_suite: dict = {}
+    for t in tasks:
+        by_suite.setdefault(t.suite, []).append(t.name)
+    for name, names in by_suite.items():
+        check = get_suite(name).preflight
+        if check is not None:
+            check(names)
+
+
 def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
     """Validate every name and override of ``bench run``'s options before anything runs; returns RunConfigs.
 
@@ -119,6 +133,7 @@ def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
     import algorithms
 
     tasks = _tasks(args)
+    _preflight(tasks)
     algo_names = csv_list(args.algos) if args.algos else list(DEFAULT_ALGOS)
     algos = [algorithms.get(a) for a in algo_names]
     overrides = parse_overrides(args.set)
