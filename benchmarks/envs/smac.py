@@ -2,21 +2,23 @@
 their data: benchmarks/tasks/smac.py).
 
 Neither oxwhirl smac / smacv2 nor StarCraft II installs from PyPI (``pip install smac`` installs SMAC3,
-an unrelated hyper-parameter optimiser), so both are optional extras::
+an unrelated hyper-parameter optimiser), so both are optional extras; both may be installed side by side,
+since the harness never imports them itself (benchmarks/envs/sc2proc.py runs each in its own process)::
 
     pip install "smac @ git+https://github.com/oxwhirl/smac.git"        # smacv1  (extra: .[smac])
     pip install "smacv2 @ git+https://github.com/oxwhirl/smacv2.git"    # smacv2  (extra: .[smacv2])
     StarCraft II 4.10 for Linux (SC2.4.10.zip from Blizzard's s2client-proto) unzipped to ~/StarCraftII
-    or to $SC2PATH, with SMAC_Maps.zip (smacv1) / the smacv2 maps unzipped into $SC2PATH/Maps/
+    or to $SC2PATH; smac's SMAC_Maps.zip and smacv2's SMAC_Maps.zip (32x32_flat) in $SC2PATH/Maps/SMAC_Maps
 
 The adapter follows the batch-env interface of :mod:`benchmarks.envs`: E episodes step together and each
 step makes one jitted ``act`` call for all of them. They run on at most $BENCH_SC2_PARALLEL (default 8)
-StarCraft II processes, in waves (a process is about a gigabyte; seeds x episodes are often hundreds). Observations,
-legal actions and state come from ``get_obs`` / ``get_avail_actions`` / ``get_state`` with SMAC's defaults,
-as og-marl recorded them: no agent id in the observation, and the state ends with every agent's last action
-one-hot (``state_last_action=True``; 3m: 48 = 21 + 3 x 9), the reward is SMAC's team reward (default reward scaling, max about
-20), ``done`` is SMAC's ``terminated`` (a time-limit end included, as og-marl stores it), and ``won`` is
-``info["battle_won"]``. The score and win rate of an evaluation match og-marl's ``evaluate``.
+StarCraft II processes, in waves (a process is about a gigabyte; seeds x episodes are often hundreds).
+Observations, legal actions and state come from ``get_obs`` / ``get_avail_actions`` / ``get_state`` with
+SMAC's defaults, as og-marl recorded them: no agent id in the observation, and the state ends with every
+agent's last action one-hot (``state_last_action=True``; 3m: 48 = 21 + 3 x 9). The reward is SMAC's team
+reward (default reward scaling, max about 20), ``done`` is SMAC's ``terminated`` (a time-limit end
+included, as og-marl stores it), and ``won`` is ``info["battle_won"]``. The score and win rate of an
+evaluation match og-marl's ``evaluate``.
 
 Task names are ``<map>-<quality>`` (``3m-good``); the data are og-marl vaults in
 ``$BENCH_DATA/<source>/<env>/<map>.vlt/<Quality>`` fetched with ``bench data download``.
@@ -27,12 +29,14 @@ import dataclasses
 import importlib.util
 import os
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
-from algorithms.base import DISCRETE, EnvSpec
 from algorithms.errors import DatasetError, DependencyError
+
+if TYPE_CHECKING:  # algorithms.base loads flax (3 s): kept out of the StarCraft host processes (sc2proc)
+    from algorithms.base import EnvSpec
 
 SC2_HINT = ("StarCraft II 4.10 (Linux: SC2.4.10.zip from github.com/Blizzard/s2client-proto, unzipped to "
             "~/StarCraftII, or set SC2PATH) with the maps in $SC2PATH/Maps")
@@ -56,15 +60,19 @@ class MapInfo:
     refs: tuple  # (random, expert) returns for normalisation
 
 
-# obs/state/actions of og_marl maps from og-marl's datacards; 2c_vs_64zg from SMAC's feature layout
-# (2 colossi vs 64 zerglings: 4 + 64*5 + 6 + 2 obs, 2*5 + 64*3 + 2*70 state, 6 + 64 actions).
+# obs/state/actions of og_marl maps from og-marl's datacards, episode limits from smac's map registry.
+# 2c_vs_64zg is not here: its only data (OMIGA's) do not fit oxwhirl smac (see REMOVED_MAPS).
 # Normalisation: 0 (an agent team that deals no damage) to 20 (SMAC's maximum scaled return).
 V1_MAPS = {
     "3m": MapInfo(3, 30, 48, 9, 60, "og_marl", (0.0, 20.0)),
     "8m": MapInfo(8, 80, 168, 14, 120, "og_marl", (0.0, 20.0)),
     "2s3z": MapInfo(5, 80, 120, 11, 120, "og_marl", (0.0, 20.0)),
     "5m_vs_6m": MapInfo(5, 55, 98, 12, 70, "og_marl", (0.0, 20.0)),
-    "2c_vs_64zg": MapInfo(2, 332, 342, 70, 400, "omiga", (0.0, 20.0)),
+}
+REMOVED_MAPS = {
+    "2c_vs_64zg": "its only data, OMIGA's vaults, were recorded with OMIGA's own StarCraft II wrapper (obs 478, "
+                  "state 1350 per og-marl's datacard), which oxwhirl smac does not produce (obs 332, state 342); "
+                  "the harness does not include that wrapper",
 }
 V1_QUALITIES = ("Good", "Medium", "Poor")
 
@@ -76,7 +84,8 @@ def sc2_path() -> Path:
 BUILD_410 = "Base75689"  # the Versions/ folder of StarCraft II 4.10 (SC2.4.10.zip), the build SMAC's data use
 MAP_DIR = "SMAC_Maps"  # smac's and smacv2's maps both live in $SC2PATH/Maps/SMAC_Maps (pysc2 map directory)
 MAPS_HINT = {
-    "smac": "unzip SMAC_Maps.zip (github.com/oxwhirl/smac/releases/download/v0.1-beta1/SMAC_Maps.zip) into $SC2PATH/Maps",
+    "smac": "unzip SMAC_Maps.zip (github.com/oxwhirl/smac/releases/download/v0.1-beta1/SMAC_Maps.zip) "
+            "into $SC2PATH/Maps",
     "smacv2": "unzip smacv2's SMAC_Maps.zip (github.com/oxwhirl/smacv2/releases/download/maps/SMAC_Maps.zip) so that "
               "its files are in $SC2PATH/Maps/SMAC_Maps (smac's map zip does not contain 32x32_flat)",
 }
@@ -269,7 +278,8 @@ def max_instances() -> int:
     try:
         return max(1, int(os.environ.get("BENCH_SC2_PARALLEL", "8")))
     except ValueError:
-        raise DependencyError("BENCH_SC2_PARALLEL must be a positive integer (StarCraft II instances run at once)") from None
+        raise DependencyError("BENCH_SC2_PARALLEL must be a positive integer (StarCraft II instances run at once)"
+                              ) from None
 
 
 @dataclasses.dataclass
@@ -348,6 +358,9 @@ def v1_factory(map_name: str) -> Callable[[int], object]:
     return make
 
 
-def map_spec(info: MapInfo) -> EnvSpec:
+def map_spec(info: MapInfo) -> "EnvSpec":
+    """The task's EnvSpec of a map: its data's shapes and the environment's episode limit."""
+    from algorithms.base import DISCRETE, EnvSpec
+
     return EnvSpec(n_agents=info.n_agents, obs_dim=info.obs_dim, state_dim=info.state_dim, action_kind=DISCRETE,
                    action_dim=info.n_actions, has_legal=True, episode_length=info.limit)

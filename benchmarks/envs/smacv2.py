@@ -18,6 +18,7 @@ $SC2PATH and the smacv2 maps (``SMAC_Maps`` from the smacv2 repository) in $SC2P
 """
 from __future__ import annotations
 
+import copy
 from typing import Callable
 
 from benchmarks.envs.smac import MapInfo, missing_env
@@ -53,7 +54,8 @@ def distribution_config(scenario: str) -> tuple:
         "n_enemies": m,
         "team_gen": {"dist_type": "weighted_teams", "unit_types": list(units), "exception_unit_types": list(exceptions),
                      "weights": list(weights), "observe": True},
-        "start_positions": {"dist_type": "surrounded_and_reflect", "p": 0.5, "n_enemies": start_enemies, "map_x": 32, "map_y": 32},
+        "start_positions": {"dist_type": "surrounded_and_reflect", "p": 0.5, "n_enemies": start_enemies,
+                            "map_x": 32, "map_y": 32},
     }
     return f"10gen_{race}", config
 
@@ -67,8 +69,44 @@ def v2_factory(scenario: str) -> Callable[[int], object]:
             raise DependencyError(f"SMACv2 scenario {scenario} cannot run here: {why}")
         from smacv2.env import StarCraftCapabilityEnvWrapper
 
-        return StarCraftCapabilityEnvWrapper(capability_config=config, map_name=map_name, seed=seed, debug=False,
-                                             conic_fov=False, obs_own_pos=True, use_unit_ranges=True,
-                                             min_attack_range=2)
+        env = StarCraftCapabilityEnvWrapper(capability_config=copy.deepcopy(config), map_name=map_name, seed=seed,
+                                            debug=False, conic_fov=False, obs_own_pos=True, use_unit_ranges=True,
+                                            min_attack_range=2)
+        seed_scenarios(env, seed)
+        return env
 
     return make
+
+
+def seed_scenarios(env, seed: int) -> int:
+    """Seed the scenario generators of a smacv2 wrapper; returns how many generators were seeded.
+
+    smacv2 gives its distributions no seed: each draws from its own ``numpy.random.default_rng()`` (OS
+    entropy), and team shuffles use Python's global ``random``. ``seed`` only reaches the game. Here every
+    ``rng`` attribute of the distributions in ``env.env_key_to_distribution_map`` (nested ones too) is
+    replaced by a generator seeded from (seed, its position), and Python's ``random`` of the host process
+    is seeded. What stays unseeded: the shuffles draw from that one process-wide ``random``, so the same
+    teams come back only for the same sequence of environments and episodes in the process; a smacv2
+    version that renames these attributes is seeded nowhere (0 is returned)."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    found, seen = [], set()
+
+    def walk(obj):
+        if id(obj) in seen or not hasattr(obj, "__dict__"):
+            return
+        seen.add(id(obj))
+        for name, value in sorted(vars(obj).items()):
+            if name == "rng" and isinstance(value, np.random.Generator):
+                found.append((obj, name))
+            elif hasattr(value, "generate") or hasattr(value, "rng"):
+                walk(value)
+
+    for dist in getattr(env, "env_key_to_distribution_map", {}).values():
+        walk(dist)
+    for k, (obj, name) in enumerate(found):
+        setattr(obj, name, np.random.default_rng([seed, k]))
+    return len(found)

@@ -39,15 +39,6 @@ def load_dataset(suite: str, scenario: str, quality: str):
         raise DatasetError(f"the {suite} dataset {scenario}/{quality} is not downloaded (expected at {path}): run "
                            f"`bench data download --suite {suite} --task {scenario}`")
     ds = read_dataset(path)
-    maps = smac.V1_MAPS if suite == "smacv1" else smacv2.MAPS
-    info = maps[scenario]
-    got = (ds.observations.shape[-1], ds.state.shape[-1])
-    if info.source == "omiga" and got != (info.obs_dim, info.state_dim):
-        raise DatasetError(
-            f"the OMIGA {scenario} data at {path} have MAPPO-style features (obs {got[0]}, state {got[1]}: agent id, "
-            f"agent-specific state) that oxwhirl's smac does not produce (obs {info.obs_dim}, state {info.state_dim}); "
-            f"evaluating them needs OMIGA's own StarCraft II wrapper, which this harness does not include. Train "
-            f"smacv1/{scenario} with --dataset on data recorded with smac instead")
     return ds
 
 
@@ -72,7 +63,7 @@ def preflight(package: str, maps: dict, scenarios, launch: bool = False) -> None
         smac.check_env_info(info, smac.map_spec(maps[scenario]), f"{package} scenario {scenario}")
 
 
-def make_suite(suite: str, maps: dict, qualities: dict, package: str, description: str):
+def make_suite(suite: str, maps: dict, qualities: dict, package: str, description: str, removed: dict = None):
     """A Suite of ``<map>-<quality>`` tasks; ``available()`` names what to install or download."""
     tasks = {}
     for scenario, info in maps.items():
@@ -101,12 +92,14 @@ def make_suite(suite: str, maps: dict, qualities: dict, package: str, descriptio
     def check(names, launch: bool = False) -> None:
         preflight(package, maps, [n.rsplit("-", 1)[0] for n in names], launch)
 
-    return Suite(suite, description, tasks, tuple(tasks), available=available, preflight=check)
+    gone = {f"{m}-{q.lower()}": why for m, (why, qs) in (removed or {}).items() for q in qs}
+    return Suite(suite, description, tasks, tuple(tasks), available=available, preflight=check, removed=gone)
 
 
 def suites() -> list:
     v1 = make_suite("smacv1", smac.V1_MAPS, {m: smac.V1_QUALITIES for m in smac.V1_MAPS}, "smac",
-                    "StarCraft II micromanagement (SMAC v1) on og-marl / OMIGA data; needs smac + StarCraft II")
+                    "StarCraft II micromanagement (SMAC v1) on og-marl data; needs smac + StarCraft II",
+                    {m: (why, smac.V1_QUALITIES) for m, why in smac.REMOVED_MAPS.items()})
     v2 = make_suite("smacv2", smacv2.MAPS, smacv2.QUALITIES, "smacv2",
                     "StarCraft II with procedurally generated teams (SMACv2) on og-marl Replay data; "
                     "needs smacv2 + StarCraft II")

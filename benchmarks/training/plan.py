@@ -97,8 +97,8 @@ def _tasks(args) -> list:
 
     if args.task and (args.suite or args.tasks):
         raise BenchError("use either --task SUITE/TASK or --suite/--tasks, not both")
-    if args.task:
-        return [get_task(args.task)]
+    if args.task:  # one or several SUITE/TASK, e.g. smacv1/3m-good,smacv2/zerg_5_vs_5-replay
+        return [get_task(t) for t in csv_list(args.task)]
     if not args.suite and not args.tasks:
         return [get_task(t) for t in DEFAULT_TASKS]
     suite = get_suite(args.suite or "games")

@@ -34,11 +34,11 @@ REAL_ENV_INFO = {
 }
 
 
-def register_maps(names: dict) -> None:
-    """pysc2 map classes ``name -> file`` in the SMAC_Maps directory (what each package does on import)."""
+def register_maps(names: dict) -> list:
+    """pysc2 map classes ``name -> file`` in the SMAC_Maps directory (what each package does on import); the
+    caller keeps the returned classes (pysc2 finds maps through ``__subclasses__``, which holds them weakly)."""
     base = type("SMACMap", (lib.Map,), {"directory": "SMAC_Maps"})
-    for name, file in names.items():
-        type(name, (base,), {"filename": file})
+    return [base] + [type(name, (base,), {"filename": file}) for name, file in names.items()]
 
 
 class FakeBattle:
@@ -71,7 +71,7 @@ class FakeBattle:
         if not self.launched:
             self._launch()
         if self.reward_scale and self.max_reward is None:
-            self.max_reward = float(self.rng.integers(10, 40))  # the first episode's enemy team decides
+            self.max_reward = self.draw_max_reward()
         self.t, self.hp = 0, self.hp0
         return self.get_obs(), self.get_state()
 
@@ -95,6 +95,8 @@ class FakeBattle:
         attackers = sum(a >= 6 for a in actions)
         self.hp -= attackers
         reward = float(attackers)
+        if self.reward_scale:  # smacv2: rewards scaled by this instance's max_reward
+            reward *= self.reward_scale_rate / self.max_reward
         if self.hp <= 0:
             return reward + 10.0, True, {"battle_won": True}
         if self.t >= self.limit:
