@@ -4,6 +4,11 @@ Reports the JAX version, backend and devices; the data, results and compilation-
 (and whether they are writable); key package versions; every suite with ``ok`` or the fix its
 ``available()`` names (missing package, StarCraft II / SC2PATH, missing data); and which downloadable
 og-marl datasets are present.
+
+StarCraft II: the game builds in ``$SC2PATH/Versions`` (a warning when 4.10 is not among them), and each
+StarCraft suite's pre-flight check over all its tasks (the same check ``bench run`` makes before
+training: package, game build, every map file, ``get_env_info()`` against the task's shapes and limit).
+``--check-sc2`` also starts one StarCraft II instance per package, in that package's host process.
 """
 from __future__ import annotations
 

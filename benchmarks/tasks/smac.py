@@ -4,6 +4,10 @@ vaults fetched with ``bench data download`` (benchmarks/data/catalogue.py).
 Task names are ``<map>-<quality>`` (``3m-good``); the data are og-marl vaults in
 ``$BENCH_DATA/<source>/<env>/<map>.vlt/<Quality>``. The environment modules are used through their
 module attributes (``smac.missing_env``), so a test double can stand in for StarCraft II.
+
+Environments are built in one host process per package (benchmarks/envs/sc2proc.py: smac and smacv2
+cannot share a process), and each suite's ``preflight`` checks a run's tasks before training. 2c_vs_64zg
+is listed as removed (``Suite.removed``, reason in ``smac.REMOVED_MAPS``).
 """
 from __future__ import annotations
 
