@@ -136,9 +136,12 @@ def sc2_double(monkeypatch, tmp_path):
         h.close()
 
 
-def launches(sc2) -> list:
+def launches(sc2, closed: bool = False) -> list:
+    """Lines "pid scenario seed" of the games the double started (closed=True: of those it closed)."""
     log = sc2.parent / "launches.log"
-    return log.read_text().splitlines() if log.exists() else []
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [line.rsplit(" ", 1)[0] for line in lines if line.endswith(" closed")] if closed else \
+        [line for line in lines if not line.endswith(" closed")]
 
 
 def test_real_factories_build_the_papers_environments(sc2_double):
@@ -395,6 +398,7 @@ def test_one_process_trains_and_evaluates_a_smacv1_then_a_smacv2_job(sc2_double,
     started = {line.split()[0]: line.split()[1] for line in launches(sc2_double)}  # pid -> scenario
     assert sorted(started.values()) == ["3m", "terran_5_vs_5"]  # each package in its own process
     assert "smac" not in sys.modules and "smacv2" not in sys.modules
+    assert sorted(launches(sc2_double, closed=True)) == sorted(launches(sc2_double))  # each job let its games go
 
 
 @pytest.mark.slow  # about a minute: two jobs through the whole command, and its report

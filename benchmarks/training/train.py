@@ -270,16 +270,20 @@ def train(cfg: RunConfig, results: str | Path | None = None, progress: Optional[
         states, key, step = _restore(ckpt, states, key) if resume else (states, key, 0)
         evaluate = Evaluator(job, data, t_start)
         chunks = Chunks(job)
-        with _failures_recorded(job.run):
-            for target in (t for t in evaluation_points(cfg) if t > step):
-                t0 = time.time()
-                states, key, losses = chunks.train_until(target, step, states, key, data, progress)
-                step = target
-                evaluate.train_time += time.time() - t0
-                last_eval = evaluate(states, step, losses)
-                if progress:
-                    progress(step, cfg.steps, {"return": float(np.mean(last_eval["returns"]))})
-                _save(ckpt, step, states, key)
+        try:
+            with _failures_recorded(job.run):
+                for target in (t for t in evaluation_points(cfg) if t > step):
+                    t0 = time.time()
+                    states, key, losses = chunks.train_until(target, step, states, key, data, progress)
+                    step = target
+                    evaluate.train_time += time.time() - t0
+                    last_eval = evaluate(states, step, losses)
+                    if progress:
+                        progress(step, cfg.steps, {"return": float(np.mean(last_eval["returns"]))})
+                    _save(ckpt, step, states, key)
+        finally:  # a maker that keeps simulator instances for the job's evaluations (StarCraft II) lets them go
+            if callable(getattr(evaluate.env, "close", None)):
+                evaluate.env.close()
     return _finish(job, ds, last_eval, evaluate.train_time, t_start)
 
 

@@ -5,7 +5,8 @@ Each environment is a toy battle: one enemy with ``hp`` health; action 0 = no-op
 the enemy wins (+10); illegal actions raise, as in SMAC. Like the real game, the first ``reset`` launches
 StarCraft II: it looks the map up in pysc2's registry (DuplicateMapError when smac and smacv2 are both loaded),
 opens ``$SC2PATH/Maps/SMAC_Maps/<file>.SC2Map`` (an error when missing) and appends a line to
-``$FAKE_SC2_LOG`` if that is set (tests count launches with it). The smacv2 flavour draws its reward scale
+``$FAKE_SC2_LOG`` if that is set (tests count launches with it; ``close`` of a launched game adds a line
+ending in "closed"). The smacv2 flavour draws its reward scale
 (``max_reward``) from its first episode's random enemy team, once per instance, as smacv2 does.
 """
 import os
@@ -104,4 +105,7 @@ class FakeBattle:
         return reward, False, {}
 
     def close(self):
+        if self.launched and os.environ.get("FAKE_SC2_LOG"):
+            with open(os.environ["FAKE_SC2_LOG"], "a") as f:
+                f.write(f"{os.getpid()} {self.scenario} {self.seed} closed\n")
         self.launched = False
