@@ -17,12 +17,11 @@ import numpy as np
 from pysc2.maps import lib
 
 # get_env_info() of the real environments: (n_agents, obs_shape, state_shape, n_actions, episode_limit).
-# Where they come from: the real smac / smacv2 could not be installed for this table (no time in issue 19's
-# session), so obs / state / actions are og-marl's datacard values (og-marl f4eb8f03, datacard_info.json, as
-# issue 19 reports them after building every environment from oxwhirl smac d6aab33 / smacv2 577ab5a), episode
-# limits are the map registries' (smac/env/starcraft2/maps/smac_maps.py: 3m 60, 8m 120, 2s3z 120, 5m_vs_6m 70,
-# 2c_vs_64zg 400; smacv2's 10gen maps 200), and 2c_vs_64zg is oxwhirl smac's own layout (obs 332, state 342:
-# issue 19; the OMIGA data's 478 / 1350 come from another wrapper).
+# Recorded (issue 19, 2026-11-30) from the real packages installed from their sources in a scratch virtualenv
+# (oxwhirl/smac d6aab33, oxwhirl/smacv2 577ab5a, PySC2 4.0.0 and protobuf 3.20.3 from PyPI; StarCraft II absent,
+# which get_env_info() does not need): each environment built by the harness's own factories
+# (benchmarks.envs.smac.v1_factory / smacv2.v2_factory, seed 0), one process per package. They agree with
+# og-marl's datacards (og-marl f4eb8f03). 2c_vs_64zg is oxwhirl smac's layout; its OMIGA data have 478 / 1350.
 REAL_ENV_INFO = {
     "3m": (3, 30, 48, 9, 60),
     "8m": (8, 80, 168, 14, 120),
