@@ -31,7 +31,8 @@ def add(sub):
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--check-sc2", action="store_true",
-                   help="also start one StarCraft II instance per StarCraft suite (smac / smacv2) to prove the game runs")
+                   help="also start one StarCraft II instance per StarCraft suite (smac / smacv2) to prove "
+                        "the game runs")
     p.set_defaults(func=cmd_doctor)
 
 
