@@ -27,7 +27,7 @@ PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "flashbax", "t
 
 def add(sub):
     p = sub.add_parser("doctor", help="check which suites can run here and why not; devices and directories",
-                       epilog="examples:\n  bench doctor\n  bench doctor --json",
+                       epilog="examples:\n  bench doctor\n  bench doctor --json\n  bench doctor --check-sc2",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--check-sc2", action="store_true",
