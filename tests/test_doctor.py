@@ -33,7 +33,7 @@ def test_doctor_sees_downloaded_data_and_missing_data_only(monkeypatch, tmp_path
     from benchmarks.envs import smac
 
     monkeypatch.setenv("BENCH_DATA", str(tmp_path))
-    monkeypatch.setattr(smac, "missing_env", lambda package: None)  # StarCraft II and smac "installed"
+    monkeypatch.setattr(smac, "missing_env", lambda package, map_names=(): None)  # StarCraft II and smac "installed"
     marker = catalogue.entries("smacv1", "3m")[0].vlt_dir(tmp_path) / catalogue.MARKER
     marker.parent.mkdir(parents=True)
     marker.write_text("{}")

@@ -4,6 +4,11 @@ Reports the JAX version, backend and devices; the data, results and compilation-
 (and whether they are writable); key package versions; every suite with ``ok`` or the fix its
 ``available()`` names (missing package, StarCraft II / SC2PATH, missing data); and which downloadable
 og-marl datasets are present.
+
+StarCraft II: the game builds in ``$SC2PATH/Versions`` (a warning when 4.10 is not among them), and each
+StarCraft suite's pre-flight check over all its tasks (the same check ``bench run`` makes before
+training: package, game build, every map file, ``get_env_info()`` against the task's shapes and limit).
+``--check-sc2`` also starts one StarCraft II instance per package, in that package's host process.
 """
 from __future__ import annotations
 
@@ -22,9 +27,12 @@ PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "flashbax", "t
 
 def add(sub):
     p = sub.add_parser("doctor", help="check which suites can run here and why not; devices and directories",
-                       epilog="examples:\n  bench doctor\n  bench doctor --json",
+                       epilog="examples:\n  bench doctor\n  bench doctor --json\n  bench doctor --check-sc2",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--check-sc2", action="store_true",
+                   help="also start one StarCraft II instance per StarCraft suite (smac / smacv2) to prove "
+                        "the game runs")
     p.set_defaults(func=cmd_doctor)
 
 
@@ -48,10 +56,12 @@ def _version(dist: str):
         return None
 
 
-def report() -> dict:
+def report(check_sc2: bool = False) -> dict:
     import jax
 
+    from algorithms.errors import BenchError
     from benchmarks.data import catalogue
+    from benchmarks.envs import smac
     from benchmarks.data.vault import data_dir
     from benchmarks.store import results_root
     from benchmarks.tasks import all_suites
@@ -67,6 +77,14 @@ def report() -> dict:
         except Exception as exc:  # a broken optional install must not hide the rest of the report
             why = f"availability check failed: {type(exc).__name__}: {exc}"
         suites[name] = {"ok": not why, "why": why, "tasks": len(suite.tasks), "description": suite.description}
+        if suite.preflight is not None:  # StarCraft II: install, map files, shapes from the environment itself
+            try:
+                suite.preflight(list(suite.tasks), launch=check_sc2)
+                pre = None
+            except BenchError as exc:
+                pre = str(exc)
+            suites[name].update(preflight=pre, ok=suites[name]["ok"] and pre is None,
+                                launched=check_sc2 and pre is None)
     downloads = {e.name: {"suite": e.suite, "present": e.present(data), "approx": e.approx}
                  for e in catalogue.CATALOGUE}
     return {
@@ -82,6 +100,8 @@ def report() -> dict:
             "jax_cache": {"path": str(cache), "status": _writable(cache)},
         },
         "sc2path": os.environ.get("SC2PATH"),
+        "starcraft": {"path": str(smac.sc2_path()), "builds": smac.sc2_builds(), "problem": smac.missing_sc2(),
+                      "build_note": smac.sc2_build_note()},
         "packages": {p: _version(p) for p in PACKAGES},
         "suites": suites,
         "datasets": downloads,
@@ -89,7 +109,7 @@ def report() -> dict:
 
 
 def cmd_doctor(args) -> int:
-    rep = report()
+    rep = report(getattr(args, "check_sc2", False))
     if args.json:
         print(json.dumps(rep, indent=2))
         return 0
@@ -100,11 +120,18 @@ def cmd_doctor(args) -> int:
         extra = f" (from {d['set_by']})" if "set_by" in d else ""
         print(f"{k + ' dir':14s} {d['path']}{extra}: {d['status']}")
     print(f"{'SC2PATH':14s} {rep['sc2path'] or 'not set (StarCraft II is looked for in ~/StarCraftII)'}")
+    sc2 = rep["starcraft"]
+    print(f"{'StarCraft II':14s} " + (sc2["problem"] or f"builds {', '.join(sc2['builds'])} in {sc2['path']}")
+          + (f" (warning: {sc2['build_note']})" if sc2["build_note"] else ""))
     print("packages       " + ", ".join(f"{p} {v}" for p, v in rep["packages"].items() if v)
           + " | missing: " + (", ".join(p for p, v in rep["packages"].items() if not v) or "none"))
     print("suites:")
     for name, s in rep["suites"].items():
-        print(f"  {name:10s} {'ok' if s['ok'] else 'unavailable'}" + ("" if s["ok"] else f": {s['why']}"))
+        why = s["why"] or s.get("preflight")
+        launched = " (StarCraft II started)" if s.get("launched") else ""
+        print(f"  {name:10s} {'ok' + launched if s['ok'] else 'unavailable'}" + ("" if s["ok"] else f": {why}"))
+        if s["why"] and s.get("preflight") and s["preflight"] not in s["why"]:
+            print(f"  {'':10s} pre-flight: {s['preflight']}")
     print("og-marl datasets (bench data download --suite S --task T):")
     for name, d in rep["datasets"].items():
         print(f"  {name:36s} {d['suite']:9s} {'present' if d['present'] else 'not downloaded'} (~{d['approx']})")

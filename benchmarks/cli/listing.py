@@ -31,4 +31,6 @@ def cmd_list(args) -> int:
         for s in suites:
             for t in s.tasks:
                 print(f"{s.name}/{t}")
+            for t, why in s.removed.items():
+                print(f"{s.name}/{t}  (removed: {why})")
     return 0

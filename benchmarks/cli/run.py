@@ -19,7 +19,8 @@ def add(sub):
     p.add_argument("--suite", help="suite name (bench list suites); default: the embedded default tasks "
                                         "(games suite + mpe/spread-expert)")
     p.add_argument("--tasks", help="comma-separated task names of the suite (default: the suite's default tasks)")
-    p.add_argument("--task", help="one task as SUITE/TASK (alternative to --suite/--tasks)")
+    p.add_argument("--task", help="tasks as SUITE/TASK, comma-separated, suites may differ (alternative to "
+                                  "--suite/--tasks), e.g. smacv1/3m-good,smacv2/zerg_5_vs_5-replay")
     p.add_argument("--algos", help=f"comma-separated algorithm names (default: {','.join(DEFAULT_ALGOS)})")
     p.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)), help="comma-separated seeds (vmapped)")
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="gradient steps per run")

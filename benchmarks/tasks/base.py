@@ -10,7 +10,7 @@ import dataclasses
 from typing import Callable, Dict, Optional
 
 from algorithms.base import EnvSpec
-from algorithms.errors import unknown
+from algorithms.errors import UnknownNameError, unknown
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,8 +42,15 @@ class Suite:
     default_tasks: tuple
     available: Callable[[], Optional[str]] = lambda: None  # None if runnable here, else the fix
     resolve: Optional[Callable[[str], Optional[Callable[[], Task]]]] = None  # parametric task names
+    # (task names, launch) -> None or raises: checks a run needs before training (StarCraft II: install, maps,
+    # the environment's own shapes and limit); launch=True also starts the simulator once
+    preflight: Optional[Callable[..., None]] = None
+    # task names taken out of the suite -> why (shown by `bench list tasks`; asking for one raises the reason)
+    removed: Dict[str, str] = dataclasses.field(default_factory=dict)
 
     def task(self, name: str) -> Task:
+        if name in self.removed:
+            raise UnknownNameError(f"task {self.name}/{name} was removed from the suite: {self.removed[name]}")
         if name in self.tasks:
             return self.tasks[name]()
         if self.resolve is not None:

@@ -4,6 +4,10 @@ vaults fetched with ``bench data download`` (benchmarks/data/catalogue.py).
 Task names are ``<map>-<quality>`` (``3m-good``); the data are og-marl vaults in
 ``$BENCH_DATA/<source>/<env>/<map>.vlt/<Quality>``. The environment modules are used through their
 module attributes (``smac.missing_env``), so a test double can stand in for StarCraft II.
+
+Environments are built in one host process per package (benchmarks/envs/sc2proc.py: smac and smacv2
+cannot share a process), and each suite's ``preflight`` checks a run's tasks before training. 2c_vs_64zg
+is listed as removed (``Suite.removed``, reason in ``smac.REMOVED_MAPS``).
 """
 from __future__ import annotations
 
@@ -15,11 +19,18 @@ from algorithms.base import EnvSpec
 from algorithms.errors import DatasetError, DependencyError
 from benchmarks.data import catalogue
 from benchmarks.data.vault import read_dataset
-from benchmarks.envs import smac, smacv2
+from benchmarks.envs import sc2proc, smac, smacv2
 from benchmarks.tasks.base import Suite, Task
 
+
+def _hosted(package: str):
+    """scenario -> (seed -> env): the environment built and stepped in ``package``'s host process
+    (benchmarks/envs/sc2proc.py), so smac and smacv2 never load in one process."""
+    return lambda scenario: (lambda seed: sc2proc.host(package).make(scenario, seed))
+
+
 # scenario -> (seed -> env with the smac API), per package; looked up when a task builds its env
-FACTORIES: dict = {"smac": smac.v1_factory, "smacv2": smacv2.v2_factory}
+FACTORIES: dict = {"smac": _hosted("smac"), "smacv2": _hosted("smacv2")}
 
 
 def dataset_path(suite: str, scenario: str, quality: str) -> Path:
@@ -32,27 +43,31 @@ def load_dataset(suite: str, scenario: str, quality: str):
         raise DatasetError(f"the {suite} dataset {scenario}/{quality} is not downloaded (expected at {path}): run "
                            f"`bench data download --suite {suite} --task {scenario}`")
     ds = read_dataset(path)
-    maps = smac.V1_MAPS if suite == "smacv1" else smacv2.MAPS
-    info = maps[scenario]
-    got = (ds.observations.shape[-1], ds.state.shape[-1])
-    if info.source == "omiga" and got != (info.obs_dim, info.state_dim):
-        raise DatasetError(
-            f"the OMIGA {scenario} data at {path} have MAPPO-style features (obs {got[0]}, state {got[1]}: agent id, "
-            f"agent-specific state) that oxwhirl's smac does not produce (obs {info.obs_dim}, state {info.state_dim}); "
-            f"evaluating them needs OMIGA's own StarCraft II wrapper, which this harness does not include. Train "
-            f"smacv1/{scenario} with --dataset on data recorded with smac instead")
     return ds
 
 
 def make_env(spec: EnvSpec, package: str, scenario: str) -> "smac.SMACMaker":
-    """``Task.make_env``: fails here (before any training) when the package or StarCraft II is missing."""
-    why = smac.missing_env(package)
+    """``Task.make_env``: fails here (before any training) when the package, StarCraft II or a map is missing.
+    The maker keeps its StarCraft II instances for every evaluation of the job (``SMACMaker.keep``)."""
+    why = smac.missing_env(package, sc2proc.map_names(package, [scenario]))
     if why:
         raise DependencyError(f"{package} scenario {scenario} cannot run here: {why}")
-    return smac.SMACMaker(spec, FACTORIES[package](scenario), package)
+    return smac.SMACMaker(spec, FACTORIES[package](scenario), package, keep=True)
 
 
-def make_suite(suite: str, maps: dict, qualities: dict, package: str, description: str):
+def preflight(package: str, maps: dict, scenarios, launch: bool = False) -> None:
+    """Before any training: the package, StarCraft II and every map file ``scenarios`` need, then each
+    scenario's ``get_env_info()`` (shapes and episode limit) against the task's, in the package's host
+    process; ``launch`` also starts one StarCraft II instance. Raises DependencyError / DatasetError."""
+    scenarios = list(dict.fromkeys(scenarios))
+    why = smac.missing_env(package, sc2proc.map_names(package, scenarios))
+    if why:
+        raise DependencyError(f"{package} cannot run {', '.join(scenarios)} here: {why}")
+    for scenario, info in sc2proc.probe(package, scenarios, launch).items():
+        smac.check_env_info(info, smac.map_spec(maps[scenario]), f"{package} scenario {scenario}")
+
+
+def make_suite(suite: str, maps: dict, qualities: dict, package: str, description: str, removed: dict = None):
     """A Suite of ``<map>-<quality>`` tasks; ``available()`` names what to install or download."""
     tasks = {}
     for scenario, info in maps.items():
@@ -78,12 +93,17 @@ def make_suite(suite: str, maps: dict, qualities: dict, package: str, descriptio
                                                                   for s in absent)
         return None
 
-    return Suite(suite, description, tasks, tuple(tasks), available=available)
+    def check(names, launch: bool = False) -> None:
+        preflight(package, maps, [n.rsplit("-", 1)[0] for n in names], launch)
+
+    gone = {f"{m}-{q.lower()}": why for m, (why, qs) in (removed or {}).items() for q in qs}
+    return Suite(suite, description, tasks, tuple(tasks), available=available, preflight=check, removed=gone)
 
 
 def suites() -> list:
     v1 = make_suite("smacv1", smac.V1_MAPS, {m: smac.V1_QUALITIES for m in smac.V1_MAPS}, "smac",
-                    "StarCraft II micromanagement (SMAC v1) on og-marl / OMIGA data; needs smac + StarCraft II")
+                    "StarCraft II micromanagement (SMAC v1) on og-marl data; needs smac + StarCraft II",
+                    {m: (why, smac.V1_QUALITIES) for m, why in smac.REMOVED_MAPS.items()})
     v2 = make_suite("smacv2", smacv2.MAPS, smacv2.QUALITIES, "smacv2",
                     "StarCraft II with procedurally generated teams (SMACv2) on og-marl Replay data; "
                     "needs smacv2 + StarCraft II")

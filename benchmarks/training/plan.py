@@ -97,8 +97,8 @@ def _tasks(args) -> list:
 
     if args.task and (args.suite or args.tasks):
         raise BenchError("use either --task SUITE/TASK or --suite/--tasks, not both")
-    if args.task:
-        return [get_task(args.task)]
+    if args.task:  # one or several SUITE/TASK, e.g. smacv1/3m-good,smacv2/zerg_5_vs_5-replay
+        return [get_task(t) for t in csv_list(args.task)]
     if not args.suite and not args.tasks:
         return [get_task(t) for t in DEFAULT_TASKS]
     suite = get_suite(args.suite or "games")
@@ -107,6 +107,20 @@ def _tasks(args) -> list:
         raise BenchError(f"suite '{suite.name}' cannot run here: {why}")
     names = csv_list(args.tasks) if args.tasks else list(suite.default_tasks)
     return [suite.task(n) for n in names]
+
+
+def _preflight(tasks) -> None:
+    """Each suite's own pre-flight check of the chosen tasks (StarCraft II: install, map files, shapes and
+    episode limits from the environment), so a run fails here rather than at its first evaluation."""
+    from benchmarks.tasks import get_suite
+
+    by_suite: dict = {}
+    for t in tasks:
+        by_suite.setdefault(t.suite, []).append(t.name)
+    for name, names in by_suite.items():
+        check = get_suite(name).preflight
+        if check is not None:
+            check(names)
 
 
 def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
@@ -119,6 +133,7 @@ def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
     import algorithms
 
     tasks = _tasks(args)
+    _preflight(tasks)
     algo_names = csv_list(args.algos) if args.algos else list(DEFAULT_ALGOS)
     algos = [algorithms.get(a) for a in algo_names]
     overrides = parse_overrides(args.set)

@@ -208,7 +208,8 @@ class Evaluator:
         self.job, self.data, self.t_start = job, data, t_start
         task = job.task
         make = make_evaluator if task.jax_env else make_python_evaluator
-        self.rollouts = make(task.make_env(), job.algo_cls, job.cfg.eval_episodes)
+        self.env = task.make_env()  # kept: a StarCraft maker holds its instances (and reward scales) for the job
+        self.rollouts = make(self.env, job.algo_cls, job.cfg.eval_episodes)
         hook = job.algo_cls.diagnostics
         self.diagnostics = jax.jit(jax.vmap(hook, in_axes=(0, None, None))) if hook is not None else None
         self.train_time = 0.0  # seconds spent in gradient steps by this process
@@ -224,6 +225,9 @@ class Evaluator:
         if self.diagnostics is not None:
             batch = sample_batch(self.data, jax.random.PRNGKey(step), DIAGNOSTIC_BATCH)
             diags = jax.device_get(self.diagnostics(states, batch, jax.random.PRNGKey(step + 1)))
+        # smacv2 scales rewards per StarCraft II instance (from its first episode's teams): each return is
+        # recorded with the scales it was computed under, the instances' max_reward (None: no such scale)
+        scales = self.env.reward_scales() if hasattr(self.env, "reward_scales") else None
         rows = []
         for i, s in enumerate(seeds):
             r = {"kind": "eval", "step": step, "seed": s, "return": float(returns[i].mean()),
@@ -231,11 +235,15 @@ class Evaluator:
                  "train_time": self.train_time, "wall_time": time.time() - self.t_start}
             if task.reports_win_rate or (task.jax_env and bool(np.any(won))):
                 r["win_rate"] = float(won[i].mean())
+            if scales:
+                r["reward_scale_rate"] = scales[0]["reward_scale_rate"]
+                r["reward_max"] = [sc["max_reward"] for sc in scales]
             r.update({f"loss/{k}": float(v[i]) for k, v in losses.items()})
             r.update({f"diag/{k}": float(v[i]) for k, v in diags.items()})
             rows.append(r)
         job.run.append_metrics(rows)
-        return {"returns": [r["return"] for r in rows], "won": [r.get("win_rate") for r in rows]}
+        return {"returns": [r["return"] for r in rows], "won": [r.get("win_rate") for r in rows],
+                "reward_max": rows[0].get("reward_max") if rows else None}
 
 
 # ---- checkpoints ---------------------------------------------------------------------------------------
@@ -310,16 +318,20 @@ def train(cfg: RunConfig, results: str | Path | None = None, progress: Optional[
         states, key, step = _restore(ckpt, states, key) if resume else (states, key, 0)
         evaluate = Evaluator(job, data, t_start)
         chunks = Chunks(job)
-        with _failures_recorded(job.run):
-            for target in (t for t in evaluation_points(cfg) if t > step):
-                t0 = time.time()
-                states, key, losses = chunks.train_until(target, step, states, key, data, progress)
-                step = target
-                evaluate.train_time += time.time() - t0
-                last_eval = evaluate(states, step, losses)
-                if progress:
-                    progress(step, cfg.steps, {"return": float(np.mean(last_eval["returns"]))})
-                _save(ckpt, step, states, key)
+        try:
+            with _failures_recorded(job.run):
+                for target in (t for t in evaluation_points(cfg) if t > step):
+                    t0 = time.time()
+                    states, key, losses = chunks.train_until(target, step, states, key, data, progress)
+                    step = target
+                    evaluate.train_time += time.time() - t0
+                    last_eval = evaluate(states, step, losses)
+                    if progress:
+                        progress(step, cfg.steps, {"return": float(np.mean(last_eval["returns"]))})
+                    _save(ckpt, step, states, key)
+        finally:  # a maker that keeps simulator instances for the job's evaluations (StarCraft II) lets them go
+            if callable(getattr(evaluate.env, "close", None)):
+                evaluate.env.close()
     return _finish(job, ds, last_eval, evaluate.train_time, t_start)
 
 
@@ -357,6 +369,8 @@ def _finish(job: Job, ds, last_eval: Optional[dict], train_time: float, t_start:
     }
     if last_eval.get("won") is not None and any(w is not None for w in last_eval["won"]):
         final["win_rate"] = [float(w) for w in last_eval["won"]]
+    if last_eval.get("reward_max"):  # the reward scales (smacv2: per instance) the final returns were computed under
+        final["reward_max"] = last_eval["reward_max"]
     run.finish(final)
     return final
 

@@ -1,0 +1,1 @@
+"""Test double of oxwhirl's smac (tests/fake_sc2/fakesc2.py)."""
