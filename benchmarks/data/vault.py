@@ -493,3 +493,25 @@ def _replicated(state, n: int) -> bool:
         if not np.all(part == part[:, :, :1]):
             return False
     return True
+
+
+def loaded_bytes(path: str | Path) -> int:
+    """Bytes a vault takes once read (the normalised Dataset: float32 observations and state, int32 or
+    float32 actions, team rewards, bool episode ends and legal masks) plus the int32 index arrays of its
+    DeviceData, from its metadata alone (nothing is read)."""
+    import tensorstore as ts
+
+    base = resolve_vault(path)
+    meta = _metadata(base)
+    n = _vault_index(base)
+    shape = {name[:-1]: ts.open(_spec(base, name)).result().shape for name, _ in _leaf_names(meta["structure_shape"])}
+    B, _, N, O = shape["observations"]
+    steps = B * n
+    act = shape["actions"]
+    per_step = N * O * 4 + N * 4 * (act[3] if len(act) == 4 and act[3] > 1 else 1) + 4 + 2 + 3 * 4
+    legal = shape.get("infos.legals") or shape.get("legals")
+    per_step += N * (legal[-1] if legal else 1)
+    state = shape.get("infos.state") or shape.get("state")
+    if state:
+        per_step += 4 * int(np.prod(state[2:]))
+    return int(steps * per_step)

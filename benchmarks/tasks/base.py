@@ -24,6 +24,9 @@ class Task:
     description: str = ""
     jax_env: bool = True  # False: a Python batch env (benchmarks/envs/__init__.py)
     reports_win_rate: bool = False  # the environment has a win condition (SMAX, SMAC)
+    # seed -> where the task's vault is (None for data made in memory); lets a job's memory be known from the
+    # vault's metadata before anything is read
+    data_path: Optional[Callable[[int], object]] = None
 
     @property
     def id(self) -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import functools
 
 from algorithms.errors import DependencyError
-from benchmarks.data.collect import QUALITIES, SCENARIOS, load_or_generate, refs_of, task_name
+from benchmarks.data.collect import QUALITIES, SCENARIOS, load_or_generate, refs_of, task_name, vault_path
+from benchmarks.data.vault import data_dir
 from benchmarks.tasks.base import Suite, Task
 
 
@@ -29,7 +30,8 @@ def generated_suite(suite: str, description: str, spec_of, env_of, available, de
             return Task(suite, task_name(scenario, quality), spec_of(scenario), lambda: env_of(scenario),
                         lambda seed: load_or_generate(suite, scenario, quality, seed),
                         lambda: refs_of(load_or_generate(suite, scenario, quality, 0)),
-                        describe(scenario, quality), jax_env=jax_env, reports_win_rate=reports_win_rate)
+                        describe(scenario, quality), jax_env=jax_env, reports_win_rate=reports_win_rate,
+                        data_path=lambda seed: vault_path(data_dir(), suite, scenario, quality, seed))
 
         return task
 

@@ -79,7 +79,8 @@ def make_suite(suite: str, maps: dict, qualities: dict, package: str, descriptio
                             lambda: make_env(spec, package, scenario),
                             lambda seed: load_dataset(suite, scenario, q), lambda: info.refs,
                             f"{scenario} ({info.source} {q} data), {info.n_agents} agents, {package} + StarCraft II",
-                            jax_env=False, reports_win_rate=True)
+                            jax_env=False, reports_win_rate=True,
+                            data_path=lambda seed: dataset_path(suite, scenario, q))
 
             tasks[f"{scenario}-{q.lower()}"] = make
 

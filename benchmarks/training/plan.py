@@ -172,3 +172,38 @@ def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
                                       args.batch_size, {**preset, **overrides}, args.allow_cost_override,
                                       dataset=args.dataset, preset=tuple(preset)))
     return jobs
+
+
+# ---- memory ----------------------------------------------------------------------------------------------
+RUNTIME_BYTES = 2 ** 30  # JAX, the networks, optimiser states and evaluation of one job, beside its data
+
+
+def job_memory(cfg: RunConfig) -> Optional[int]:
+    """Bytes one job needs when its data are a vault on disk: the dataset once (read a slice at a time, held at
+    one copy; 1.2 x its bytes at the peak, see ``bench databench``) plus the runtime; None when the data are
+    made in memory or not there yet (small generated data, downloaded later: the job says so when it starts)."""
+    from pathlib import Path
+
+    from benchmarks.data.vault import loaded_bytes
+    from benchmarks.tasks import get_task
+
+    path = cfg.dataset
+    if path is None:
+        task = get_task(cfg.task)
+        path = task.data_path(cfg.data_seed) if task.data_path is not None else None
+    if path is None or not Path(path).exists():
+        return None
+    return int(1.2 * loaded_bytes(path)) + RUNTIME_BYTES
+
+
+def check_memory(jobs: list, capacity: Optional[float], where: str) -> None:
+    """A one-line error, before any job starts, when a job needs more memory than ``capacity`` bytes."""
+    if not capacity:
+        return
+    big = [j for j in jobs if (j.get("memory") or 0) > capacity]
+    if big:
+        j = max(big, key=lambda j: j["memory"])
+        raise BenchError(f"job '{j['label']}' needs about {j['memory'] / 2**30:.1f} GiB (its dataset, read once, plus "
+                         f"{RUNTIME_BYTES / 2**30:.0f} GiB for JAX and the networks) but {where} has "
+                         f"{capacity / 2**30:.1f} GiB; run it on a machine with more memory, or train on a smaller "
+                         f"dataset (--dataset)")

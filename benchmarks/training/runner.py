@@ -49,6 +49,7 @@ from typing import Callable, Optional
 
 from algorithms.errors import BenchError
 from benchmarks.store import Run
+from benchmarks.training.plan import check_memory
 
 PREALLOCATE = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
 
@@ -57,7 +58,7 @@ PREALLOCATE = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
 def plan(options: dict) -> dict:
     """Validate the ``run`` options with plan_jobs; return job dicts or the error line."""
     os.environ.update(PREALLOCATE)
-    from benchmarks.training.plan import plan_jobs
+    from benchmarks.training.plan import job_memory, plan_jobs
 
     notices: list = []
     try:
@@ -69,8 +70,8 @@ def plan(options: dict) -> dict:
         if cfg.run_id in seen:
             continue
         seen.add(cfg.run_id)
-        jobs.append({"run_id": cfg.run_id, "cfg": dataclasses.asdict(cfg),
-                     "label": cfg.label})
+        jobs.append({"run_id": cfg.run_id, "cfg": dataclasses.asdict(cfg), "label": cfg.label,
+                     "memory": job_memory(cfg)})
     return {"jobs": jobs, "notices": notices}
 
 
@@ -330,13 +331,26 @@ def run(args, root: Path, console) -> Outcome:
     jobs = planned["jobs"]
     for line in planned.get("notices", []):
         console.print(f"note: {line}")
-    if args.no_ray or (not args.fresh and all(Run(root, j["run_id"]).finished for j in jobs)):
+    todo = [j for j in jobs if args.fresh or not Run(root, j["run_id"]).finished]
+    if args.no_ray or not todo:
+        check_memory(todo, physical_memory(), "this machine")
         return _run_inline(jobs, root, args, console)  # (all finished: every job is skipped, no cluster needed)
     ray = connect(args)
     try:
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        check_memory(todo, max((n["Resources"].get("memory", 0) for n in nodes), default=0),
+                     "the largest Ray node (its 'memory' resource)")
         return _run_ray(ray, jobs, root, args, console)
     finally:
         ray.shutdown()
+
+
+def physical_memory() -> int | None:
+    """This machine's memory in bytes (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def plan_isolated(options: dict, inline: bool = False) -> dict:
@@ -393,9 +407,11 @@ def _run_ray(ray, jobs, root, args, console) -> Outcome:
         if not todo:
             return Outcome(jobs)
         actor = _reporter_actor(ray)
+        # each job declares the memory its data need, so Ray never places more jobs on a node than fit
         fn = ray.remote(_remote_execute).options(num_cpus=args.cpus_per_job, num_gpus=args.gpus_per_job,
                                                  max_retries=args.max_retries, retry_exceptions=False)
-        pending = {fn.remote(j, str(root), not args.fresh, actor): j for j in todo}
+        pending = {fn.options(memory=j.get("memory") or 0).remote(j, str(root), not args.fresh, actor): j
+                   for j in todo}
         snap = actor.snapshot.remote()
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0.5)
