@@ -408,10 +408,14 @@ def _run_ray(ray, jobs, root, args, console) -> Outcome:
             return Outcome(jobs)
         actor = _reporter_actor(ray)
         # each job declares the memory its data need, so Ray never places more jobs on a node than fit
-        fn = ray.remote(_remote_execute).options(num_cpus=args.cpus_per_job, num_gpus=args.gpus_per_job,
-                                                 max_retries=args.max_retries, retry_exceptions=False)
-        pending = {fn.options(memory=j.get("memory") or 0).remote(j, str(root), not args.fresh, actor): j
-                   for j in todo}
+        fn = ray.remote(_remote_execute)
+
+        def submit(j):
+            return fn.options(num_cpus=args.cpus_per_job, num_gpus=args.gpus_per_job, memory=j.get("memory") or 0,
+                              max_retries=args.max_retries, retry_exceptions=False).remote(j, str(root), not args.fresh,
+                                                                                           actor)
+
+        pending = {submit(j): j for j in todo}
         snap = actor.snapshot.remote()
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0.5)
