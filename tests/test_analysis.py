@@ -270,3 +270,47 @@ def test_every_paper_task_of_the_harness_finds_its_published_row():
             rows = match(ref, suite, name)
             assert rows["key"].nunique() == 1, f"{suite}/{name} matches {sorted(set(rows['key']))}"
             assert "macflow" in set(rows["algo"]), f"{suite}/{name}: no MAC-Flow number"
+
+
+def test_marl_eval_loads_our_export_in_marl_eval_itself(tmp_path, capsys, monkeypatch):
+    """marl-eval's own checker, pipeline, rliable matrices, aggregate scores and performance profiles on the
+    marl_eval.json that `bench report` writes (never skipped: CI installs id-marl-eval, see .ci/run)."""
+    from marl_eval.plotting_tools.plotting import aggregate_scores, performance_profiles
+    from marl_eval.utils.data_processing_utils import create_matrices_for_rliable, data_process_pipeline
+    from marl_eval.utils.diagnose_data_errors import DiagnoseData
+
+    from analysis import marl_eval
+    from analysis.load import load
+
+    truth = make_store(tmp_path, algos=("macflow", "bc"), tasks=("games/coordination", "games/xor"), seeds=3)
+    path, problems = marl_eval.write(load(tmp_path), tmp_path / "out" / "marl_eval.json")
+    assert problems == []
+    raw = json.loads(path.read_text())
+    seed0 = raw["games"]["xor"]["macflow"]["seed_0"]
+    assert set(seed0["step_0"]) == {"step_count", "return", "normalised"}
+    assert set(seed0["absolute_metrics"]) == {"return", "normalised"}
+
+    checked = DiagnoseData(raw).check_data()["games"]
+    assert all(checked.values()), checked
+    processed = data_process_pipeline(raw_data=raw, metrics_to_normalize=["return"])
+    assert "extra" in processed, "marl-eval's pipeline rejected the export"  # it returns its input on errors
+    matrices, curves = create_matrices_for_rliable(processed, environment_name="games", metrics_to_normalize=["return"])
+    assert set(matrices) == {"mean_norm_return", "mean_normalised"}
+    tasks = list(raw["games"])  # marl-eval's column order
+    for algo in ("macflow", "bc"):
+        want = np.stack([truth[(algo, f"games/{t}")] for t in tasks], axis=1)
+        lo, hi = REFS[f"games/{tasks[0]}"]
+        got = matrices["mean_normalised"][algo]
+        assert got.shape == (3, 2) and np.allclose(got[:, 0], 100 * (want[:, 0] - lo) / (hi - lo))
+        assert curves["mean_normalised"][algo].shape == (3, 2, 2)  # runs x tasks x evaluations
+    # marl-eval fixes 50 000 bootstrap repetitions; rliable is called with 200 so the test takes seconds
+    from marl_eval.plotting_tools import plotting
+    interval = plotting.rly.get_interval_estimates
+    monkeypatch.setattr(plotting.rly, "get_interval_estimates", lambda *a, reps=0, **k: interval(*a, reps=200, **k))
+    fig, scores, cis = aggregate_scores(matrices, metric_name="return", metrics_to_normalize=["return"],
+                                        tabular_results_file_path=str(tmp_path / "agg"))
+    assert set(scores) == {"MACFLOW", "BC"} and set(scores["BC"]) >= {"IQM", "Mean"}  # marl-eval upper-cases
+    assert scores["BC"]["Mean"] > scores["MACFLOW"]["Mean"]  # make_store draws bc's returns higher
+    assert (tmp_path / "agg_return.csv").exists()
+    assert performance_profiles(matrices, metric_name="normalised", metrics_to_normalize=["return"]).axes
+    assert "invalid" not in capsys.readouterr().out
