@@ -11,7 +11,8 @@ entry's provenance (commit, versions, device, score rule) goes to ``<name>.prove
 same env/task/algorithm/seed keys: marl-eval reads every key of a seed's entry as a step or metric.
 Metrics exported: return, normalised (fixed references) and win_rate, each only where every entry
 of the env (all steps and ``absolute_metrics``) has it, as marl-eval's data checker demands.
-marl-eval requires every algorithm of an env to have the same number of runs and steps: :func:`check` lists the violations instead of letting marl-eval stop on them.
+marl-eval requires every algorithm of an env to have the same number of runs and steps: :func:`check`
+lists the violations instead of letting marl-eval stop on them.
 """
 from __future__ import annotations
 

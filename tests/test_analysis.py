@@ -13,7 +13,7 @@ REFS = {"games/coordination": (1.0, 2.0), "games/xor": (0.0, 1.0), "games/landma
 
 
 def write_run(root, algo, task, returns, *, steps=100, overrides=None, cost_overrides=None, finish=True,
-              error=None, diag=False, rid=None, nfe=1, preset=()):
+              error=None, diag=False, rid=None, nfe=1, preset=(), eval_steps=None):
     """One run directory as benchmarks.training.train writes it; returns the run id."""
     seeds = list(range(len(returns)))
     key = json.dumps([overrides or {}, sorted(preset)])
@@ -25,7 +25,7 @@ def write_run(root, algo, task, returns, *, steps=100, overrides=None, cost_over
                "cost": {"nfe": nfe, "per_agent": "O(1)"}, "refs": list(refs), "harness_version": "0.1.0",
                "preset": sorted(preset)})
     rows = []
-    for step in (steps // 2, steps):
+    for step in eval_steps or (steps // 2, steps):
         for s, r in zip(seeds, returns):
             ret = r if step == steps else r - 0.1 * abs(r)
             row = {"kind": "eval", "step": step, "seed": s, "return": ret, "normalised": 100 * (ret - refs[0]) / (refs[1] - refs[0]),
@@ -314,3 +314,35 @@ def test_marl_eval_loads_our_export_in_marl_eval_itself(tmp_path, capsys, monkey
     assert (tmp_path / "agg_return.csv").exists()
     assert performance_profiles(matrices, metric_name="normalised", metrics_to_normalize=["return"]).axes
     assert "invalid" not in capsys.readouterr().out
+
+
+def test_learning_curves_show_single_evaluation_runs_and_name_their_band(tmp_path):
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PolyCollection
+    from matplotlib.container import ErrorbarContainer
+
+    from analysis import plots
+    from analysis.load import load
+
+    write_run(tmp_path, "macflow", "games/xor", [0.2, 0.6], steps=100)  # two evaluations
+    write_run(tmp_path, "bc", "games/xor", [0.4, 0.8], steps=100, eval_steps=(100,))  # one evaluation
+    write_run(tmp_path, "bc", "games/coordination", [1.5], steps=100, eval_steps=(100,))  # one evaluation, one seed
+    ev = load(tmp_path).evals
+    fig = plots.learning_curves_figure(ev, "return")
+    axes = {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
+    assert set(axes) == {"games/xor", "games/coordination"}
+    xor = axes["games/xor"]
+    bars = [c for c in xor.containers if isinstance(c, ErrorbarContainer)]
+    assert [c.get_label() for c in bars] == ["bc"]
+    x, y = bars[0].lines[0].get_data()
+    assert list(x) == [100] and np.allclose(y, [0.6]) and bars[0].lines[0].get_marker() == "o"
+    (lo, hi), = [seg[:, 1] for seg in bars[0].lines[2][0].get_segments()]
+    assert np.isclose(hi - lo, 4 * np.std([0.4, 0.8], ddof=1))  # ±2 std over seeds
+    line = next(ln for ln in xor.get_lines() if ln.get_label() == "macflow")
+    assert list(line.get_xdata()) == [50, 100] and np.allclose(line.get_ydata(), [0.36, 0.4])
+    assert any(isinstance(c, PolyCollection) for c in xor.collections)  # the band of the two-point curve
+    coord = axes["games/coordination"].containers[0].lines[0]
+    assert list(coord.get_xdata()) == [100] and np.allclose(coord.get_ydata(), [1.5])
+    assert "mean ± 2 std over seeds" in fig._suptitle.get_text()
+    plt.close(fig)
+    assert plots.learning_curves(ev, tmp_path / "lc.png", "return").stat().st_size > 0
