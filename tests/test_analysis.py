@@ -13,7 +13,8 @@ REFS = {"games/coordination": (1.0, 2.0), "games/xor": (0.0, 1.0), "games/landma
 
 
 def write_run(root, algo, task, returns, *, steps=100, overrides=None, cost_overrides=None, finish=True,
-              error=None, diag=False, rid=None, nfe=1, preset=(), eval_steps=None):
+              error=None, diag=False, rid=None, nfe=1, preset=(), eval_steps=None,
+              protocol=""):
     """One run directory as benchmarks.training.train writes it; returns the run id."""
     seeds = list(range(len(returns)))
     key = json.dumps([overrides or {}, sorted(preset)])
@@ -23,7 +24,7 @@ def write_run(root, algo, task, returns, *, steps=100, overrides=None, cost_over
     run.start({"algo": algo, "task": task, "seeds": seeds, "steps": steps, "run_id": rid, "suite": task.split("/")[0],
                "task_name": task.split("/")[1], "overrides": overrides or {}, "cost_overrides": cost_overrides or {},
                "cost": {"nfe": nfe, "per_agent": "O(1)"}, "refs": list(refs), "harness_version": "0.1.0",
-               "preset": sorted(preset)})
+               "preset": sorted(preset), "protocol": protocol})
     rows = []
     for step in eval_steps or (steps // 2, steps):
         for s, r in zip(seeds, returns):
