@@ -16,7 +16,9 @@ in the store. ``variant`` is the algorithm name, plus the overrides when a run c
 two configurations of one algorithm never share a column. Runs whose settings came from a plugin's
 suite preset (``bench run`` on a suite its paper never ran) are one variant per suite, e.g.
 ``dof[games preset]``, whatever the preset chose per task (the ``preset`` column and the tables'
-footnotes say what); they never share a column with paper-size runs.
+footnotes say what); they never share a column with paper-size runs. ``off_protocol`` (every frame) says
+how a run on a suite of the MAC-Flow protocol departs from it ("" when it ran with ``--protocol macflow-paper``
+or its suite is not in the protocol).
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ import pandas as pd
 
 from benchmarks.store import (LATENCY_DIR, REPORT_DIR, REPRODUCE_DIR, Run, latency_records, results_root,
                               runs as store_runs)
+from benchmarks.training.plan import PAPER_PROTOCOL, off_protocol
 
 
 @dataclasses.dataclass
@@ -113,10 +116,11 @@ def load(root=None, run_ids=None, score: str = "final") -> StoreData:
     return StoreData(root, runs, evals, finals, latency, problems, score)
 
 
-_RUN_COLS = ["run_id", "algo", "variant", "preset", "suite", "task", "task_name", "status", "seeds", "steps",
+_RUN_COLS = ["run_id", "algo", "variant", "preset", "off_protocol",
+             "suite", "task", "task_name", "status", "seeds", "steps",
              "flagged", "cost_overrides", "nfe", "train_time", "wall_time", "steps_per_sec", "error",
              "harness_version", "refs", "provenance", "commit", "device", "jax", "dataset_sha256"]
-_FINAL_COLS = ["run_id", "algo", "variant", "preset", "suite", "task", "task_name", "seed", "return",
+_FINAL_COLS = ["run_id", "algo", "variant", "preset", "off_protocol", "suite", "task", "task_name", "seed", "return",
                "normalised", "win_rate", "flagged", "cost_overrides", "nfe", "train_time", "steps", "score_rule",
                "provenance"]
 
@@ -172,7 +176,8 @@ def _load_run(run: Run, problems: list, rule: str = "final"):
     own = {k: v for k, v in overrides.items() if k not in preset}
     variant = variant_name(algo, own, f"{suite} preset" if preset else "")
     base = {"run_id": run.id, "algo": algo, "variant": variant, "suite": suite, "task": task,
-            "task_name": task_name, "preset": _settings_text({k: overrides[k] for k in preset & set(overrides)})}
+            "task_name": task_name, "preset": _settings_text({k: overrides[k] for k in preset & set(overrides)}),
+            "off_protocol": off_protocol(PAPER_PROTOCOL, spec)}
     flagged = bool(co)
     final, error = None, None
     try:

@@ -9,9 +9,10 @@ over that evaluation's episodes), so every metric list holds that one value; ``a
 holds the score under the report's score rule (final by default; ``score_rule`` of the load). Each
 entry's provenance (commit, versions, device, score rule) goes to ``<name>.provenance.json`` with the
 same env/task/algorithm/seed keys: marl-eval reads every key of a seed's entry as a step or metric.
-Metrics exported: return, normalised (fixed references) and win_rate
-where present. marl-eval requires every algorithm of an env to have the same number of runs and
-steps: :func:`check` lists the violations instead of letting marl-eval stop on them.
+Metrics exported: return, normalised (fixed references) and win_rate, each only where every entry
+of the env (all steps and ``absolute_metrics``) has it, as marl-eval's data checker demands.
+marl-eval requires every algorithm of an env to have the same number of runs and steps: :func:`check`
+lists the violations instead of letting marl-eval stop on them.
 """
 from __future__ import annotations
 
@@ -33,15 +34,29 @@ def export(data: StoreData) -> dict:
         algo = str(variant).replace(",", ";")
         runs = out.setdefault(suite, {}).setdefault(task_name, {}).setdefault(algo, {})
         entry = {}
-        for i, r in enumerate(g.itertuples(index=False)):
-            row = r._asdict()
+        # records, not itertuples: itertuples renames the column ``return`` (a keyword), which dropped it here
+        for i, row in enumerate(g.to_dict("records")):
             entry[f"step_{i}"] = {"step_count": int(row["step"]),
                                   **{m: [float(row[m])] for m in METRICS if m in row and _ok(row[m])}}
         last = _scored_row(data, g.iloc[-1]["run_id"], seed)
         last = g.iloc[-1] if last is None else last
         entry["absolute_metrics"] = {m: [float(last[m])] for m in METRICS if m in last and _ok(last[m])}
         runs[f"seed_{int(seed)}"] = entry
+    for tasks in out.values():
+        _keep_common_metrics(tasks)
     return out
+
+
+def _keep_common_metrics(tasks: dict) -> None:
+    """Keep, within one env, only the metrics every step entry and every ``absolute_metrics`` carries:
+    marl-eval's data checker refuses an env whose entries differ, and its pipeline reads a metric of the
+    first entry from all others (a KeyError otherwise). A metric missing anywhere (e.g. ``normalised``
+    of a task without references, ``win_rate`` outside SMAC) is dropped from the whole env."""
+    entries = [e for algos in tasks.values() for runs in algos.values() for r in runs.values() for e in r.values()]
+    common = set.intersection(*(set(e) - {"step_count"} for e in entries)) if entries else set()
+    for e in entries:
+        for m in set(e) - common - {"step_count"}:
+            del e[m]
 
 
 def _scored_row(data: StoreData, run_id: str, seed):

@@ -6,7 +6,8 @@ second best underlined (ties share the style). Each suite ends with an average r
 suite's tasks of the per-task means, shown only for columns with every task of the suite. Published
 numbers from results/reference/ appear as extra columns marked "(paper)" and never take part in the
 ranking. A run whose cost-defining settings were overridden is marked with * in every cell it fills,
-and a footnote names the overrides.
+and a footnote names the overrides. A run on a suite of the MAC-Flow protocol that did not run with
+``bench run --protocol macflow-paper`` is marked with a dagger, and a footnote says how it departs.
 """
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ import pandas as pd
 from algorithms.errors import BenchError
 from analysis.reference import match
 from analysis.score import caption
+from benchmarks.training.plan import PAPER_PROTOCOL
+
+DAGGER = "†"
 
 
 @dataclasses.dataclass
@@ -29,6 +33,7 @@ class Cell:
     n: int = 0
     flagged: bool = False
     style: str = ""  # "best" | "second" | ""
+    off_protocol: bool = False  # a run of the cell is not at the paper's protocol (marked †)
 
 
 @dataclasses.dataclass
@@ -76,7 +81,7 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
     columns = [Column(v) for v in variants]
     pub_cols: dict = {}
     rows, footnotes = [], []
-    flagged_runs = set()
+    flagged_runs, off_runs = set(), set()
     for suite, task_name in tasks:
         sub = f[(f["suite"] == suite) & (f["task_name"] == task_name)]
         cells = {}
@@ -88,6 +93,11 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
                 if flag:
                     co = sub.loc[sub["variant"] == v, "cost_overrides"].iloc[0] if "cost_overrides" in sub else ""
                     flagged_runs.add(f"{v} on {suite}/{task_name} ({co})")
+                mine = sub.loc[sub["variant"] == v].get("off_protocol", pd.Series(dtype=str))
+                off = [x for x in mine if isinstance(x, str) and x]
+                if off:
+                    cells[v].off_protocol = True
+                    off_runs.add(f"{v} on {suite}/{task_name} ({off[0]})")
         _rank(cells)
         if reference is not None and value == "return":
             for _, p in match(reference, suite, task_name).iterrows():
@@ -112,7 +122,8 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
         for c in columns:
             vals = [r.cells[c.name] for r in srows if c.name in r.cells]
             if len(vals) == len(srows):
-                avg[c.name] = Cell(float(np.mean([x.mean for x in vals])), None, 0, any(x.flagged for x in vals))
+                avg[c.name] = Cell(float(np.mean([x.mean for x in vals])), None, 0, any(x.flagged for x in vals),
+                                   off_protocol=any(x.off_protocol for x in vals))
         _rank({k: v for k, v in avg.items() if not any(c.published and c.name == k for c in columns)})
         out_rows.append(Row(suite, f"{suite} average", avg, average=True))
     presets = _preset_footnote(f, variants, tasks)
@@ -121,6 +132,9 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
                          "`bench run --paper-size` trains the paper's): " + presets)
     if flagged_runs:
         footnotes.append("* cost-defining settings overridden (not the paper's method cost): " + "; ".join(sorted(flagged_runs)))
+    if off_runs:
+        footnotes.append(f"{DAGGER} not at the paper's protocol (`bench run --protocol {PAPER_PROTOCOL}`): "
+                         + "; ".join(sorted(off_runs)))
     if pub_cols:
         srcs = sorted({c.source for c in pub_cols.values()})
         footnotes.append("(paper) columns: published numbers, mean +- 2 std (VGM2P's +- std doubled), from " + "; ".join(srcs))
@@ -174,7 +188,7 @@ def to_markdown(t: ResultTable) -> str:
                 continue
             s = _fmt(cell, t.decimals, " ± ")
             s = f"**{s}**" if cell.style == "best" else f"<ins>{s}</ins>" if cell.style == "second" else s
-            out.append(s + (" \\*" if cell.flagged else ""))
+            out.append(s + (" \\*" if cell.flagged else "") + (f" {DAGGER}" if cell.off_protocol else ""))
         lines.append("| " + " | ".join(out) + " |")
     lines += [""] + [f"{n}  " for n in t.footnotes]
     return "\n".join(lines) + "\n"
@@ -203,7 +217,7 @@ def to_latex(t: ResultTable) -> str:
                 continue
             s = _fmt(cell, t.decimals, " $\\pm$ ")
             s = f"\\textbf{{{s}}}" if cell.style == "best" else f"\\underline{{{s}}}" if cell.style == "second" else s
-            out.append(s + ("$^*$" if cell.flagged else ""))
+            out.append(s + ("$^*$" if cell.flagged else "") + ("$^\\dagger$" if cell.off_protocol else ""))
         lines.append(" & ".join(out) + " \\\\")
         if r.average and i < len(t.rows) - 1:
             lines.append("\\midrule")
@@ -234,6 +248,8 @@ def to_html(t: ResultTable, table_class: str = "results") -> str:
             s = f"<b>{s}</b>" if cell.style == "best" else f"<u>{s}</u>" if cell.style == "second" else s
             if cell.flagged:
                 s += '<sup class="flag" title="cost-defining settings overridden">*</sup>'
+            if cell.off_protocol:
+                s += f'<sup class="flag" title="not at the paper\'s protocol">{DAGGER}</sup>'
             tds.append(f'<td class="{cls}">{s}</td>')
         out.append(f'<tr class="{"average" if r.average else "task"}">' + "".join(tds) + "</tr>")
     out.append("</tbody></table>")

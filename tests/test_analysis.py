@@ -13,7 +13,8 @@ REFS = {"games/coordination": (1.0, 2.0), "games/xor": (0.0, 1.0), "games/landma
 
 
 def write_run(root, algo, task, returns, *, steps=100, overrides=None, cost_overrides=None, finish=True,
-              error=None, diag=False, rid=None, nfe=1, preset=()):
+              error=None, diag=False, rid=None, nfe=1, preset=(), eval_steps=None,
+              protocol=""):
     """One run directory as benchmarks.training.train writes it; returns the run id."""
     seeds = list(range(len(returns)))
     key = json.dumps([overrides or {}, sorted(preset)])
@@ -23,9 +24,9 @@ def write_run(root, algo, task, returns, *, steps=100, overrides=None, cost_over
     run.start({"algo": algo, "task": task, "seeds": seeds, "steps": steps, "run_id": rid, "suite": task.split("/")[0],
                "task_name": task.split("/")[1], "overrides": overrides or {}, "cost_overrides": cost_overrides or {},
                "cost": {"nfe": nfe, "per_agent": "O(1)"}, "refs": list(refs), "harness_version": "0.1.0",
-               "preset": sorted(preset)})
+               "preset": sorted(preset), "protocol": protocol})
     rows = []
-    for step in (steps // 2, steps):
+    for step in eval_steps or (steps // 2, steps):
         for s, r in zip(seeds, returns):
             ret = r if step == steps else r - 0.1 * abs(r)
             row = {"kind": "eval", "step": step, "seed": s, "return": ret, "normalised": 100 * (ret - refs[0]) / (refs[1] - refs[0]),
@@ -270,3 +271,79 @@ def test_every_paper_task_of_the_harness_finds_its_published_row():
             rows = match(ref, suite, name)
             assert rows["key"].nunique() == 1, f"{suite}/{name} matches {sorted(set(rows['key']))}"
             assert "macflow" in set(rows["algo"]), f"{suite}/{name}: no MAC-Flow number"
+
+
+def test_marl_eval_loads_our_export_in_marl_eval_itself(tmp_path, capsys, monkeypatch):
+    """marl-eval's own checker, pipeline, rliable matrices, aggregate scores and performance profiles on the
+    marl_eval.json that `bench report` writes (never skipped: CI installs id-marl-eval, see .ci/run)."""
+    from marl_eval.plotting_tools.plotting import aggregate_scores, performance_profiles
+    from marl_eval.utils.data_processing_utils import create_matrices_for_rliable, data_process_pipeline
+    from marl_eval.utils.diagnose_data_errors import DiagnoseData
+
+    from analysis import marl_eval
+    from analysis.load import load
+
+    truth = make_store(tmp_path, algos=("macflow", "bc"), tasks=("games/coordination", "games/xor"), seeds=3)
+    path, problems = marl_eval.write(load(tmp_path), tmp_path / "out" / "marl_eval.json")
+    assert problems == []
+    raw = json.loads(path.read_text())
+    seed0 = raw["games"]["xor"]["macflow"]["seed_0"]
+    assert set(seed0["step_0"]) == {"step_count", "return", "normalised"}
+    assert set(seed0["absolute_metrics"]) == {"return", "normalised"}
+
+    checked = DiagnoseData(raw).check_data()["games"]
+    assert all(checked.values()), checked
+    processed = data_process_pipeline(raw_data=raw, metrics_to_normalize=["return"])
+    assert "extra" in processed, "marl-eval's pipeline rejected the export"  # it returns its input on errors
+    matrices, curves = create_matrices_for_rliable(processed, environment_name="games", metrics_to_normalize=["return"])
+    assert set(matrices) == {"mean_norm_return", "mean_normalised"}
+    tasks = list(raw["games"])  # marl-eval's column order
+    for algo in ("macflow", "bc"):
+        want = np.stack([truth[(algo, f"games/{t}")] for t in tasks], axis=1)
+        lo, hi = REFS[f"games/{tasks[0]}"]
+        got = matrices["mean_normalised"][algo]
+        assert got.shape == (3, 2) and np.allclose(got[:, 0], 100 * (want[:, 0] - lo) / (hi - lo))
+        assert curves["mean_normalised"][algo].shape == (3, 2, 2)  # runs x tasks x evaluations
+    # marl-eval fixes 50 000 bootstrap repetitions; rliable is called with 200 so the test takes seconds
+    from marl_eval.plotting_tools import plotting
+    interval = plotting.rly.get_interval_estimates
+    monkeypatch.setattr(plotting.rly, "get_interval_estimates", lambda *a, reps=0, **k: interval(*a, reps=200, **k))
+    fig, scores, cis = aggregate_scores(matrices, metric_name="return", metrics_to_normalize=["return"],
+                                        tabular_results_file_path=str(tmp_path / "agg"))
+    assert set(scores) == {"MACFLOW", "BC"} and set(scores["BC"]) >= {"IQM", "Mean"}  # marl-eval upper-cases
+    assert scores["BC"]["Mean"] > scores["MACFLOW"]["Mean"]  # make_store draws bc's returns higher
+    assert (tmp_path / "agg_return.csv").exists()
+    assert performance_profiles(matrices, metric_name="normalised", metrics_to_normalize=["return"]).axes
+    assert "invalid" not in capsys.readouterr().out
+
+
+def test_learning_curves_show_single_evaluation_runs_and_name_their_band(tmp_path):
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PolyCollection
+    from matplotlib.container import ErrorbarContainer
+
+    from analysis import plots
+    from analysis.load import load
+
+    write_run(tmp_path, "macflow", "games/xor", [0.2, 0.6], steps=100)  # two evaluations
+    write_run(tmp_path, "bc", "games/xor", [0.4, 0.8], steps=100, eval_steps=(100,))  # one evaluation
+    write_run(tmp_path, "bc", "games/coordination", [1.5], steps=100, eval_steps=(100,))  # one evaluation, one seed
+    ev = load(tmp_path).evals
+    fig = plots.learning_curves_figure(ev, "return")
+    axes = {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
+    assert set(axes) == {"games/xor", "games/coordination"}
+    xor = axes["games/xor"]
+    bars = [c for c in xor.containers if isinstance(c, ErrorbarContainer)]
+    assert [c.get_label() for c in bars] == ["bc"]
+    x, y = bars[0].lines[0].get_data()
+    assert list(x) == [100] and np.allclose(y, [0.6]) and bars[0].lines[0].get_marker() == "o"
+    (lo, hi), = [seg[:, 1] for seg in bars[0].lines[2][0].get_segments()]
+    assert np.isclose(hi - lo, 4 * np.std([0.4, 0.8], ddof=1))  # ±2 std over seeds
+    line = next(ln for ln in xor.get_lines() if ln.get_label() == "macflow")
+    assert list(line.get_xdata()) == [50, 100] and np.allclose(line.get_ydata(), [0.36, 0.4])
+    assert any(isinstance(c, PolyCollection) for c in xor.collections)  # the band of the two-point curve
+    coord = axes["games/coordination"].containers[0].lines[0]
+    assert list(coord.get_xdata()) == [100] and np.allclose(coord.get_ydata(), [1.5])
+    assert "mean ± 2 std over seeds" in fig._suptitle.get_text()
+    plt.close(fig)
+    assert plots.learning_curves(ev, tmp_path / "lc.png", "return").stat().st_size > 0

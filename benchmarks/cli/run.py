@@ -5,7 +5,7 @@ import argparse
 
 from benchmarks.cli.args import add_results_option
 from benchmarks.training.plan import (DEFAULT_ALGOS, DEFAULT_BATCH_SIZE, DEFAULT_EVAL_EPISODES, DEFAULT_EVAL_EVERY,
-                                      DEFAULT_SEEDS, DEFAULT_STEPS)
+                                      DEFAULT_SEEDS, DEFAULT_STEPS, PROTOCOLS)
 
 
 def add(sub):
@@ -35,6 +35,10 @@ def add(sub):
     p.add_argument("--paper-size", action="store_true",
                    help="ignore the plugins' suite presets (smaller networks on suites their paper never ran, e.g. "
                         "the MADiff/DoF U-Net on the games) and train every network at its paper size")
+    p.add_argument("--protocol", choices=sorted(PROTOCOLS),
+                   help="a paper's schedule: seeds, gradient steps per suite, evaluation cadence and episodes "
+                        "(macflow-paper: 6 seeds, 1M steps on SMAC, 500K on MPE/MA-MuJoCo, eval every 50K x 10 "
+                        "episodes); replaces --seeds/--steps/--eval-every/--eval-episodes/--batch-size")
     p.add_argument("--fresh", action="store_true", help="ignore finished runs and checkpoints (re-run from scratch)")
     p.add_argument("--no-progress", action="store_true")
     add_run_options(p)  # --address, --cpus-per-job, --gpus-per-job, --max-retries, --split-seeds, --no-ray

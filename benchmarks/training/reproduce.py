@@ -41,7 +41,8 @@ def recorded_config(spec: dict) -> RunConfig:
     kw = {k: spec[k] for k in _CONFIG_FIELDS}
     return RunConfig(seeds=tuple(spec["seeds"]), overrides=dict(spec.get("overrides") or {}),
                      allow_cost_override=bool(spec.get("allow_cost_override", bool(spec.get("cost_overrides")))),
-                     chunk=int(spec.get("chunk", 1000)), preset=tuple(spec.get("preset") or ()), **kw)
+                     chunk=int(spec.get("chunk", 1000)), preset=tuple(spec.get("preset") or ()),
+                     protocol=spec.get("protocol") or "", **kw)
 
 
 def here(suite: str) -> dict:

@@ -169,7 +169,8 @@ class Job:
                "config": config_dict(self.algo_cfg), "cost_overrides": cost_overrides(self.algo_cls, self.algo_cfg),
                "cost": dataclasses.asdict(self.algo_cls.cost(task.spec, self.algo_cfg)),
                "harness_version": __version__, "env_spec": dataclasses.asdict(task.spec), "refs": list(task.refs()),
-               "preset": sorted(cfg.preset), "chunk": cfg.chunk, "allow_cost_override": cfg.allow_cost_override}
+               "preset": sorted(cfg.preset), "protocol": cfg.protocol, "chunk": cfg.chunk,
+               "allow_cost_override": cfg.allow_cost_override}
         if ds is not None:
             rec["provenance"] = provenance.collect(task, ds, cfg)
         return rec
