@@ -394,16 +394,21 @@ def from_experience(exp: dict, card: Optional[dict] = None) -> Dataset:
                    legal=legal, state=state, card=dict(card or {}))
 
 
+def _stored_card(base: Path) -> dict:
+    """The vault's card.json ({} when it has none, as og-marl's own vaults)."""
+    if not (base / CARD_FILE).is_file():
+        return {}
+    try:
+        return json.loads((base / CARD_FILE).read_text())
+    except ValueError:
+        raise DatasetError(f"{base / CARD_FILE} is not valid JSON; the dataset is corrupt") from None
+
+
 def read_dataset(path: str | Path) -> Dataset:
     """Read any og-marl vault (downloaded or ours) into a :class:`Dataset`; ``ds.card`` holds its card."""
     base = resolve_vault(path)
     exp = read_raw(base, legal_masks=True)
-    card = {}
-    if (base / CARD_FILE).is_file():
-        try:
-            card = json.loads((base / CARD_FILE).read_text())
-        except ValueError:
-            raise DatasetError(f"{base / CARD_FILE} is not valid JSON; the dataset is corrupt") from None
+    card = _stored_card(base)
     ds = from_experience(exp, card)
     if ds.rewards.shape[1] == 0:
         raise DatasetError(f"the vault at {base} holds no timesteps; collect or download it again")
@@ -463,12 +468,7 @@ def describe(path: str | Path) -> dict:
         state_dim = int(state.shape[-1])
         if len(state.shape) == 4:  # per agent: replicated (one state) or agent-specific (concatenated)
             state_dim *= 1 if _replicated(state, n) else int(state.shape[2])
-    card = {}
-    if (base / CARD_FILE).is_file():
-        try:
-            card = json.loads((base / CARD_FILE).read_text())
-        except ValueError:
-            raise DatasetError(f"{base / CARD_FILE} is not valid JSON; the dataset is corrupt") from None
+    card = _stored_card(base)
     card.setdefault("generator", "og-marl vault")
     card.update(summary(rewards, terminals, truncations, (B, T, N, O)))
     card.update({"streams": int(B), "action_kind": "discrete" if discrete else "continuous",
