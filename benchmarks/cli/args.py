@@ -29,3 +29,21 @@ def console(stderr: bool = False):
     if not c.is_terminal:
         c = Console(stderr=stderr, width=LOG_WIDTH)
     return c
+
+
+def dumps(obj, **kw) -> str:
+    """JSON for scripts: NaN and infinities become null (json.dumps would write NaN, which jq and strict
+    parsers reject); everything else as json.dumps writes it."""
+    import json
+    import math
+
+    def clean(x):
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        return x
+
+    return json.dumps(clean(obj), allow_nan=False, **kw)

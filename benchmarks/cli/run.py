@@ -52,10 +52,8 @@ def add(sub):
 
 def cmd_run(args) -> int:
     """Train (runner), print the jobs and the summary, time the algorithms if asked, write the report."""
-    import json
-
     from analysis.report import report_after_run  # the report for what this command ran, and where it is
-    from benchmarks.cli.args import console as make_console
+    from benchmarks.cli.args import console as make_console, dumps
     from benchmarks.store import check_writable, results_root
     from benchmarks.training import runner
 
@@ -69,7 +67,7 @@ def cmd_run(args) -> int:
     finals = outcome.finals  # final.json of every finished job (including ones skipped as already done)
     print_summary(finals, console)
     if args.json:
-        print(json.dumps(summary_rows(finals), indent=2), flush=True)
+        print(dumps(summary_rows(finals), indent=2), flush=True)
     console.print(f"results: {root.resolve()}")
     if wants_latency(args) and finals:
         measure_latency([f["algo"] for f in finals], root, console)

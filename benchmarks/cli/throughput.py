@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from benchmarks.cli.args import csv_list, parse_overrides
+from benchmarks.cli.args import add_json_option, csv_list, dumps, parse_overrides
 from benchmarks.perf.throughput import __doc__ as DESCRIPTION, measure
 
 
@@ -18,6 +18,8 @@ def add(sub):
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (e.g. hidden=64,64)")
     p.add_argument("--discrete-task", default="games/coordination")
     p.add_argument("--continuous-task", default="games/landmarks")
+    add_json_option(p, "one JSON object per algorithm (steps/s of both modes, their ratio, task, device) instead "
+                       "of the table")
     p.set_defaults(func=cmd_throughput)
 
 
@@ -25,7 +27,6 @@ def cmd_throughput(args) -> int:
     import algorithms
     from benchmarks.tasks import get_task
     from benchmarks.training.train import enable_compilation_cache
-    from rich.console import Console
     from rich.table import Table
 
     enable_compilation_cache()
@@ -39,13 +40,22 @@ def cmd_throughput(args) -> int:
                         f"device {jax.devices()[0].platform})")
     for col in ("algorithm", "task", "scanned trainer", "per-step loop", "ratio"):
         table.add_column(col, justify="right" if col not in ("algorithm", "task") else "left")
-    console = Console()
+    from benchmarks.cli.args import console as make_console
+
+    console = make_console()
     for cls in classes:
         kind = "continuous" if "continuous" in cls.supports else "discrete"
         task = tasks[kind]
         valid = {k: v for k, v in overrides.items() if k in {f.name for f in dataclasses.fields(cls.Config)}}
         r = measure(cls, task, valid, args.steps, args.batch_size)
+        if args.json:
+            print(dumps({"algo": cls.name, "task": task.id, "scanned_steps_per_s": r["scanned"],
+                         "loop_steps_per_s": r["loop"], "ratio": r["ratio"], "batch_size": args.batch_size,
+                         "steps": args.steps, "overrides": valid, "device": jax.devices()[0].platform},
+                        default=str), flush=True)
+            continue
         table.add_row(cls.name, task.id, f"{r['scanned']:.1f}", f"{r['loop']:.1f}", f"{r['ratio']:.2f}x")
         console.print(f"{cls.name}: scanned {r['scanned']:.1f} steps/s, loop {r['loop']:.1f} steps/s, ratio {r['ratio']:.2f}x")
-    console.print(table)
+    if not args.json:
+        console.print(table)
     return 0
