@@ -75,6 +75,40 @@ def test_run_through_ray_into_a_log_file_prints_progress_lines(tmp_path):
     _check_log(text, root)
 
 
+def test_plain_progress_is_one_line_per_event_and_step_lines_at_most_every_few_seconds(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from benchmarks.training import runner
+
+    clock = [100.0]
+    monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
+    out = io.StringIO()
+    job = {"run_id": "r1", "label": "bc games/xor seeds=0", "cfg": {"steps": 1000}}
+    view = runner.View([job], Console(file=out, width=80), disable=False)  # a StringIO is not a terminal
+    assert view.plain
+
+    def at(t, **kw):
+        clock[0] = 100.0 + t
+        view.update("r1", **kw)
+
+    at(1, status="running", step=0)
+    at(2, step=100)  # 1 s after the start line: too soon for a step line
+    at(7, step=100)  # 5 s later, a new step: printed
+    at(8, step=300)  # too soon again
+    at(20, step=300)  # late enough, and news: printed
+    at(26, step=300)  # late enough, but the same step as the last line: nothing to say
+    at(27, step=500, ret=1.5, eval_step=500)  # an evaluation always prints
+    at(28, step=500, ret=1.5, eval_step=500)  # the same evaluation seen again (Ray snapshots): once only
+    at(30, status="done", ret=1.5)
+    lines = [line.split("] ", 1)[1] for line in out.getvalue().splitlines()]
+    assert lines == ["1 job(s)", "start bc games/xor seeds=0", "      bc games/xor seeds=0 step 100/1000",
+                     "      bc games/xor seeds=0 step 300/1000", "eval  bc games/xor seeds=0 step 500/1000 return 1.500",
+                     "done  bc games/xor seeds=0 after 29.0 s, return 1.500"]
+    assert out.getvalue().splitlines()[-1].startswith("[00:30.0] ")
+
+
 def test_latency_step_fills_the_reports_score_vs_latency_figure(tmp_path, capsys):
     root = tmp_path / "runs"
     assert main(["run", *SHORT, "--no-ray", "--no-progress", "--latency", "--results", str(root)]) == 0

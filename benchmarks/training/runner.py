@@ -177,7 +177,7 @@ class View:
     On a terminal: a row per job (status, steps, last return, node, ETA) and an overall row. When the
     console is not a terminal (nohup, a cluster log, CI), a live display would only appear at the end,
     so instead each event is one flushed line: a job starts, an evaluation (step and return), a job
-    ends (status, elapsed time), and in between its step count at most every ``PLAIN_EVERY`` seconds."""
+    ends (status, elapsed time), and in between its step count when it changed, at most every ``PLAIN_EVERY`` s."""
 
     STYLE = {"queued": "dim", "running": "yellow", "done": "green", "skipped": "cyan", "failed": "bold red"}
 
@@ -226,12 +226,14 @@ class View:
         where = f" on {node_label(s['node'])}" if node_label(s["node"]) else ""
         if s["status"] == "running" and p["started"] is None:
             p["started"] = p["at"] = now
+            p["step"] = s["step"]
             self._line(f"start {label}{where}" + (f" (resuming at step {s['step']})" if s["step"] else ""))
         if s["eval_step"] is not None and s["eval_step"] != p["eval_step"] and s["ret"] is not None:
             p["eval_step"], p["at"] = s["eval_step"], now
             self._line(f"eval  {label} step {s['eval_step']}/{s['total']} return {s['ret']:.3f}")
-        elif s["status"] == "running" and p["started"] is not None and now - p["at"] >= PLAIN_EVERY:
-            p["at"] = now
+        elif (s["status"] == "running" and p["started"] is not None and now - p["at"] >= PLAIN_EVERY
+              and s["step"] != p.get("step")):  # only news: the same step again says nothing
+            p["at"], p["step"] = now, s["step"]
             self._line(f"      {label} step {s['step']}/{s['total']}")
         if s["status"] in ("done", "failed", "skipped") and before not in ("done", "failed", "skipped"):
             took = f" after {now - p['started']:.1f} s" if p["started"] is not None else ""
