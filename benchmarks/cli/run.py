@@ -12,9 +12,13 @@ def add(sub):
     p = sub.add_parser("run", help="train algorithms on a suite's tasks and report returns",
                        description="Train each algorithm on each task (seeds vmapped in one program), evaluate "
                                    "periodically, store results, and print a summary table. With no arguments: the "
-                                   "embedded default (the games suite and mpe/spread-expert, macflow/flowbc/bc).",
+                                   "embedded default (the games suite and mpe/spread-expert, macflow/flowbc/bc), "
+                                   "which ends by timing its algorithms (--no-latency skips that). On a terminal "
+                                   "progress is a live display; in a log (output not a terminal) it is plain lines: "
+                                   "job start, evaluations (step, return), job end (elapsed time).",
                        epilog="examples:\n  bench run\n  bench run --suite games --algos macflow,bc --steps 5000\n"
-                              "  bench run --task games/landmarks-10 --algos macflow --set alpha=10",
+                              "  bench run --task games/landmarks-10 --algos macflow --set alpha=10\n"
+                              "  nohup bench run --json > summary.json 2> run.log &",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", help="suite name (bench list suites); default: the embedded default tasks "
                                         "(games suite + mpe/spread-expert)")
