@@ -101,12 +101,16 @@ def test_plain_progress_is_one_line_per_event_and_step_lines_at_most_every_few_s
     at(26, step=300)  # late enough, but the same step as the last line: nothing to say
     at(27, step=500, ret=1.5, eval_step=500)  # an evaluation always prints
     at(28, step=500, ret=1.5, eval_step=500)  # the same evaluation seen again (Ray snapshots): once only
-    at(30, status="done", ret=1.5)
+    at(80, step=500)  # under a minute without news: quiet
+    at(88, step=500)  # a minute without a line: the same step again, as a sign of life
+    at(90, status="done", ret=1.5)
     lines = [line.split("] ", 1)[1] for line in out.getvalue().splitlines()]
-    assert lines == ["1 job(s)", "start bc games/xor seeds=0", "      bc games/xor seeds=0 step 100/1000",
-                     "      bc games/xor seeds=0 step 300/1000", "eval  bc games/xor seeds=0 step 500/1000 return 1.500",
-                     "done  bc games/xor seeds=0 after 29.0 s, return 1.500"]
-    assert out.getvalue().splitlines()[-1].startswith("[00:30.0] ")
+    assert lines == ["1 job(s)", "start bc games/xor seeds=0", "      bc games/xor seeds=0 step 100/1000, running 6 s",
+                     "      bc games/xor seeds=0 step 300/1000, running 19 s",
+                     "eval  bc games/xor seeds=0 step 500/1000 return 1.500",
+                     "      bc games/xor seeds=0 step 500/1000, running 87 s",
+                     "done  bc games/xor seeds=0 after 89.0 s, return 1.500"]
+    assert out.getvalue().splitlines()[-1].startswith("[01:30.0] ")
 
 
 def test_latency_step_fills_the_reports_score_vs_latency_figure(tmp_path, capsys):

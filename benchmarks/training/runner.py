@@ -169,6 +169,7 @@ def _one_line(exc: BaseException) -> str:
 
 # ---- the live view (driver side) ---------------------------------------------------------------------
 PLAIN_EVERY = 5.0  # seconds between two plain progress lines of one job (evaluations, starts and ends always print)
+PLAIN_QUIET = 60.0  # after this long without a line, a running job's line repeats (compiling, or between evaluations)
 
 
 class View:
@@ -177,7 +178,8 @@ class View:
     On a terminal: a row per job (status, steps, last return, node, ETA) and an overall row. When the
     console is not a terminal (nohup, a cluster log, CI), a live display would only appear at the end,
     so instead each event is one flushed line: a job starts, an evaluation (step and return), a job
-    ends (status, elapsed time), and in between its step count when it changed, at most every ``PLAIN_EVERY`` s."""
+    ends (status, elapsed time), and in between its step count when it changed, at most every ``PLAIN_EVERY`` s
+    (and every ``PLAIN_QUIET`` s without news, so a job that compiles or trains a long stretch shows it runs)."""
 
     STYLE = {"queued": "dim", "running": "yellow", "done": "green", "skipped": "cyan", "failed": "bold red"}
 
@@ -229,12 +231,12 @@ class View:
             p["step"] = s["step"]
             self._line(f"start {label}{where}" + (f" (resuming at step {s['step']})" if s["step"] else ""))
         if s["eval_step"] is not None and s["eval_step"] != p["eval_step"] and s["ret"] is not None:
-            p["eval_step"], p["at"] = s["eval_step"], now
+            p["eval_step"], p["step"], p["at"] = s["eval_step"], s["eval_step"], now
             self._line(f"eval  {label} step {s['eval_step']}/{s['total']} return {s['ret']:.3f}")
         elif (s["status"] == "running" and p["started"] is not None and now - p["at"] >= PLAIN_EVERY
-              and s["step"] != p.get("step")):  # only news: the same step again says nothing
+              and (s["step"] != p.get("step") or now - p["at"] >= PLAIN_QUIET)):  # news, or a sign of life
             p["at"], p["step"] = now, s["step"]
-            self._line(f"      {label} step {s['step']}/{s['total']}")
+            self._line(f"      {label} step {s['step']}/{s['total']}, running {now - p['started']:.0f} s")
         if s["status"] in ("done", "failed", "skipped") and before not in ("done", "failed", "skipped"):
             took = f" after {now - p['started']:.1f} s" if p["started"] is not None else ""
             ret = f", return {s['ret']:.3f}" if s["ret"] is not None else ""
