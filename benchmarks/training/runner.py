@@ -421,7 +421,9 @@ def _settle(job, result, view):
     job.update(status=result["status"] if result["status"] != "skipped" else "done", node=result.get("node"),
                final=result.get("final"), error=result.get("error"))
     ret = job["final"].get("return_mean") if job["final"] else None
-    view.update(job["run_id"], status=job["status"], node=job["node"], ret=ret)
+    # the final evaluation, in case the view's progress messages (Ray: polled) ended before it
+    last = job["final"].get("steps") if result["status"] == "done" and job["final"] else None
+    view.update(job["run_id"], status=job["status"], node=job["node"], ret=ret, eval_step=last)
 
 
 def _run_inline(jobs, root, args, console) -> Outcome:
