@@ -169,3 +169,43 @@ def test_a_preset_may_not_change_the_cost_defining_settings():
     with pytest.raises(Exception, match="unknown config key 'hiden'"):
         algorithms.register(Typo)
     assert "cheap" not in algorithms.names() and "typo" not in algorithms.names()
+
+
+def test_run_json_is_the_summary_on_stdout(store, capsys):
+    assert main(["run", "--task", "games/coordination", "--algos", "bc", "--results", str(store), *TINY,
+                 "--json"]) == 0
+    out = capsys.readouterr().out
+    [row] = json.loads(out)  # stdout holds the JSON only; tables and notes go to stderr
+    [run] = [p for p in store.iterdir() if (p / "spec.json").exists()]
+    final = json.loads((run / "final.json").read_text())
+    assert (row["task"], row["algo"], row["run_ids"]) == ("games/coordination", "bc", [run.name])
+    assert row["return_mean"] == pytest.approx(final["return_mean"]) and row["returns"] == final["returns"]
+    assert row["seeds"] == [0] and row["cost_overrides"] is False
+
+
+def test_report_json(store, capsys):
+    assert main(["report", "--results", str(store), "--reps", "100", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert Path(d["report"]).is_file() and Path(d["leaderboard_html"]).is_file()
+    assert d["leaderboard"]["tasks"] == ["games/coordination"]
+    assert any(r.get("algo") == "bc" for r in d["leaderboard"]["finals"]), d["leaderboard"]["finals"]
+
+
+def test_list_json(capsys):
+    assert main(["list", "algos", "--json"]) == 0
+    algos = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert algos["macflow"]["actions"] == ["continuous", "discrete"] and algos["madiff-c"]["execution"] == "centralised"
+    assert main(["list", "tasks", "--suite", "games", "--json"]) == 0
+    ids = [r["id"] for r in json.loads(capsys.readouterr().out)]
+    assert "games/coordination" in ids and all(i.startswith("games/") for i in ids)
+    assert main(["list", "suites", "--json"]) == 0
+    suites = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert suites["games"]["available"] is True and suites["games"]["why"] is None
+
+
+def test_throughput_json(capsys):
+    assert main(["throughput", "--algos", "bc", "--steps", "5", "--set", "hidden=32,32", "--json"]) == 0
+    [row] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["algo"] == "bc" and row["task"] == "games/landmarks" and row["steps"] == 5
+    assert row["scanned_steps_per_s"] > 0 and row["loop_steps_per_s"] > 0
+    assert row["ratio"] == pytest.approx(row["scanned_steps_per_s"] / row["loop_steps_per_s"])

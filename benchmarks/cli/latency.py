@@ -82,8 +82,9 @@ def cmd_latency(args) -> int:
 
 
 def print_table(records: list[dict]) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from benchmarks.cli.args import console
 
     table = Table(title="latency of one joint decision (median over repeats, after compilation and warm-up)")
     for col in ("algorithm", "task", "N", "median ms", "IQR ms", "ms/agent", "nfe decl/count", "x macflow", "calls",
@@ -96,8 +97,6 @@ def print_table(records: list[dict]) -> None:
         flag = " *" if r["cost_overrides"] else ""
         table.add_row(r["name"] + flag, r["label"], str(r["n_agents"]), f"{r['median_ms']:.3f}", f"{r['iqr_ms']:.3f}",
                       f"{r['per_agent_ms']:.4f}", f"{r['nfe']}/{r['nfe_counted']}", ratio, str(r["repeats"]), r["device"])
-    import sys
-
-    Console(width=None if sys.stdout.isatty() else 140).print(table)
+    console().print(table)  # a log gets the table at its full width
     if any(r["cost_overrides"] for r in records):
         print("* cost-defining settings overridden (not the paper's method cost)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from algorithms.errors import BenchError
-from benchmarks.cli.args import add_results_option
+from benchmarks.cli.args import add_json_option, add_results_option
 
 
 def add(sub):
@@ -19,7 +19,8 @@ def add_report(sub):
                                    "aggregates with stratified-bootstrap CIs, figures, the leaderboard page and the "
                                    "marl-eval JSON export. Missing or failed runs are listed, not fatal.",
                        epilog="examples:\n  bench report\n  bench report --score last-3\n"
-                              "  bench report --results /data/runs --out site/",
+                              "  bench report --results /data/runs --out site/\n"
+                              "  bench report --json | jq '.leaderboard.aggregates'",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_results_option(p)
     p.add_argument("--out", help="output directory (default: <results>/report)")
@@ -27,6 +28,8 @@ def add_report(sub):
     p.add_argument("--score", default="final", metavar="RULE",
                    help="which evaluation every table and aggregate reports: final (default; what the MAC-Flow "
                         "paper's tables report), best, or last-K (mean of the last K evaluations per seed)")
+    add_json_option(p, "where the report went and the leaderboard's contents (aggregates, finals, latency, "
+                       "problems) as one JSON object")
     p.set_defaults(func=cmd_report)
 
 
@@ -37,6 +40,15 @@ def cmd_report(args) -> int:
     if args.reps is not None and args.reps < 100:
         raise BenchError(f"--reps must be at least 100 for a meaningful bootstrap, got {args.reps}")
     path = write_report(args.results, args.out, args.reps, score=parse(args.score))
+    board = path.parent / "leaderboard.json"
+    if args.json:  # leaderboard.json is the report's machine-readable summary; add where the files are
+        import json
+
+        from benchmarks.cli.args import dumps
+
+        print(dumps({"report": str(path.resolve()), "leaderboard_html": str(board.with_suffix(".html").resolve()),
+                     "leaderboard": json.loads(board.read_text())}, indent=2))
+        return 0
     print(path.read_text().split("## Aggregates")[0].strip())
     print(f"\nreport: {path.resolve()}\nleaderboard: {(path.parent / 'leaderboard.html').resolve()}")
     return 0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks.cli.args import add_results_option
+from benchmarks.cli.args import add_json_option, add_results_option
 from benchmarks.training.plan import (DEFAULT_ALGOS, DEFAULT_BATCH_SIZE, DEFAULT_EVAL_EPISODES, DEFAULT_EVAL_EVERY,
                                       DEFAULT_SEEDS, DEFAULT_STEPS, PROTOCOLS)
 
@@ -12,9 +12,13 @@ def add(sub):
     p = sub.add_parser("run", help="train algorithms on a suite's tasks and report returns",
                        description="Train each algorithm on each task (seeds vmapped in one program), evaluate "
                                    "periodically, store results, and print a summary table. With no arguments: the "
-                                   "embedded default (the games suite and mpe/spread-expert, macflow/flowbc/bc).",
+                                   "embedded default (the games suite and mpe/spread-expert, macflow/flowbc/bc), "
+                                   "which ends by timing its algorithms (--no-latency skips that). On a terminal "
+                                   "progress is a live display; in a log (output not a terminal) it is plain lines: "
+                                   "job start, evaluations (step, return), job end (elapsed time).",
                        epilog="examples:\n  bench run\n  bench run --suite games --algos macflow,bc --steps 5000\n"
-                              "  bench run --task games/landmarks-10 --algos macflow --set alpha=10",
+                              "  bench run --task games/landmarks-10 --algos macflow --set alpha=10\n"
+                              "  nohup bench run --json > summary.json 2> run.log &",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", help="suite name (bench list suites); default: the embedded default tasks "
                                         "(games suite + mpe/spread-expert)")
@@ -40,59 +44,129 @@ def add(sub):
                         "(macflow-paper: 6 seeds, 1M steps on SMAC, 500K on MPE/MA-MuJoCo, eval every 50K x 10 "
                         "episodes); replaces --seeds/--steps/--eval-every/--eval-episodes/--batch-size")
     p.add_argument("--fresh", action="store_true", help="ignore finished runs and checkpoints (re-run from scratch)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress display (on a terminal) and no progress lines (otherwise)")
+    lat = p.add_mutually_exclusive_group()
+    lat.add_argument("--latency", dest="latency", action="store_const", const=True, default=None,
+                     help="end by timing the run's algorithms at their paper-default configurations (a few seconds "
+                          "each, the `bench latency` protocol, stored under <results>/latency/), so the report has "
+                          "the score-vs-inference-time figure; default: on for the embedded default (no --suite, "
+                          "--tasks or --task), off otherwise")
+    lat.add_argument("--no-latency", dest="latency", action="store_const", const=False,
+                     help="skip that latency step")
+    add_json_option(p, "the summary (one object per task and algorithm) on stdout; everything else goes to stderr")
     add_run_options(p)  # --address, --cpus-per-job, --gpus-per-job, --max-retries, --split-seeds, --no-ray
     p.set_defaults(func=cmd_run)
 
 
 def cmd_run(args) -> int:
-    from rich.console import Console
-
+    """Train (runner), print the jobs and the summary, time the algorithms if asked, write the report."""
     from analysis.report import report_after_run  # the report for what this command ran, and where it is
+    from benchmarks.cli.args import console as make_console, dumps
     from benchmarks.store import check_writable, results_root
     from benchmarks.training import runner
 
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     root = results_root(args.results)
     check_writable(root)
     # validates names/overrides in a subprocess (the driver never imports JAX), then runs every job under
-    # one live view; a failed job is recorded in its error.txt and the others go on
+    # one progress view; a failed job is recorded in its error.txt and the others go on
     outcome = runner.run(args, root, console)
     runner.print_outcome(outcome, root, console)
     finals = outcome.finals  # final.json of every finished job (including ones skipped as already done)
     print_summary(finals, console)
+    if args.json:
+        print(dumps(summary_rows(finals), indent=2), flush=True)
     console.print(f"results: {root.resolve()}")
+    if wants_latency(args) and finals:
+        measure_latency([f["algo"] for f in finals], root, console)
     report_after_run(root, [j.get("run_id") for j in outcome.jobs], console)
     return 1 if outcome.failed else 0
 
 
-def print_summary(finals, console) -> None:
-    from rich.table import Table
+def wants_latency(args) -> bool:
+    """--latency / --no-latency, else on exactly when the run is the embedded default's task set."""
+    if args.latency is not None:
+        return args.latency
+    return not (args.suite or args.tasks or args.task)
 
+
+def measure_latency(algos: list, root, console) -> list:
+    """The short latency step (benchmarks.perf.latency.quick): a line per algorithm, never a failed command."""
+    import time
+
+    from benchmarks.perf.latency import DEFAULT_TASK, QUICK_BUDGET, QUICK_REPEATS, quick
+    from benchmarks.training.train import enable_compilation_cache
+
+    console.print(f"latency: timing {', '.join(dict.fromkeys(algos))} on {DEFAULT_TASK} at their paper-default "
+                  f"configurations (up to {QUICK_REPEATS} calls or {QUICK_BUDGET:g} s each; --no-latency skips this)")
+    t0 = time.monotonic()
+    enable_compilation_cache()
+    try:
+        records, skipped = quick(algos, root)
+    except Exception as exc:  # noqa: BLE001 - the trained runs are safe; say how to measure later
+        console.print(f"latency not measured ({type(exc).__name__}: {exc}); run `bench latency --algos "
+                      f"{','.join(dict.fromkeys(algos))} --results {root}`")
+        return []
+    for r in records:
+        console.print(f"latency: {r['name']} {r['median_ms']:.3f} ms per decision (IQR {r['iqr_ms']:.3f}, "
+                      f"{r['repeats']} calls, nfe {r['nfe']})")
+    for why in skipped:
+        console.print(f"latency: skipped {why}")
+    console.print(f"latency: {time.monotonic() - t0:.1f} s")
+    return records
+
+
+def summary_rows(finals) -> list[dict]:
+    """One row per (task, algorithm) over its finished runs: the numbers of the summary table, for --json."""
     import numpy as np
 
-    tasks = list(dict.fromkeys(f["task"] for f in finals))
-    algos = list(dict.fromkeys(f["algo"] for f in finals))
-    table = Table(title="return (mean ± std over seeds) [normalised score] (win rate where the task has one)")
-    table.add_column("task")
-    for a in algos:
-        table.add_column(a, justify="right")
-    for t in tasks:
-        row = [t]
-        for a in algos:
+    rows = []
+    for t in dict.fromkeys(f["task"] for f in finals):
+        for a in dict.fromkeys(f["algo"] for f in finals):
             fs = [f for f in finals if f["task"] == t and f["algo"] == a]  # several with --split-seeds
             if not fs:
+                continue
+            rets = np.concatenate([f["returns"] for f in fs]).astype(float)
+            norm = np.concatenate([f["normalised"] for f in fs]).astype(float)
+            wins = [float(w) for f in fs for w in f.get("win_rate") or []]
+            rows.append({"task": t, "algo": a, "seeds": [int(s) for f in fs for s in f.get("seeds", [])],
+                         "return_mean": float(rets.mean()), "return_std": float(rets.std()),
+                         "returns": rets.tolist(), "normalised_mean": float(norm.mean()),
+                         "win_rate": float(np.mean(wins)) if wins else None,
+                         "cost_overrides": any(bool(f.get("cost_overrides")) for f in fs),
+                         "run_ids": [f.get("run_id") for f in fs]})
+    return rows
+
+
+def print_summary(finals, console) -> None:
+    """The table of returns: a row per task, a column per algorithm (cells fold rather than being cut)."""
+    from rich.table import Table
+
+    rows = summary_rows(finals)
+    algos = list(dict.fromkeys(r["algo"] for r in rows))
+    from rich.markup import escape
+
+    # the title as its own line: a table's title wraps at the table's width, and "[...]" would be read as markup
+    console.print(escape("return (mean ± std over seeds) [normalised score] (win rate where the task has one)"))
+    table = Table()
+    table.add_column("task", overflow="fold")
+    for a in algos:
+        table.add_column(a, justify="right", overflow="fold")
+    for t in dict.fromkeys(r["task"] for r in rows):
+        cells = {r["algo"]: r for r in rows if r["task"] == t}
+        row = [t]
+        for a in algos:
+            r = cells.get(a)
+            if r is None:
                 row.append("-")
                 continue
-            rets = np.concatenate([f["returns"] for f in fs])
-            flag = " *" if any(f.get("cost_overrides") for f in fs) else ""
-            norm = np.mean(np.concatenate([f["normalised"] for f in fs]))
-            wins = [w for f in fs for w in f.get("win_rate") or []]
-            won = f" win {100 * np.mean(wins):.0f}%" if wins else ""
-            row.append(f"{rets.mean():.3f} ± {rets.std():.3f} [{norm:.0f}]{won}{flag}")
+            won = f" win {100 * r['win_rate']:.0f}%" if r["win_rate"] is not None else ""
+            flag = " *" if r["cost_overrides"] else ""
+            row.append(f"{r['return_mean']:.3f} ± {r['return_std']:.3f} [{r['normalised_mean']:.0f}]{won}{flag}")
         table.add_row(*row)
     console.print(table)
-    if any(f.get("cost_overrides") for f in finals):
+    if any(r["cost_overrides"] for r in rows):
         console.print("* cost-defining settings overridden (not the paper's method cost)")
 
 

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 
 from algorithms.errors import BenchError
-from benchmarks.cli.args import add_json_option, csv_list, int_list, parse_overrides
+from benchmarks.cli.args import add_json_option, csv_list, dumps, int_list, parse_overrides
 from benchmarks.perf.throughput import __doc__ as DESCRIPTION, measure
 
 
@@ -23,7 +22,8 @@ def add(sub):
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (e.g. hidden=64,64)")
     p.add_argument("--discrete-task", default="games/coordination")
     p.add_argument("--continuous-task", default="games/landmarks")
-    add_json_option(p, "one object per algorithm")
+    add_json_option(p, "one JSON object per algorithm (steps/s of both modes, their ratio, seed-steps/s per number "
+                       "of seeds, FLOPs and the fraction of the matmul peak, task, device) instead of the table")
     p.set_defaults(func=cmd_throughput)
 
 
@@ -32,7 +32,6 @@ def cmd_throughput(args) -> int:
     from benchmarks.perf.throughput import gemm_peak
     from benchmarks.tasks import get_task
     from benchmarks.training.train import enable_compilation_cache
-    from rich.console import Console
     from rich.table import Table
 
     enable_compilation_cache()
@@ -52,26 +51,28 @@ def cmd_throughput(args) -> int:
     for col in ("algorithm", "task", "GFLOP/update", "per-step loop", "scanned, 1 seed", "ratio",
                 *[f"{k} seeds: seed-steps/s (MiB)" for k in seeds if k != 1], "fraction of peak (scanned)"):
         table.add_column(col, justify="right" if col not in ("algorithm", "task") else "left")
-    console = Console(width=None if console_is_terminal() else 200)
+    from benchmarks.cli.args import console as make_console
+
+    console = make_console()
     for cls in classes:
         kind = "continuous" if "continuous" in cls.supports else "discrete"
         task = tasks[kind]
         valid = {k: v for k, v in overrides.items() if k in {f.name for f in dataclasses.fields(cls.Config)}}
         r = measure(cls, task, valid, args.steps, args.batch_size, tuple(sorted(set(seeds) | {1})), peak)
         if args.json:
-            print(json.dumps({"algorithm": cls.name, "task": task.id, **r}, default=str), flush=True)
+            print(dumps({"algo": cls.name, "task": task.id, "scanned_steps_per_s": r["scanned"],
+                         "loop_steps_per_s": r["loop"], "ratio": r["ratio"], "batch_size": args.batch_size,
+                         "steps": args.steps, "overrides": valid, "device": jax.devices()[0].platform,
+                         **{k: v for k, v in r.items() if k not in ("scanned", "loop", "ratio")}},
+                        default=str), flush=True)
             continue
         per_seed = [f"{r['seed_steps_per_s'][k]:.1f} ({(r['chunk_bytes'][k] or 0) / 2**20:.0f})"
                     for k in seeds if k != 1]
         fraction = r["fraction_of_peak"][max(seeds)]
         table.add_row(cls.name, task.id, f"{r['gflop_per_update']:.3f}", f"{r['loop']:.1f}", f"{r['scanned']:.1f}",
                       f"{r['ratio']:.2f}x", *per_seed, f"{fraction:.2f} ({max(seeds)} seed{'s' * (max(seeds) > 1)})")
+        console.print(f"{cls.name}: scanned {r['scanned']:.1f} steps/s, loop {r['loop']:.1f} steps/s, "
+                      f"ratio {r['ratio']:.2f}x")
     if not args.json:
         console.print(table)
     return 0
-
-
-def console_is_terminal() -> bool:
-    import sys
-
-    return sys.stdout.isatty()

@@ -155,3 +155,36 @@ def specs_for(task: str | None, agents: tuple | None) -> list[tuple]:
 
     t = get_task(task or DEFAULT_TASK)
     return [(t.id, t.spec)]
+
+
+# The short measurement that ends `bench run`'s embedded default: seconds per algorithm, enough for the
+# report's score-vs-inference-time figure and the leaderboard's latency column (`bench latency` for more).
+QUICK_REPEATS = 30
+QUICK_WARMUP = 3
+QUICK_BUDGET = 2.0
+
+
+def quick(names: list, root, task: str = DEFAULT_TASK, repeats: int = QUICK_REPEATS, warmup: int = QUICK_WARMUP,
+          budget_s: float = QUICK_BUDGET) -> tuple[list, list]:
+    """Time ``names`` at their paper-default configurations on ``task`` with the protocol above (few repeats,
+    a small budget) and store the records like ``bench latency`` does. Algorithms that already have a
+    paper-default record for this task in the store are not timed again, so a repeated ``bench run``
+    stays instant. Returns (new records, [why an algorithm was not timed])."""
+    import algorithms
+    from benchmarks.store import latency_records, save_latency
+
+    [(label, spec)] = specs_for(task, None)
+    have = {r.get("name") for r in latency_records(root) if r.get("label") == label and not r.get("cost_overrides")}
+    timers, skipped = [], []
+    for name in dict.fromkeys(names):
+        cls = algorithms.get(name)
+        if cls.name in have:
+            skipped.append(f"{cls.name}: already measured on {label} (bench latency re-measures it)")
+        elif spec.action_kind not in cls.supports:
+            skipped.append(f"{cls.name}: does not support the {spec.action_kind} actions of {label}")
+        else:
+            timers.append(Timer(cls.name, spec, label, warmup, budget_s=budget_s))
+    records = measure_many(timers, repeats, budget_s) if timers else []
+    for rec in records:
+        rec["path"] = str(save_latency(rec, root))
+    return records, skipped

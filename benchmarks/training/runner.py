@@ -144,7 +144,7 @@ def execute(job: dict, root: str, resume: bool = True, report: Optional[Callable
 
         def progress(step, total, info):
             hooks(step, info)
-            report(step=step, total=total, **({"ret": info["return"]} if "return" in info else {}))
+            report(step=step, total=total, **({"ret": info["return"], "eval_step": step} if "return" in info else {}))
 
         try:
             from benchmarks.training.plan import RunConfig
@@ -169,26 +169,45 @@ def _one_line(exc: BaseException) -> str:
 
 
 # ---- the live view (driver side) ---------------------------------------------------------------------
+PLAIN_EVERY = 5.0  # seconds between two plain progress lines of one job (evaluations, starts and ends always print)
+PLAIN_QUIET = 60.0  # after this long without a line, a running job's line repeats (compiling, or between evaluations)
+
+
 class View:
-    """One rich live view: a row per job (status, steps, last return, node, ETA) and an overall row."""
+    """The progress of every job: a rich live view on a terminal, plain text lines otherwise.
+
+    On a terminal: a row per job (status, steps, last return, node, ETA) and an overall row. When the
+    console is not a terminal (nohup, a cluster log, CI), a live display would only appear at the end,
+    so instead each event is one flushed line: a job starts, an evaluation (step and return), a job
+    ends (status, elapsed time), and in between its step count when it changed, at most every ``PLAIN_EVERY`` s
+    (and every ``PLAIN_QUIET`` s without news, so a job that compiles or trains a long stretch shows it runs)."""
 
     STYLE = {"queued": "dim", "running": "yellow", "done": "green", "skipped": "cyan", "failed": "bold red"}
 
-    def __init__(self, jobs: list, console, disable: bool):
+    def __init__(self, jobs: list, console, disable: bool, plain: Optional[bool] = None):
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                    TimeRemainingColumn)
 
+        self.console = console
+        self.plain = (not console.is_terminal) if plain is None else plain
+        self.plain = self.plain and not disable
+        self.t0 = time.monotonic()
         self.prog = Progress(TextColumn("{task.description}"), TextColumn("{task.fields[status]}"), BarColumn(),
                              MofNCompleteColumn(), TextColumn("{task.fields[ret]}"), TextColumn("{task.fields[node]}"),
-                             TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=disable)
+                             TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+                             disable=disable or self.plain)
         self.state = {j["run_id"]: {"status": "queued", "step": 0, "total": j["cfg"]["steps"], "ret": None,
-                                    "node": None} for j in jobs}
+                                    "node": None, "eval_step": None} for j in jobs}
+        self.labels = {j["run_id"]: j["label"] for j in jobs}
+        self.printed = {j["run_id"]: {"at": 0.0, "eval_step": None, "started": None} for j in jobs}
         self.rows = {}
         for j in jobs:
             self.rows[j["run_id"]] = self.prog.add_task(j["label"], total=j["cfg"]["steps"], status="queued",
                                                         ret="", node="")
         self.overall = self.prog.add_task("all jobs", total=sum(s["total"] for s in self.state.values()) or 1,
                                           status="", ret="", node="")
+        if self.plain:
+            self._line(f"{len(jobs)} job(s)")
 
     def __enter__(self):
         self.prog.__enter__()
@@ -197,13 +216,43 @@ class View:
     def __exit__(self, *exc):
         self.prog.__exit__(*exc)
 
+    def _line(self, text: str) -> None:
+        """One plain progress line, written and flushed at once (no markup, never wrapped)."""
+        stamp = time.monotonic() - self.t0
+        f = self.console.file
+        f.write(f"[{int(stamp // 60):02d}:{stamp % 60:04.1f}] {text}\n")
+        f.flush()
+
+    def _plain(self, rid: str, before: str) -> None:
+        s, p, label = self.state[rid], self.printed[rid], self.labels[rid]
+        now = time.monotonic()
+        where = f" on {node_label(s['node'])}" if node_label(s["node"]) else ""
+        if s["status"] == "running" and p["started"] is None:
+            p["started"] = p["at"] = now
+            p["step"] = s["step"]
+            self._line(f"start {label}{where}" + (f" (resuming at step {s['step']})" if s["step"] else ""))
+        if s["eval_step"] is not None and s["eval_step"] != p["eval_step"] and s["ret"] is not None:
+            p["eval_step"], p["step"], p["at"] = s["eval_step"], s["eval_step"], now
+            self._line(f"eval  {label} step {s['eval_step']}/{s['total']} return {s['ret']:.3f}")
+        elif (s["status"] == "running" and p["started"] is not None and now - p["at"] >= PLAIN_EVERY
+              and (s["step"] != p.get("step") or now - p["at"] >= PLAIN_QUIET)):  # news, or a sign of life
+            p["at"], p["step"] = now, s["step"]
+            self._line(f"      {label} step {s['step']}/{s['total']}, running {now - p['started']:.0f} s")
+        if s["status"] in ("done", "failed", "skipped") and before not in ("done", "failed", "skipped"):
+            took = f" after {now - p['started']:.1f} s" if p["started"] is not None else ""
+            ret = f", return {s['ret']:.3f}" if s["ret"] is not None else ""
+            self._line(f"{s['status']:5s} {label}{took}{ret}")
+
     def update(self, rid: str, **kw) -> None:
         s = self.state[rid]
         if s["status"] in ("done", "failed", "skipped") and kw.get("status") in (None, "running"):
             return  # a late progress message from a finished job
+        before = s["status"]
         s.update({k: v for k, v in kw.items() if v is not None})
         if s["status"] in ("done", "skipped"):
             s["step"] = s["total"]
+        if self.plain:
+            self._plain(rid, before)
         style = self.STYLE.get(s["status"], "")
         ret = f"return {s['ret']:.3f}" if s["ret"] is not None else ""
         self.prog.update(self.rows[rid], completed=s["step"], status=f"[{style}]{s['status']}[/]", ret=ret,
@@ -386,7 +435,9 @@ def _settle(job, result, view):
     job.update(status=result["status"] if result["status"] != "skipped" else "done", node=result.get("node"),
                final=result.get("final"), error=result.get("error"))
     ret = job["final"].get("return_mean") if job["final"] else None
-    view.update(job["run_id"], status=job["status"], node=job["node"], ret=ret)
+    # the final evaluation, in case the view's progress messages (Ray: polled) ended before it
+    last = job["final"].get("steps") if result["status"] == "done" and job["final"] else None
+    view.update(job["run_id"], status=job["status"], node=job["node"], ret=ret, eval_step=last)
 
 
 def _run_inline(jobs, root, args, console) -> Outcome:
@@ -446,7 +497,7 @@ def print_outcome(outcome: Outcome, root: Path, console) -> None:
 
     table = Table(title="jobs")
     for col in ("job", "status", "node", "return", "wall s", "run id"):
-        table.add_column(col, justify="right" if col in ("return", "wall s") else "left")
+        table.add_column(col, justify="right" if col in ("return", "wall s") else "left", overflow="fold")
     for j in outcome.jobs:
         f = j.get("final") or {}
         style = View.STYLE.get(j["status"], "")
