@@ -29,6 +29,7 @@ import urllib.error
 import urllib.request
 import uuid
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -299,7 +300,7 @@ def _install(entry: Entry, zip_path: Path, root: Path, force: bool, meta: dict) 
                 if bad is not None:
                     raise DatasetError(f"{zip_path.name}: member {bad} fails its CRC check; the download is corrupt")
                 _safe_extract(zf, tmp)
-        except zipfile.BadZipFile as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a flipped byte in a deflated member: zlib.error
             raise DatasetError(f"{entry.url} is not a valid zip ({exc}); the download is corrupt") from None
         vlt = tmp / f"{entry.scenario}.vlt"
         if not vlt.is_dir():
