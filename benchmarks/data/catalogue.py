@@ -300,7 +300,8 @@ def _install(entry: Entry, zip_path: Path, root: Path, force: bool, meta: dict) 
                 if bad is not None:
                     raise DatasetError(f"{zip_path.name}: member {bad} fails its CRC check; the download is corrupt")
                 _safe_extract(zf, tmp)
-        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a flipped byte in a deflated member: zlib.error
+        # a flipped byte lands in a header (BadZipFile, ValueError), a deflated member (zlib.error) or its sizes
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as exc:
             raise DatasetError(f"{entry.url} is not a valid zip ({exc}); the download is corrupt") from None
         vlt = tmp / f"{entry.scenario}.vlt"
         if not vlt.is_dir():
