@@ -210,3 +210,11 @@ def test_the_readme_layout_names_what_is_in_the_tree():
         assert f"benchmarks/{d.name}/" in named, f"the README's layout does not show benchmarks/{d.name}/"
     for f in sorted((ROOT / "benchmarks" / "perf").glob("[!_]*.py")):
         assert f"benchmarks/perf/{f.name}" in named
+
+
+def test_the_line_counts_the_readme_quotes_are_true():
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    for path, n in re.findall(r"`([\w/]+\.py)` \((\d+) lines\)", text):
+        assert len((ROOT / path).read_text().splitlines()) == int(n), f"README says {path} has {n} lines"
