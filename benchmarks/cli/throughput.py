@@ -15,7 +15,9 @@ def add(sub):
                        epilog="examples:\n  bench throughput\n  bench throughput --algos macflow,bc --steps 500\n"
                               "  bench throughput --algos macflow --seeds 1,2,4,6 --json")
     p.add_argument("--algos", help="comma-separated algorithms (default: all registered)")
-    p.add_argument("--steps", type=int, default=300, help="timed gradient steps per mode")
+    p.add_argument("--steps", type=int, default=300, help="timed gradient steps per mode and round")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="interleaved timing rounds; each mode keeps its best (robust to a shared machine)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seeds", default="1", help="comma-separated numbers of vmapped seeds for the scanned trainer "
                                                 "(seed-steps/s and XLA's planned memory for each), e.g. 1,2,4,6")
@@ -39,9 +41,9 @@ def cmd_throughput(args) -> int:
     classes = [algorithms.get(n) for n in names]
     overrides = parse_overrides(args.set)
     seeds = int_list(args.seeds)
-    if not seeds or min(seeds) <= 0 or args.steps <= 0:
-        raise BenchError(f"--seeds takes positive counts (e.g. 1,2,4) and --steps a positive number; got "
-                         f"{args.seeds!r} / {args.steps}")
+    if not seeds or min(seeds) <= 0 or args.steps <= 0 or args.rounds <= 0:
+        raise BenchError(f"--seeds takes positive counts (e.g. 1,2,4), --steps and --rounds positive numbers; got "
+                         f"{args.seeds!r} / {args.steps} / {args.rounds}")
     tasks = {"discrete": get_task(args.discrete_task), "continuous": get_task(args.continuous_task)}
     import jax
 
@@ -58,7 +60,7 @@ def cmd_throughput(args) -> int:
         kind = "continuous" if "continuous" in cls.supports else "discrete"
         task = tasks[kind]
         valid = {k: v for k, v in overrides.items() if k in {f.name for f in dataclasses.fields(cls.Config)}}
-        r = measure(cls, task, valid, args.steps, args.batch_size, tuple(sorted(set(seeds) | {1})), peak)
+        r = measure(cls, task, valid, args.steps, args.batch_size, tuple(sorted(set(seeds) | {1})), peak, args.rounds)
         if args.json:
             print(dumps({"algo": cls.name, "task": task.id, "scanned_steps_per_s": r["scanned"],
                          "loop_steps_per_s": r["loop"], "ratio": r["ratio"], "batch_size": args.batch_size,
