@@ -3,7 +3,7 @@
 Every MAC-Flow run here is the configuration ``bench run`` trains: the job that
 ``benchmarks.training.plan.plan_jobs`` plans for the embedded default's options (paper defaults, the
 plugin's games suite preset, 1 000 steps, batch 64, seeds 0 and 1), with one change: network width
-[64, 64] instead of [512] x 4 (``WIDTH``). The preset sets alpha = 0.3 on the discrete bandit games;
+[64, 64] instead of [512] x 4 (``WIDTH``). The preset sets alpha = 0.15 on the discrete bandit games;
 at the paper's alpha = 3 the deployed action stays on the joint teacher's near-tie at z = 0 (measured,
 algorithms/macflow.py's docstring).
 
@@ -68,7 +68,7 @@ def test_bench_run_trains_macflow_on_the_bandit_games_with_the_games_preset():
     """What the tests below train is what `bench run` trains (the preset, 1 000 steps, batch 64, 2 seeds)."""
     for task in ("games/coordination", "games/payoff-0.5"):
         job = bench_job("macflow", task)
-        assert job.overrides == {"alpha": 0.3} and job.preset == ("alpha",), job
+        assert job.overrides == {"alpha": 0.15} and job.preset == ("alpha",), job
         assert (job.steps, job.batch_size, job.seeds) == (1000, 64, (0, 1))
     assert bench_job("macflow", "games/xor").overrides == {}  # continuous games: the paper's alpha = 3
 
