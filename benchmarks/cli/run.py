@@ -37,8 +37,9 @@ def add(sub):
                    help="accept overrides of cost-defining settings (e.g. fewer denoising steps); flagged in reports")
     p.add_argument("--dataset", help="train on this vault instead of the task's own data (shapes must fit)")
     p.add_argument("--paper-size", action="store_true",
-                   help="ignore the plugins' suite presets (smaller networks on suites their paper never ran, e.g. "
-                        "the MADiff/DoF U-Net on the games) and train every network at its paper size")
+                   help="ignore the plugins' suite presets (settings for suites their paper gives no hyper-parameters "
+                        "for: e.g. the MADiff/DoF U-Net size on the games, MAC-Flow's alpha on the discrete "
+                        "bandit games) and train every plugin at its paper defaults")
     p.add_argument("--protocol", choices=sorted(PROTOCOLS),
                    help="a paper's schedule: seeds, gradient steps per suite, evaluation cadence and episodes "
                         "(macflow-paper: 6 seeds, 1M steps on SMAC, 500K on MPE/MA-MuJoCo, eval every 50K x 10 "

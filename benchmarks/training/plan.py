@@ -192,7 +192,7 @@ def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
             preset = {} if paper_size else {k: v for k, v in algo.preset_for(task.id).items() if k not in overrides}
             if preset and notices is not None:
                 shown = ", ".join(f"{k}={_show(v)}" for k, v in preset.items())
-                note = f"{algo.name} on {task.id}: suite preset {shown} (--paper-size for the paper's networks)"
+                note = f"{algo.name} on {task.id}: suite preset {shown} (--paper-size for the paper's defaults)"
                 if note not in notices:
                     notices.append(note)
             for group in seed_groups:
