@@ -1,0 +1,186 @@
+"""Known-answer tests of bootstrapping and value mixing: games/stitch, games/stitch-cont, games/credit.
+
+The tasks (rules, datasets and exact answers in benchmarks/envs/games.py's docstring):
+
+* stitch / stitch-cont: 3-step episodes, 2 agents, team reward. The optimum S -> M -> N -> G (team
+  return 40) needs one behaviour's start and another's continuation, two bootstrapped steps away from
+  the +20; behaviour cloning goes S -> M -> W (0), a learner that ignores the future (discount 0, or a
+  target network that never moves) takes the +5 at S (10). Uniform random: 10; the data's mean: 14.
+* credit: one step; reward 10 a1 + 20 a2; the data's anti-correlated agents make agent 1's own value
+  E[r | a1] prefer 0, so independent learners pick (0,1) (20), BC (1,0) (10), and an additive mixed
+  value (1,1) (30).
+
+Every plugin runs at its defaults (the paper's hyper-parameters: discount, target updates, CQL weight,
+alpha, flow steps, ...); only the network width shrinks to ``TINY`` (hidden (32, 32)). Several seeds
+train together in one vmapped program. The rewards are in tens, the scale at which the defaults'
+reward-unit weights (CQL 3, OMIGA alpha 10, ...) are meaningful (tests/test_value_baselines.py).
+
+Pass criteria (team return, mean over seeds and evaluation episodes):
+* stitch: >= ``STITCH_PASS`` = 30, i.e. on average at least three of the four agent-runs stitch
+  (one agent stitching and the other taking the +5 scores 25). BC scores 0, discount 0 scores 10.
+* credit: >= ``CREDIT_PASS`` = 27 over 4 seeds (at least 3 of 4 seeds at (1,1), the others at (0,1));
+  independent learners score 20, BC 10.
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import algorithms
+from benchmarks.data import games as gdata
+from benchmarks.envs import games
+from benchmarks.tasks import get_task
+from benchmarks.training.evaluate import make_evaluator
+from benchmarks.training.train import fit
+
+TINY = {"hidden": (32, 32)}
+STITCH_PASS = 30.0
+CREDIT_PASS = 27.0
+EPISODES = 16
+
+
+def evaluate(name, task_id, overrides=None, seeds=(0, 1), steps=1000):
+    """Train ``seeds`` copies of a plugin at its defaults (width ``TINY``), then roll each out: returns [S]."""
+    cls, task, states = fit(name, task_id, {**TINY, **(overrides or {})}, seeds=seeds, steps=steps)
+    rollouts = make_evaluator(task.make_env(), cls, EPISODES)
+    returns, _ = rollouts(states, jnp.stack([jax.random.PRNGKey(900 + s) for s in seeds]))
+    return np.asarray(returns).mean(-1)
+
+
+# ---- the tasks' exact answers -----------------------------------------------------------------------------
+def _stitch_values(gamma):
+    """Backward induction on one agent's graph (the team reward is the sum of the agents' rewards and the
+    agents' dynamics are independent, so the joint optimum is each agent's): Q[t, node, move]."""
+    n = len(games.STITCH_NODES)
+    v = np.zeros(n)
+    qs = []
+    for _ in range(games.STITCH_STEPS):
+        q = games.STITCH_REWARD + gamma * v[games.STITCH_NEXT]
+        qs.append(q)
+        v = q.max(-1)
+    return qs[::-1]
+
+
+def _returns_of_moves(env, moves):
+    """Team returns of the JAX environment driven by fixed joint moves: moves [K, T, 2] -> [K] (one jitted
+    rollout; continuous actions +-0.7 for moves 1 / 0)."""
+
+    def one(m):
+        state, *_ = env.reset(jax.random.PRNGKey(0))
+        total, done = 0.0, False
+        for t in range(games.STITCH_STEPS):
+            a = jnp.where(m[t] == 1, 0.7, -0.7)[:, None] if env.continuous else m[t]
+            state, _, _, _, r, done, _ = env.step(state, a, None)
+            total = total + r
+        return total, done
+
+    rets, done = jax.jit(jax.vmap(one))(jnp.asarray(np.asarray(moves), jnp.int32))
+    assert np.all(np.asarray(done)), "the episode did not end after STITCH_STEPS steps"
+    return np.asarray(rets)
+
+
+ALL_MOVES = np.array(list(itertools.product((0, 1), repeat=6))).reshape(-1, 3, 2)  # every joint move sequence
+
+
+@functools.lru_cache(None)
+def _all_returns(continuous):
+    return _returns_of_moves(games.Stitch(continuous), ALL_MOVES)
+
+
+def _run_moves(env, moves_per_step):
+    """Team return of one sequence of joint moves [T, 2], looked up among all 64 (one compilation)."""
+    k = int(np.flatnonzero(np.all(ALL_MOVES == np.asarray(moves_per_step), axis=(1, 2)))[0])
+    return float(_all_returns(env.continuous)[k])
+
+
+def _greedy_moves(qs):
+    node, moves = games.S_, []
+    for q in qs:
+        m = int(np.argmax(q[node]))
+        moves.append([m, m])
+        node = games.STITCH_NEXT[node, m]
+    return moves
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+def test_stitch_optimum_random_and_myopic_returns_are_exact(continuous):
+    env = games.Stitch(continuous)
+    for gamma in (0.99, 0.995, 1.0):  # the optimum is the same over the plugins' discounts and beyond
+        moves = _greedy_moves(_stitch_values(gamma))
+        assert moves == [[1, 1]] * 3, (gamma, moves)
+        assert _run_moves(env, moves) == games.STITCH_OPTIMUM == 40.0
+    # an exhaustive check: no sequence of joint moves beats it, and uniform random moves average 10
+    rets = _all_returns(continuous)
+    assert max(rets) == games.STITCH_OPTIMUM
+    assert np.mean(rets) == games.STITCH_RANDOM == 10.0
+    # discount 0: the +5 at S
+    assert _run_moves(env, _greedy_moves(_stitch_values(0.0))) == 10.0
+    doc = " ".join(games.__doc__.split())
+    assert "team return 2 x 20 = 40" in doc and "Uniform random: per agent 5/2 (T) + 20/8 (G) = 5, team 10" in doc
+    task = get_task("games/stitch-cont" if continuous else "games/stitch")
+    assert task.refs() == (10.0, 40.0)
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+def test_stitch_data_is_suboptimal_and_its_modes_score_zero(continuous):
+    ds = gdata.stitch_dataset(continuous, seed=0)
+    rets = ds.episode_returns()
+    assert rets.max() == 40.0 and abs(rets.mean() - 14.0) < 1.0  # 2 (.2 x 5 + .3 x 20)
+    # no episode of the data starts at S and reaches G: the optimum is made of pieces
+    starts_at_s = ds.observations[:, 0, :, games.S_] == 1
+    reached_g = ds.observations[:, -1, :, games.G_] == 1  # observed before the last move ...
+    last_goal = (ds.observations[:, -1, :, games.N_] == 1)  # ... or about to enter G from N
+    assert not np.any(starts_at_s & (reached_g | last_goal))
+    # behaviour cloning's modes: the most frequent move at each observation, rolled out from S
+    moves = (ds.actions[..., 0] > 0).astype(int) if continuous else ds.actions
+    node, bc_moves = games.S_, []
+    for t in range(games.STITCH_STEPS):
+        here = (ds.observations[:, t, :, node] == 1)
+        m = int(np.mean(moves[:, t][here]) > 0.5)
+        bc_moves.append([m, m])
+        node = games.STITCH_NEXT[node, m]
+    assert bc_moves[:2] == [[1, 1], [0, 0]], bc_moves  # S -> M -> W
+    assert _run_moves(games.Stitch(continuous), bc_moves) == 0.0
+    # B's move at M is inside MABCQ's admissible set (p(N) / p(W) >= threshold 0.4)
+    at_m = ds.observations[:, 1, :, games.M_] == 1
+    ratio = np.mean(moves[:, 1][at_m] == 1) / np.mean(moves[:, 1][at_m] == 0)
+    assert 0.5 < ratio < 0.7, ratio
+
+
+def test_credit_marginal_values_mislead_and_the_additive_fit_finds_the_optimum():
+    ds = gdata.credit_dataset(seed=0)
+    a, r = ds.actions[0], ds.rewards[0]
+    cond = {(i, v): float(r[a[:, i] == v].mean()) for i in range(2) for v in range(2)}
+    # the docstring's numbers, up to sampling error (10 000 samples: standard errors ~0.1)
+    expect = {(0, 1): 11.48, (0, 0): 17.39, (1, 1): 20.91, (1, 0): 8.93}
+    for k, v in expect.items():
+        assert abs(cond[k] - v) < 0.5, (k, cond[k], v)
+    doc = " ".join(games.__doc__.split())
+    for v in ("11.48", "17.39", "20.91", "8.93"):
+        assert v in doc
+    independent = (int(cond[(0, 1)] > cond[(0, 0)]), int(cond[(1, 1)] > cond[(1, 0)]))
+    assert independent == (0, 1) and games.CREDIT_REWARD[independent] == 20.0
+    # behaviour cloning's greedy joint action: each agent's most frequent action
+    bc = tuple(int(np.mean(a[:, i]) > 0.5) for i in range(2))
+    assert bc == (1, 0) and games.CREDIT_REWARD[bc] == 10.0
+    # least squares r ~ b + q1[a1] + q2[a2] on the data (VDN): exact, and its argmax is the optimum
+    x = np.stack([np.ones(len(a)), a[:, 0], a[:, 1]], -1).astype(float)
+    coef, res, *_ = np.linalg.lstsq(x, r.astype(float), rcond=None)
+    np.testing.assert_allclose(coef, [0.0, 10.0, 20.0], atol=1e-3)
+    mixed = (int(coef[1] > 0), int(coef[2] > 0))
+    assert mixed == (1, 1) and games.CREDIT_REWARD[mixed] == games.CREDIT_REWARD.max() == 30.0
+    assert get_task("games/credit").refs() == (float(games.CREDIT_REWARD.mean()), 30.0) == (15.0, 30.0)
+
+
+def test_new_tasks_are_not_in_the_games_default_run():
+    from benchmarks.tasks import get_suite
+
+    suite = get_suite("games")
+    assert {"stitch", "stitch-cont", "credit"} <= set(suite.tasks)
+    assert not {"stitch", "stitch-cont", "credit"} & set(suite.default_tasks)
