@@ -5,7 +5,7 @@ The tasks (rules, datasets and exact answers in benchmarks/envs/games.py's docst
 * stitch / stitch-cont: 3-step episodes, 2 agents, team reward. The optimum S -> M -> N -> G (team
   return 40) needs one behaviour's start and another's continuation, two bootstrapped steps away from
   the +20; behaviour cloning goes S -> M -> W (0), a learner that ignores the future (discount 0, or a
-  target network that never moves) takes the +5 at S (10). Uniform random: 10; the data's mean: 14.
+  target network that never moves) takes the +5 at S (10). Uniform random: 10; the data's mean: 14.5.
 * credit: one step; reward 10 a1 + 20 a2; the data's anti-correlated agents make agent 1's own value
   E[r | a1] prefer 0, so independent learners pick (0,1) (20), BC (1,0) (10), and an additive mixed
   value (1,1) (30).
@@ -131,7 +131,7 @@ def test_stitch_optimum_random_and_myopic_returns_are_exact(continuous):
 def test_stitch_data_is_suboptimal_and_its_modes_score_zero(continuous):
     ds = gdata.stitch_dataset(continuous, seed=0)
     rets = ds.episode_returns()
-    assert rets.max() == 40.0 and abs(rets.mean() - 14.0) < 1.0  # 2 (.2 x 5 + .3 x 20)
+    assert rets.max() == 40.0 and abs(rets.mean() - 14.5) < 1.0  # 2 (.25 x 5 + .3 x 20)
     # no episode of the data starts at S and reaches G: the optimum is made of pieces
     starts_at_s = ds.observations[:, 0, :, games.S_] == 1
     reached_g = ds.observations[:, -1, :, games.G_] == 1  # observed before the last move ...
@@ -150,7 +150,7 @@ def test_stitch_data_is_suboptimal_and_its_modes_score_zero(continuous):
     # B's move at M is inside MABCQ's admissible set (p(N) / p(W) >= threshold 0.4)
     at_m = ds.observations[:, 1, :, games.M_] == 1
     ratio = np.mean(moves[:, 1][at_m] == 1) / np.mean(moves[:, 1][at_m] == 0)
-    assert 0.5 < ratio < 0.7, ratio
+    assert 0.55 < ratio < 0.8, ratio  # 30 / 45
 
 
 def test_credit_marginal_values_mislead_and_the_additive_fit_finds_the_optimum():
@@ -184,3 +184,127 @@ def test_new_tasks_are_not_in_the_games_default_run():
     suite = get_suite("games")
     assert {"stitch", "stitch-cont", "credit"} <= set(suite.tasks)
     assert not {"stitch", "stitch-cont", "credit"} & set(suite.default_tasks)
+
+
+# ---- bootstrapping: every value-guided plugin stitches, its no-bootstrap variant does not -------------------
+# Training steps: the +20 is two bootstrapped steps behind S, each behind a target network (hard copy every
+# 200 steps, or Polyak tau = 0.005, a time constant of 200 steps), so value reaches S after several hundred
+# steps. Discrete: 1000. Continuous: 3000; the deterministic actors also have to move through the target
+# policy at each step (measured, matd3bc at its defaults, 2 seeds: the action at M crosses 0 (-> N) at
+# 1000 steps, the action at S only at 2500: -0.36 / -0.40 at 1000, +0.21 / +0.23 at 2500, +0.39 / +0.37
+# at 3000; so 1000 steps score 10, the myopic answer).
+STEPS = {"games/stitch": 1000, "games/stitch-cont": 3000}
+SEEDS = (0, 1)
+
+
+@pytest.fixture(scope="module")
+def bc_stitch():
+    """Behaviour cloning on both variants: S -> M -> W, team return 0 on every seed."""
+    out = {}
+    for task in ("games/stitch", "games/stitch-cont"):
+        r = evaluate("bc", task, seeds=SEEDS, steps=1000)
+        assert np.all(r == 0.0), f"bc on {task} should reproduce the data's modes S -> M -> W (0), got {r}"
+        out[task] = float(r.mean())
+    return out
+
+
+def _assert_stitches(name, task, bc):
+    r = evaluate(name, task, seeds=SEEDS, steps=STEPS[task])
+    print(f"{name} {task}: team returns {r.round(2).tolist()} (bc {bc:.1f}, optimum 40, discount 0: 10)")
+    assert r.mean() >= STITCH_PASS, f"{name} on {task}: {r.tolist()} < {STITCH_PASS} (bc {bc})"
+
+
+def _assert_broken_does_not(name, task, over):
+    r = evaluate(name, task, over, seeds=SEEDS, steps=STEPS[task])
+    print(f"{name} {over} {task}: team returns {r.round(2).tolist()}")
+    assert r.mean() < STITCH_PASS, f"the broken variant {name} {over} still stitches on {task}: {r.tolist()}"
+
+
+# Each plugin's own stitching task: the discrete one where the plugin runs discrete control in the paper
+# (MAC-Flow's SMAC baselines), the continuous one otherwise. Cases that fail at the defaults carry the
+# measurement and the reason (see KNOWN).
+DISCRETE_STITCH = ("mabcq", "macql", "icq", "omiga", "macflow", "mafql")
+CONTINUOUS_STITCH = ("matd3bc", "omar", "vgm2p", "om2p", "omiga", "macql", "mabcq", "macflow", "mafql")
+DEFAULT_RUN = {("games/stitch", n) for n in DISCRETE_STITCH} | {("games/stitch-cont", n) for n in
+                                                                ("matd3bc", "omar", "vgm2p", "om2p")}
+KNOWN = {  # (task, plugin) -> reason of a strict xfail, with the measurement (hidden (32, 32), seeds 0, 1)
+    ("games/stitch", "icq"): (
+        "genuine property of ICQ as implemented after ICQ-MA/og-marl: its critic target uses the dataset's own next "
+        "action, r + gamma w_Q Q'(s', a'_data), and every transition leaving S for M belongs to behaviour A, whose "
+        "next action is W (value 0); so Q(S, M) ~ 0 < Q(S, T) = 5 and the actor takes the +5. Measured: team "
+        "return 10, 10 at the defaults and 10, 10 with beta_q = 1 (w_Q sharp), 1000 steps: no stitching"),
+    ("games/stitch", "macflow"): (
+        "measured: team return 0, 0 (BC's S -> M -> W) at the defaults and 0, 0 at alpha 0.3 (1000 steps): the "
+        "one-step policy follows the teacher's modes; the discrete distillation / execution at z = 0 is what helper "
+        "13c changes (issue 13 point 2), re-measure after that merge"),
+    ("games/stitch", "mafql"): (
+        "measured: team return 0, 0 (BC's S -> M -> W) at the defaults (1000 steps); MA-FQL's discrete distillation "
+        "feeds z = 0 to the student and a random z to the teacher, the deviation helper 13b fixes (issue 13 "
+        "point 4); re-measure after that merge"),
+}
+
+
+def _cases(task, names):
+    out = []
+    for n in names:
+        marks = [] if (task, n) in DEFAULT_RUN else [pytest.mark.slow]
+        if (task, n) in KNOWN:
+            marks.append(pytest.mark.xfail(strict=True, reason=KNOWN[(task, n)]))
+        out.append(pytest.param(task, n, marks=marks, id=f"{task.split('/')[1]}-{n}"))
+    return out
+
+
+@pytest.mark.parametrize("task,name", _cases("games/stitch", DISCRETE_STITCH) + _cases("games/stitch-cont", CONTINUOUS_STITCH))
+def test_value_guided_plugins_stitch_at_their_defaults(task, name, bc_stitch):
+    _assert_stitches(name, task, bc_stitch[task])
+
+
+# The broken variant: discount 0, so nothing is bootstrapped; at S the +5 of T beats the 0 of M (measured
+# below). It must fail the same criterion.
+@pytest.mark.slow
+@pytest.mark.parametrize("task,name", [(t, n) for t, names in (("games/stitch", DISCRETE_STITCH),
+                                                                ("games/stitch-cont", CONTINUOUS_STITCH))
+                                       for n in names if (t, n) not in KNOWN])
+def test_without_bootstrapping_they_do_not(task, name):
+    _assert_broken_does_not(name, task, {"discount": 0.0})
+
+
+# ---- value mixing: the credit task ---------------------------------------------------------------------------
+CREDIT_SEEDS = (0, 1, 2, 3)
+CREDIT_STEPS = 500
+MIXED = ("mabcq", "macql", "icq", "omiga", "macflow")  # discrete plugins with a value mixer
+INDEPENDENT = {"mabcq": {"mixer": "none"}, "macql": {"mixer": "none"}}  # their independent-learner switch
+CREDIT_KNOWN = {  # plugin -> reason of a strict xfail, with the measurement (hidden (32, 32), seeds 0-3)
+    "macql": (
+        "measured: returns 20, 20, 20, 20 at the defaults (QMIX mixer, joint CQL penalty, 500 steps): the "
+        "independent learners' (0,1); the joint penalty (sampled joint actions, weight 3) pushes down Q_tot of the "
+        "rarest joint action, (1,1) at 4% of the data. Helper 13b changes discrete MACQL's default to "
+        "independent Q with per-agent CQL (MAC-Flow App. H.2); the lead decides which mixer this test asks of it"),
+}
+
+
+@pytest.fixture(scope="module")
+def bc_credit():
+    r = evaluate("bc", "games/credit", seeds=CREDIT_SEEDS, steps=CREDIT_STEPS)
+    assert np.all(r == 10.0), f"bc should pick the marginals' modes (1,0) (10), got {r}"
+    return float(r.mean())
+
+
+def _credit_marks(n):
+    marks = [] if n == "mabcq" else [pytest.mark.slow]  # each plugin's default-run test is its stitching one
+    return marks + ([pytest.mark.xfail(strict=True, reason=CREDIT_KNOWN[n])] if n in CREDIT_KNOWN else [])
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_credit_marks(n)) for n in MIXED])
+def test_a_mixed_value_assigns_credit(name, bc_credit):
+    r = evaluate(name, "games/credit", seeds=CREDIT_SEEDS, steps=CREDIT_STEPS)
+    print(f"{name} credit: returns {r.round(2).tolist()} (bc {bc_credit:.0f}, independent 20, optimum 30)")
+    assert r.mean() >= CREDIT_PASS, f"{name}: {r.tolist()}"
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[] if n == "mabcq" else [pytest.mark.slow])
+                                  for n in sorted(INDEPENDENT)])
+def test_independent_learners_are_misled_by_the_marginals(name):
+    r = evaluate(name, "games/credit", INDEPENDENT[name], seeds=CREDIT_SEEDS, steps=CREDIT_STEPS)
+    print(f"{name} {INDEPENDENT[name]} credit: returns {r.round(2).tolist()}")
+    assert r.mean() < CREDIT_PASS, f"{name} without a mixer still finds (1,1): {r.tolist()}"

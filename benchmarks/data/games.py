@@ -4,7 +4,7 @@
 * payoff-zeta: zeta x {(0,0),(1,1)} + (1-zeta) x {(0,1),(1,0)}.
 * xor: two sharp modes at +-(0.9, -0.9), std 0.05.
 * credit: 50% (1,0), 40% (0,1), 6% (0,0), 4% (1,1) under the reward 10 a1 + 20 a2 (anti-correlated agents).
-* stitch / stitch-cont: per agent and episode, independently: 50% S -> M -> W, 20% S -> T, 30% S2 -> M -> N -> G
+* stitch / stitch-cont: per agent and episode, independently: 45% S -> M -> W, 25% S -> T, 30% S2 -> M -> N -> G
   (continuous: the move's action +-0.5 plus N(0, 0.15^2) noise, clipped to [-1, 1]; the move is its sign).
 * landmarks: experts heading for the landmark of the optimal assignment of the initial positions,
   with Gaussian action noise (or uniform random actions for the random reference).
@@ -66,8 +66,8 @@ def credit_dataset(seed: int = 0, size: int = 10_000) -> Dataset:
 
 
 STITCH_BEHAVIOURS = {  # name: (probability, start node, moves at t = 0, 1, 2)
-    "A: S -> M -> W": (0.5, S_, (1, 0, 0)),
-    "C: S -> T": (0.2, S_, (0, 0, 0)),
+    "A: S -> M -> W": (0.45, S_, (1, 0, 0)),
+    "C: S -> T": (0.25, S_, (0, 0, 0)),
     "B: S2 -> M -> N -> G": (0.3, S2_, (1, 1, 1)),
 }
 STITCH_ACTION_NOISE = 0.15

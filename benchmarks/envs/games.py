@@ -40,12 +40,12 @@
   any gamma > 0.5, so the optimum is the same for every gamma in [0.99, 1]: undiscounted team return
   2 x 20 = 40. The greedy one-step choice (gamma = 0) takes the +5 at S: team return 10. Uniform
   random: per agent 5/2 (T) + 20/8 (G) = 5, team 10. The dataset's behaviours (per agent,
-  independently): A (50%) S -> M -> W (return 0), C (20%) S -> T (5), B (30%) starts at S2 (a start
+  independently): A (45%) S -> M -> W (return 0), C (25%) S -> T (5), B (30%) starts at S2 (a start
   the environment never uses), S2 -> M -> N -> G (20). Only B knows what to do at M and N, only A and
   C start at S; the optimum at S needs B's continuation (stitching). Behaviour cloning's modes: at S
-  go to M (50 vs 20), at (M, t=1) go to W (50 vs 30): team return 0. The data's mean team return is
-  2 (.2 x 5 + .3 x 20) = 14. B's move at M is 0.6 times as frequent as A's, inside MABCQ's
-  admissible set (threshold 0.4).
+  go to M (45 vs 25), at (M, t=1) go to W (45 vs 30): team return 0. The data's mean team return is
+  2 (.25 x 5 + .3 x 20) = 14.5. B's move at M and C's at S are 2/3 and 5/9 as frequent as A's,
+  inside MABCQ's admissible set (threshold 0.4).
 
 The bandit games are one-step episodes (terminal after the first action).
 """
