@@ -20,6 +20,15 @@ Pass criteria (team return, mean over seeds and evaluation episodes):
   (one agent stitching and the other taking the +5 scores 25). BC scores 0, discount 0 scores 10.
 * credit: >= ``CREDIT_PASS`` = 27 over 4 seeds (at least 3 of 4 seeds at (1,1), the others at (0,1));
   independent learners score 20, BC 10.
+
+Measured (team return per seed; 2 CPU cores shared by ~20 processes, so not timed): discrete stitch
+(1000 steps): mabcq 40, 40 (discount 0: 10, 10); macql 40, 40 (discount 0: 10, 10); omiga 40, 40
+(discount 0: 5, 0); bc 0, 0; icq / macflow / mafql see KNOWN. Continuous stitch, actions at S, M, N
+after 3000 steps (move 1 iff > 0; all positive = 40): matd3bc (.39, .32, .49) / (.37, .28, .48), omar
+(.49, .49, .47) / (.49, .48, ..), omiga (.31, .35, .53) / (.33, .36, ..), vgm2p (.75, .43, .49) /
+(.79, .48, .77), macql all > .5 at 2000; bc 0, 0. Not measured: continuous mabcq, macflow, mafql, om2p
+and their discount-0 variants (slow run). Credit (500 steps, seeds 0-3): mabcq 30 x 4 (mixer none: 20,
+20, 20, 30), omiga 30 x 4, macql none 20 x 4, bc 10 x 4; macql / icq / macflow see CREDIT_KNOWN.
 """
 from __future__ import annotations
 
