@@ -3,6 +3,9 @@
 * coordination: 45% (0,1), 45% (1,0), 3% (1,1), 7% (0,0) -- the optimum (1,1) is the rarest joint action.
 * payoff-zeta: zeta x {(0,0),(1,1)} + (1-zeta) x {(0,1),(1,0)}.
 * xor: two sharp modes at +-(0.9, -0.9), std 0.05.
+* credit: 50% (1,0), 40% (0,1), 6% (0,0), 4% (1,1) under the reward 10 a1 + 20 a2 (anti-correlated agents).
+* stitch / stitch-cont: per agent and episode, independently: 45% S -> M -> W, 25% S -> T, 30% S2 -> M -> N -> G
+  (continuous: the move's action +-0.5 plus N(0, 0.15^2) noise, clipped to [-1, 1]; the move is its sign).
 * landmarks: experts heading for the landmark of the optimal assignment of the initial positions,
   with Gaussian action noise (or uniform random actions for the random reference).
 """
@@ -13,7 +16,8 @@ from scipy.optimize import linear_sum_assignment
 
 from algorithms.base import EnvSpec
 from benchmarks.data.transitions import Dataset
-from benchmarks.envs.games import (COORD_REWARD, LANDMARK_DT, LANDMARK_STEPS, XOR_MODES, XOR_STD, BanditGame,
+from benchmarks.envs.games import (COORD_REWARD, CREDIT_JOINT, CREDIT_REWARD, STITCH_NEXT, STITCH_REWARD,
+                                   STITCH_NODES, STITCH_STEPS, S2_, S_, Stitch, LANDMARK_DT, LANDMARK_STEPS, XOR_MODES, XOR_STD, BanditGame,
                                    assignment_cost_np, initial_positions, landmark_expert_action,
                                    landmark_positions)
 
@@ -51,6 +55,57 @@ def payoff_dataset(zeta: float, seed: int = 0, size: int = 10_000) -> Dataset:
     a = joints[rng.choice(4, size=size, p=probs)]
     r = COORD_REWARD[a[:, 0], a[:, 1]]
     return _bandit_dataset(a, r, BanditGame("payoff").spec, {"generator": f"payoff(zeta={zeta})", "seed": seed})
+
+
+def credit_dataset(seed: int = 0, size: int = 10_000) -> Dataset:
+    rng = np.random.default_rng(seed)
+    joints = np.array(list(CREDIT_JOINT), np.int64)
+    a = joints[rng.choice(len(joints), size=size, p=np.array(list(CREDIT_JOINT.values())))]
+    r = CREDIT_REWARD[a[:, 0], a[:, 1]]
+    return _bandit_dataset(a, r, BanditGame("credit").spec, {"generator": f"credit({CREDIT_JOINT})", "seed": seed})
+
+
+STITCH_BEHAVIOURS = {  # name: (probability, start node, moves at t = 0, 1, 2)
+    "A: S -> M -> W": (0.45, S_, (1, 0, 0)),
+    "C: S -> T": (0.25, S_, (0, 0, 0)),
+    "B: S2 -> M -> N -> G": (0.3, S2_, (1, 1, 1)),
+}
+STITCH_ACTION_NOISE = 0.15
+
+
+def stitch_dataset(continuous: bool = False, seed: int = 0, episodes: int = 2000) -> Dataset:
+    """Each agent of each episode follows one behaviour of STITCH_BEHAVIOURS, drawn independently."""
+    rng = np.random.default_rng(seed)
+    spec = Stitch(continuous).spec
+    probs = np.array([p for p, _, _ in STITCH_BEHAVIOURS.values()])
+    starts = np.array([s for _, s, _ in STITCH_BEHAVIOURS.values()])
+    plans = np.array([m for _, _, m in STITCH_BEHAVIOURS.values()])
+    which = rng.choice(len(probs), size=(episodes, 2), p=probs)
+    nodes, moves = starts[which], plans[which]  # [E, 2], [E, 2, T]
+    T = STITCH_STEPS
+    obs = np.zeros((episodes, T, 2, spec.obs_dim), np.float32)
+    rew = np.zeros((episodes, T), np.float32)
+    acts = np.zeros((episodes, T, 2) + (() if not continuous else (1,)), np.int32 if not continuous else np.float32)
+    for t in range(T):
+        obs[:, t] = np.concatenate([np.eye(len(STITCH_NODES))[nodes], np.broadcast_to(np.eye(T)[t], (episodes, 2, T))], -1)
+        m = moves[:, :, t]
+        if continuous:
+            a = np.clip(np.where(m == 1, 0.5, -0.5) + STITCH_ACTION_NOISE * rng.standard_normal(m.shape), -1, 1)
+            m = (a > 0).astype(np.int64)  # the move the environment makes for this action
+            acts[:, t, :, 0] = a
+        else:
+            acts[:, t] = m
+        rew[:, t] = STITCH_REWARD[nodes, m].sum(-1)
+        nodes = STITCH_NEXT[nodes, m]
+    terms = np.zeros((episodes, T), bool)
+    terms[:, -1] = True  # fixed horizon, time in the observation: the last step is terminal
+    ds = Dataset(observations=obs, actions=acts, rewards=rew, terminals=terms, truncations=np.zeros_like(terms),
+                 legal=np.ones((episodes, T, 2, spec.legal_dim), bool), state=obs.reshape(episodes, T, -1),
+                 card={"generator": f"stitch({'continuous' if continuous else 'discrete'}; "
+                                    f"{', '.join(f'{k} {p:g}' for k, (p, _, _) in STITCH_BEHAVIOURS.items())})",
+                       "seed": seed})
+    ds.card.update(ds.summary())
+    return ds
 
 
 def xor_dataset(seed: int = 0, size: int = 10_000) -> Dataset:

@@ -18,6 +18,35 @@
   behaviour is multi-modal given its own observation, while a consistent decentralised convention
   (i -> i) exists for the policies to find.
 
+* credit (known-answer task, not in the paper): the bandit of the coordination game with an additive,
+  asymmetric team reward r = 10 a1 + 20 a2 (table [[0, 20], [10, 30]]): optimum (1,1) = 30. Dataset:
+  50% (1,0), 40% (0,1), 6% (0,0), 4% (1,1), so the agents' actions are anti-correlated and each
+  agent's own value misleads agent 1: E[r | a1=1] = 10 + 20 (.04/.54) = 11.48 < E[r | a1=0] =
+  20 (.40/.46) = 17.39, while E[r | a2=1] = 20 + 10 (.04/.44) = 20.91 > E[r | a2=0] = 10 (.50/.56) =
+  8.93. Independent learners (each Q_i fitted to E[r | a_i]) pick (0,1) = 20; behaviour cloning picks
+  the marginals' modes (1,0) = 10; an additive decomposition fitted to the team reward (VDN / mean /
+  QMIX / linear mixers) recovers Q_1(1) - Q_1(0) = 10 and Q_2(1) - Q_2(0) = 20 exactly (the reward is
+  additive and every joint action is in the data) and picks (1,1) = 30. Uniform random: 15.
+* stitch, stitch-cont (known-answer task, not in the paper): trajectory stitching over 3 steps, 2
+  agents, team reward = the sum of the agents' rewards. Each agent moves on its own small graph
+  (nodes S, S2, M, N, G, W, T; ``STITCH_NEXT``), choosing "0" or "1" each step (stitch: actions
+  {0, 1}; stitch-cont: a in [-1, 1], move 1 iff a > 0):
+      S  -0-> T (+5)   S  -1-> M        S2 -0-> W   S2 -1-> M
+      M  -0-> W        M  -1-> N        N  -0-> W   N  -1-> G (+20)
+      T, W, G absorbing (reward 0).
+  Every episode starts at S and lasts 3 steps (terminal at the end). Agent i observes one-hot(its
+  node) and one-hot(t), so each agent's problem is Markov (the team reward is additive; the global
+  state is both observations). Optimal path S -> M -> N -> G: discounted value 20 gamma^2 > 5 for
+  any gamma > 0.5, so the optimum is the same for every gamma in [0.99, 1]: undiscounted team return
+  2 x 20 = 40. The greedy one-step choice (gamma = 0) takes the +5 at S: team return 10. Uniform
+  random: per agent 5/2 (T) + 20/8 (G) = 5, team 10. The dataset's behaviours (per agent,
+  independently): A (45%) S -> M -> W (return 0), C (25%) S -> T (5), B (30%) starts at S2 (a start
+  the environment never uses), S2 -> M -> N -> G (20). Only B knows what to do at M and N, only A and
+  C start at S; the optimum at S needs B's continuation (stitching). Behaviour cloning's modes: at S
+  go to M (45 vs 25), at (M, t=1) go to W (45 vs 30): team return 0. The data's mean team return is
+  2 (.25 x 5 + .3 x 20) = 14.5. B's move at M and C's at S are 2/3 and 5/9 as frequent as A's,
+  inside MABCQ's admissible set (threshold 0.4).
+
 The bandit games are one-step episodes (terminal after the first action).
 """
 from __future__ import annotations
@@ -32,6 +61,8 @@ from scipy.optimize import linear_sum_assignment
 from algorithms.base import CONTINUOUS, DISCRETE, EnvSpec
 
 COORD_REWARD = np.array([[0.0, 1.0], [1.0, 2.0]], np.float32)  # [a1, a2]
+CREDIT_REWARD = np.array([[0.0, 20.0], [10.0, 30.0]], np.float32)  # [a1, a2]: 10 a1 + 20 a2
+CREDIT_JOINT = {(1, 0): 0.50, (0, 1): 0.40, (0, 0): 0.06, (1, 1): 0.04}  # the credit dataset's joint actions
 XOR_MODES = np.array([[-0.9, 0.9], [0.9, -0.9]], np.float32)
 XOR_STD = 0.05
 PAYOFF_ZETAS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -64,12 +95,62 @@ class BanditGame:
         if self.kind == "xor":
             a = jnp.clip(actions[..., 0], -1.0, 1.0)
             return -a[..., 0] * a[..., 1]
-        table = jnp.asarray(COORD_REWARD)
+        table = jnp.asarray(CREDIT_REWARD if self.kind == "credit" else COORD_REWARD)
         return table[actions[..., 0], actions[..., 1]]
 
     def step(self, env_state, actions, key):
         obs, legal, state = self._obs()
         return env_state + 1, obs, legal, state, self.reward(actions), jnp.ones((), bool), {}
+
+
+# ---- trajectory stitching ---------------------------------------------------------------------------------
+STITCH_NODES = ("S", "S2", "M", "N", "G", "W", "T")
+S_, S2_, M_, N_, G_, W_, T_ = range(7)
+STITCH_NEXT = np.array([[T_, M_], [W_, M_], [W_, N_], [W_, G_], [G_, G_], [W_, W_], [T_, T_]], np.int32)  # [node, move]
+STITCH_REWARD = np.zeros((7, 2), np.float32)  # [node, move], per agent
+STITCH_REWARD[S_, 0] = 5.0
+STITCH_REWARD[N_, 1] = 20.0
+STITCH_STEPS = 3
+STITCH_OPTIMUM = 40.0  # team return of S -> M -> N -> G for both agents
+STITCH_RANDOM = 10.0  # expected team return of uniformly random moves
+
+
+def stitch_obs(nodes, t):
+    """Per-agent observation one-hot(node) ++ one-hot(t): nodes [..., N] int, t [...] -> [..., N, 10]."""
+    t = jnp.broadcast_to(jnp.asarray(t)[..., None], jnp.shape(nodes))
+    return jnp.concatenate([jax.nn.one_hot(nodes, len(STITCH_NODES)), jax.nn.one_hot(t, STITCH_STEPS)], -1)
+
+
+class Stitch:
+    """Two agents, each on its own copy of the stitching graph; team reward = sum of the agents' rewards."""
+
+    def __init__(self, continuous: bool = False):
+        self.continuous = continuous
+        obs_dim = len(STITCH_NODES) + STITCH_STEPS
+        self.spec = EnvSpec(
+            n_agents=2, obs_dim=obs_dim, state_dim=2 * obs_dim, action_kind=CONTINUOUS if continuous else DISCRETE,
+            action_dim=1 if continuous else 2, has_legal=False, episode_length=STITCH_STEPS,
+        )
+
+    def moves(self, actions):
+        return (actions[..., 0] > 0).astype(jnp.int32) if self.continuous else actions.astype(jnp.int32)
+
+    def observe(self, nodes, t):
+        obs = stitch_obs(nodes, t)
+        return obs, jnp.ones(obs.shape[:-1] + (self.spec.legal_dim,), bool), obs.reshape(obs.shape[:-2] + (-1,))
+
+    def reset(self, key):
+        nodes, t = jnp.full((2,), S_, jnp.int32), jnp.zeros((), jnp.int32)
+        obs, legal, state = self.observe(nodes, t)
+        return (nodes, t), obs, legal, state
+
+    def step(self, env_state, actions, key):
+        nodes, t = env_state
+        m = self.moves(actions)
+        reward = jnp.asarray(STITCH_REWARD)[nodes, m].sum(-1)
+        nodes, t = jnp.asarray(STITCH_NEXT)[nodes, m], t + 1
+        obs, legal, state = self.observe(nodes, jnp.minimum(t, STITCH_STEPS - 1))
+        return (nodes, t), obs, legal, state, reward, t >= STITCH_STEPS, {}
 
 
 # ---- landmark covering ------------------------------------------------------------------------------

@@ -26,7 +26,23 @@ def games_suite() -> Suite:
         "coordination": bandit("coordination", "coordination", lambda s: data.coordination_dataset(s),
                                (1.0, 2.0), "pure coordination game (MAC-Flow App. H.5)"),
         "xor": bandit("xor", "xor", lambda s: data.xor_dataset(s), (0.0, 1.0), "continuous XOR (App. H.6)"),
+        # known-answer tasks (tests/test_known_answer.py); refs: uniform random and the exact optimum
+        "credit": bandit("credit", "credit", lambda s: data.credit_dataset(s), (15.0, 30.0),
+                         "credit assignment: marginal values mislead, a mixed value finds (1,1)"),
     }
+
+    def stitch(name, continuous):
+        @functools.lru_cache(None)
+        def make():
+            env = games.Stitch(continuous)
+            return Task("games", name, env.spec, lambda: games.Stitch(continuous),
+                        lambda s: data.stitch_dataset(continuous, s), lambda: (games.STITCH_RANDOM, games.STITCH_OPTIMUM),
+                        f"trajectory stitching over 3 steps, {'continuous' if continuous else 'discrete'} actions")
+
+        return make
+
+    tasks["stitch"] = stitch("stitch", False)
+    tasks["stitch-cont"] = stitch("stitch-cont", True)
     for z in games.PAYOFF_ZETAS:
         name = f"payoff-{z:g}"
         tasks[name] = bandit(name, "payoff", functools.partial(lambda zz, s: data.payoff_dataset(zz, s), z),

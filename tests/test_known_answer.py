@@ -1,0 +1,331 @@
+"""Known-answer tests of bootstrapping and value mixing: games/stitch, games/stitch-cont, games/credit.
+
+The tasks (rules, datasets and exact answers in benchmarks/envs/games.py's docstring):
+
+* stitch / stitch-cont: 3-step episodes, 2 agents, team reward. The optimum S -> M -> N -> G (team
+  return 40) needs one behaviour's start and another's continuation, two bootstrapped steps away from
+  the +20; behaviour cloning goes S -> M -> W (0), a learner that ignores the future (discount 0, or a
+  target network that never moves) takes the +5 at S (10). Uniform random: 10; the data's mean: 14.5.
+* credit: one step; reward 10 a1 + 20 a2; the data's anti-correlated agents make agent 1's own value
+  E[r | a1] prefer 0, so independent learners pick (0,1) (20), BC (1,0) (10), and an additive mixed
+  value (1,1) (30).
+
+Every plugin runs at its defaults (the paper's hyper-parameters: discount, target updates, CQL weight,
+alpha, flow steps, ...); only the network width shrinks to ``TINY`` (hidden (32, 32)). Several seeds
+train together in one vmapped program. The rewards are in tens, the scale at which the defaults'
+reward-unit weights (CQL 3, OMIGA alpha 10, ...) are meaningful (tests/test_value_baselines.py).
+
+Pass criteria (team return, mean over seeds and evaluation episodes):
+* stitch: >= ``STITCH_PASS`` = 30, i.e. on average at least three of the four agent-runs stitch
+  (one agent stitching and the other taking the +5 scores 25). BC scores 0, discount 0 scores 10.
+* credit: >= ``CREDIT_PASS`` = 27 over 4 seeds (at least 3 of 4 seeds at (1,1), the others at (0,1));
+  independent learners score 20, BC 10.
+
+Measured (team return per seed; 2 CPU cores shared by ~20 processes, so not timed): discrete stitch
+(1000 steps): mabcq 40, 40 (discount 0: 10, 10); macql 40, 40 (discount 0: 10, 10); omiga 40, 40
+(discount 0: 5, 0); bc 0, 0; icq / macflow / mafql see KNOWN. Continuous stitch, actions at S, M, N
+after 3000 steps (move 1 iff > 0; all positive = 40): matd3bc (.39, .32, .49) / (.37, .28, .48), omar
+(.49, .49, .47) / (.49, .48, ..), omiga (.31, .35, .53) / (.33, .36, ..), vgm2p (.75, .43, .49) /
+(.79, .48, .77), macql all > .5 at 2000; bc 0, 0. Not measured: continuous mabcq, macflow, mafql, om2p
+and their discount-0 variants (slow run). Credit (500 steps, seeds 0-3): mabcq 30 x 4 (mixer none: 20,
+20, 20, 30), omiga 30 x 4, macql none 20 x 4, bc 10 x 4; macql / icq / macflow see CREDIT_KNOWN.
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import algorithms
+from benchmarks.data import games as gdata
+from benchmarks.envs import games
+from benchmarks.tasks import get_task
+from benchmarks.training.evaluate import make_evaluator
+from benchmarks.training.train import fit
+
+TINY = {"hidden": (32, 32)}
+STITCH_PASS = 30.0
+CREDIT_PASS = 27.0
+EPISODES = 16
+
+
+def evaluate(name, task_id, overrides=None, seeds=(0, 1), steps=1000):
+    """Train ``seeds`` copies of a plugin at its defaults (width ``TINY``), then roll each out: returns [S]."""
+    cls, task, states = fit(name, task_id, {**TINY, **(overrides or {})}, seeds=seeds, steps=steps)
+    rollouts = make_evaluator(task.make_env(), cls, EPISODES)
+    returns, _ = rollouts(states, jnp.stack([jax.random.PRNGKey(900 + s) for s in seeds]))
+    return np.asarray(returns).mean(-1)
+
+
+# ---- the tasks' exact answers -----------------------------------------------------------------------------
+def _stitch_values(gamma):
+    """Backward induction on one agent's graph (the team reward is the sum of the agents' rewards and the
+    agents' dynamics are independent, so the joint optimum is each agent's): Q[t, node, move]."""
+    n = len(games.STITCH_NODES)
+    v = np.zeros(n)
+    qs = []
+    for _ in range(games.STITCH_STEPS):
+        q = games.STITCH_REWARD + gamma * v[games.STITCH_NEXT]
+        qs.append(q)
+        v = q.max(-1)
+    return qs[::-1]
+
+
+def _returns_of_moves(env, moves):
+    """Team returns of the JAX environment driven by fixed joint moves: moves [K, T, 2] -> [K] (one jitted
+    rollout; continuous actions +-0.7 for moves 1 / 0)."""
+
+    def one(m):
+        state, *_ = env.reset(jax.random.PRNGKey(0))
+        total, done = 0.0, False
+        for t in range(games.STITCH_STEPS):
+            a = jnp.where(m[t] == 1, 0.7, -0.7)[:, None] if env.continuous else m[t]
+            state, _, _, _, r, done, _ = env.step(state, a, None)
+            total = total + r
+        return total, done
+
+    rets, done = jax.jit(jax.vmap(one))(jnp.asarray(np.asarray(moves), jnp.int32))
+    assert np.all(np.asarray(done)), "the episode did not end after STITCH_STEPS steps"
+    return np.asarray(rets)
+
+
+ALL_MOVES = np.array(list(itertools.product((0, 1), repeat=6))).reshape(-1, 3, 2)  # every joint move sequence
+
+
+@functools.lru_cache(None)
+def _all_returns(continuous):
+    return _returns_of_moves(games.Stitch(continuous), ALL_MOVES)
+
+
+def _run_moves(env, moves_per_step):
+    """Team return of one sequence of joint moves [T, 2], looked up among all 64 (one compilation)."""
+    k = int(np.flatnonzero(np.all(ALL_MOVES == np.asarray(moves_per_step), axis=(1, 2)))[0])
+    return float(_all_returns(env.continuous)[k])
+
+
+def _greedy_moves(qs):
+    node, moves = games.S_, []
+    for q in qs:
+        m = int(np.argmax(q[node]))
+        moves.append([m, m])
+        node = games.STITCH_NEXT[node, m]
+    return moves
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+def test_stitch_optimum_random_and_myopic_returns_are_exact(continuous):
+    env = games.Stitch(continuous)
+    for gamma in (0.99, 0.995, 1.0):  # the optimum is the same over the plugins' discounts and beyond
+        moves = _greedy_moves(_stitch_values(gamma))
+        assert moves == [[1, 1]] * 3, (gamma, moves)
+        assert _run_moves(env, moves) == games.STITCH_OPTIMUM == 40.0
+    # an exhaustive check: no sequence of joint moves beats it, and uniform random moves average 10
+    rets = _all_returns(continuous)
+    assert max(rets) == games.STITCH_OPTIMUM
+    assert np.mean(rets) == games.STITCH_RANDOM == 10.0
+    # discount 0: the +5 at S
+    assert _run_moves(env, _greedy_moves(_stitch_values(0.0))) == 10.0
+    doc = " ".join(games.__doc__.split())
+    assert "team return 2 x 20 = 40" in doc and "Uniform random: per agent 5/2 (T) + 20/8 (G) = 5, team 10" in doc
+    task = get_task("games/stitch-cont" if continuous else "games/stitch")
+    assert task.refs() == (10.0, 40.0)
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+def test_stitch_data_is_suboptimal_and_its_modes_score_zero(continuous):
+    ds = gdata.stitch_dataset(continuous, seed=0)
+    rets = ds.episode_returns()
+    assert rets.max() == 40.0 and abs(rets.mean() - 14.5) < 1.0  # 2 (.25 x 5 + .3 x 20)
+    # no episode of the data starts at S and reaches G: the optimum is made of pieces
+    starts_at_s = ds.observations[:, 0, :, games.S_] == 1
+    reached_g = ds.observations[:, -1, :, games.G_] == 1  # observed before the last move ...
+    last_goal = (ds.observations[:, -1, :, games.N_] == 1)  # ... or about to enter G from N
+    assert not np.any(starts_at_s & (reached_g | last_goal))
+    # behaviour cloning's modes: the most frequent move at each observation, rolled out from S
+    moves = (ds.actions[..., 0] > 0).astype(int) if continuous else ds.actions
+    node, bc_moves = games.S_, []
+    for t in range(games.STITCH_STEPS):
+        here = (ds.observations[:, t, :, node] == 1)
+        m = int(np.mean(moves[:, t][here]) > 0.5)
+        bc_moves.append([m, m])
+        node = games.STITCH_NEXT[node, m]
+    assert bc_moves[:2] == [[1, 1], [0, 0]], bc_moves  # S -> M -> W
+    assert _run_moves(games.Stitch(continuous), bc_moves) == 0.0
+    # B's move at M is inside MABCQ's admissible set (p(N) / p(W) >= threshold 0.4)
+    at_m = ds.observations[:, 1, :, games.M_] == 1
+    ratio = np.mean(moves[:, 1][at_m] == 1) / np.mean(moves[:, 1][at_m] == 0)
+    assert 0.55 < ratio < 0.8, ratio  # 30 / 45
+
+
+def test_credit_marginal_values_mislead_and_the_additive_fit_finds_the_optimum():
+    ds = gdata.credit_dataset(seed=0)
+    a, r = ds.actions[0], ds.rewards[0]
+    cond = {(i, v): float(r[a[:, i] == v].mean()) for i in range(2) for v in range(2)}
+    # the docstring's numbers, up to sampling error (10 000 samples: standard errors ~0.1)
+    expect = {(0, 1): 11.48, (0, 0): 17.39, (1, 1): 20.91, (1, 0): 8.93}
+    for k, v in expect.items():
+        assert abs(cond[k] - v) < 0.5, (k, cond[k], v)
+    doc = " ".join(games.__doc__.split())
+    for v in ("11.48", "17.39", "20.91", "8.93"):
+        assert v in doc
+    independent = (int(cond[(0, 1)] > cond[(0, 0)]), int(cond[(1, 1)] > cond[(1, 0)]))
+    assert independent == (0, 1) and games.CREDIT_REWARD[independent] == 20.0
+    # behaviour cloning's greedy joint action: each agent's most frequent action
+    bc = tuple(int(np.mean(a[:, i]) > 0.5) for i in range(2))
+    assert bc == (1, 0) and games.CREDIT_REWARD[bc] == 10.0
+    # least squares r ~ b + q1[a1] + q2[a2] on the data (VDN): exact, and its argmax is the optimum
+    x = np.stack([np.ones(len(a)), a[:, 0], a[:, 1]], -1).astype(float)
+    coef, res, *_ = np.linalg.lstsq(x, r.astype(float), rcond=None)
+    np.testing.assert_allclose(coef, [0.0, 10.0, 20.0], atol=1e-3)
+    mixed = (int(coef[1] > 0), int(coef[2] > 0))
+    assert mixed == (1, 1) and games.CREDIT_REWARD[mixed] == games.CREDIT_REWARD.max() == 30.0
+    assert get_task("games/credit").refs() == (float(games.CREDIT_REWARD.mean()), 30.0) == (15.0, 30.0)
+
+
+def test_new_tasks_are_not_in_the_games_default_run():
+    from benchmarks.tasks import get_suite
+
+    suite = get_suite("games")
+    assert {"stitch", "stitch-cont", "credit"} <= set(suite.tasks)
+    assert not {"stitch", "stitch-cont", "credit"} & set(suite.default_tasks)
+
+
+# ---- bootstrapping: every value-guided plugin stitches, its no-bootstrap variant does not -------------------
+# Training steps: the +20 is two bootstrapped steps behind S, each behind a target network (hard copy every
+# 200 steps, or Polyak tau = 0.005, a time constant of 200 steps), so value reaches S after several hundred
+# steps. Discrete: 1000. Continuous: 3000; the deterministic actors also have to move through the target
+# policy at each step (measured, matd3bc at its defaults, 2 seeds: the action at M crosses 0 (-> N) at
+# 1000 steps, the action at S only at 2500: -0.36 / -0.40 at 1000, +0.21 / +0.23 at 2500, +0.39 / +0.37
+# at 3000; so 1000 steps score 10, the myopic answer).
+STEPS = {"games/stitch": 1000, "games/stitch-cont": 3000}
+SEEDS = (0, 1)
+
+
+@pytest.fixture(scope="module")
+def bc_stitch():
+    """Behaviour cloning on both variants: S -> M -> W, team return 0 on every seed."""
+    out = {}
+    for task in ("games/stitch", "games/stitch-cont"):
+        r = evaluate("bc", task, seeds=SEEDS, steps=1000)
+        assert np.all(r == 0.0), f"bc on {task} should reproduce the data's modes S -> M -> W (0), got {r}"
+        out[task] = float(r.mean())
+    return out
+
+
+def _assert_stitches(name, task, bc):
+    r = evaluate(name, task, seeds=SEEDS, steps=STEPS[task])
+    print(f"{name} {task}: team returns {r.round(2).tolist()} (bc {bc:.1f}, optimum 40, discount 0: 10)")
+    assert r.mean() >= STITCH_PASS, f"{name} on {task}: {r.tolist()} < {STITCH_PASS} (bc {bc})"
+
+
+def _assert_broken_does_not(name, task, over):
+    r = evaluate(name, task, over, seeds=SEEDS, steps=STEPS[task])
+    print(f"{name} {over} {task}: team returns {r.round(2).tolist()}")
+    assert r.mean() < STITCH_PASS, f"the broken variant {name} {over} still stitches on {task}: {r.tolist()}"
+
+
+# Each plugin's own stitching task: the discrete one where the plugin runs discrete control in the paper
+# (MAC-Flow's SMAC baselines), the continuous one otherwise. Cases that fail at the defaults carry the
+# measurement and the reason (see KNOWN).
+DISCRETE_STITCH = ("mabcq", "macql", "icq", "omiga", "macflow", "mafql")
+CONTINUOUS_STITCH = ("matd3bc", "omar", "vgm2p", "om2p", "omiga", "macql", "mabcq", "macflow", "mafql")
+DEFAULT_RUN = {("games/stitch", n) for n in DISCRETE_STITCH} | {("games/stitch-cont", n) for n in ("matd3bc", "omar")}
+KNOWN = {  # (task, plugin) -> reason of a strict xfail, with the measurement (hidden (32, 32), seeds 0, 1)
+    ("games/stitch", "icq"): (
+        "genuine property of ICQ as implemented after ICQ-MA/og-marl: its critic target uses the dataset's own next "
+        "action, r + gamma w_Q Q'(s', a'_data), and every transition leaving S for M belongs to behaviour A, whose "
+        "next action is W (value 0); so Q(S, M) ~ 0 < Q(S, T) = 5 and the actor takes the +5. Measured: team "
+        "return 10, 10 at the defaults and 10, 10 with beta_q = 1 (w_Q sharp), 1000 steps: no stitching"),
+    ("games/stitch", "macflow"): (
+        "measured: team return 0, 0 (BC's S -> M -> W) at the defaults and 0, 0 at alpha 0.3 (1000 steps). Seed 0 at "
+        "the defaults: the one-step policy is the teacher (P(move 1) at S, M, N under z ~ N(0, I): student .80, .42, "
+        ".87; teacher .77, .41, .89), and z = 0 picks each mode; the critic, whose TD next actions come from the "
+        "behaviour flow, still ranks T over M at S (Q_i 12.3 vs 7.5) while ranking N over W at M (9.9 vs 7.3). The "
+        "distillation weight / execution noise is what helper 13c changes (issue 13 point 2); re-measure after it"),
+    ("games/stitch", "mafql"): (
+        "measured: team return 0, 0 (BC's S -> M -> W) at the defaults, 40, 5 at alpha 0.3 (1000 steps): the critic "
+        "is right and the alpha-3 distillation holds the policy at the teacher's modes. MA-FQL's discrete "
+        "distillation feeds z = 0 to the student and a random z to the teacher, the deviation helper 13b fixes "
+        "(issue 13 point 4); re-measure after that merge"),
+}
+
+
+def _cases(task, names):
+    out = []
+    for n in names:
+        marks = [] if (task, n) in DEFAULT_RUN else [pytest.mark.slow]
+        if (task, n) in KNOWN:
+            marks.append(pytest.mark.xfail(strict=True, reason=KNOWN[(task, n)]))
+        out.append(pytest.param(task, n, marks=marks, id=f"{task.split('/')[1]}-{n}"))
+    return out
+
+
+@pytest.mark.parametrize("task,name", _cases("games/stitch", DISCRETE_STITCH) + _cases("games/stitch-cont", CONTINUOUS_STITCH))
+def test_value_guided_plugins_stitch_at_their_defaults(task, name, bc_stitch):
+    _assert_stitches(name, task, bc_stitch[task])
+
+
+# The broken variant: discount 0, so nothing is bootstrapped; at S the +5 of T beats the 0 of M (measured
+# below). It must fail the same criterion.
+@pytest.mark.slow
+@pytest.mark.parametrize("task,name", [(t, n) for t, names in (("games/stitch", DISCRETE_STITCH),
+                                                                ("games/stitch-cont", CONTINUOUS_STITCH))
+                                       for n in names if (t, n) not in KNOWN])
+def test_without_bootstrapping_they_do_not(task, name):
+    _assert_broken_does_not(name, task, {"discount": 0.0})
+
+
+# ---- value mixing: the credit task ---------------------------------------------------------------------------
+CREDIT_SEEDS = (0, 1, 2, 3)
+CREDIT_STEPS = 500
+MIXED = ("mabcq", "macql", "icq", "omiga", "macflow")  # discrete plugins with a value mixer
+INDEPENDENT = {"mabcq": {"mixer": "none"}, "macql": {"mixer": "none"}}  # their independent-learner switch
+CREDIT_KNOWN = {  # plugin -> reason of a strict xfail, with the measurement (hidden (32, 32), seeds 0-3)
+    "icq": (
+        "measured (500 steps): returns 30, 0, 0, 20 at the defaults. ICQ's actor weights are a batch softmax of "
+        "advantages / beta with beta = 0.1 (ICQ-MA's SMAC value, where rewards are below 1); at this task's reward "
+        "scale (tens) exp(A / 0.1) puts the batch's weight on single samples, as measured on the coordination game "
+        "at scale 10 (tests/test_value_baselines.py's docstring): a property of ICQ's temperatures at this scale"),
+    "macflow": (
+        "measured (500 steps): returns 10, 10, 10, 10 at the defaults, BC's (1,0): the alpha-3 distillation holds the "
+        "one-step policy at the teacher's marginal modes (as on the coordination game, issue 13 point 2); helper 13c "
+        "changes the distillation / execution, re-measure after that merge"),
+    "macql": (
+        "measured (500 steps): returns 20, 20, 20, 20 at the defaults (QMIX mixer, joint CQL penalty), the independent "
+        "learners' (0,1); 30, 30, 30, 30 with cql='agent' (same QMIX mixer, per-agent CQL): the joint penalty "
+        "(sampled joint actions, weight 3) pushes down Q_tot of the rarest joint action, (1,1) at 4% of the data. "
+        "Helper 13b changes discrete MACQL's default to independent Q with per-agent CQL (MAC-Flow App. H.2); the "
+        "lead decides which configuration this test asks of it"),
+}
+
+
+@pytest.fixture(scope="module")
+def bc_credit():
+    r = evaluate("bc", "games/credit", seeds=CREDIT_SEEDS, steps=CREDIT_STEPS)
+    assert np.all(r == 10.0), f"bc should pick the marginals' modes (1,0) (10), got {r}"
+    return float(r.mean())
+
+
+def _credit_marks(n):
+    marks = [] if n == "mabcq" else [pytest.mark.slow]  # each plugin's default-run test is its stitching one
+    return marks + ([pytest.mark.xfail(strict=True, reason=CREDIT_KNOWN[n])] if n in CREDIT_KNOWN else [])
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_credit_marks(n)) for n in MIXED])
+def test_a_mixed_value_assigns_credit(name, bc_credit):
+    r = evaluate(name, "games/credit", seeds=CREDIT_SEEDS, steps=CREDIT_STEPS)
+    print(f"{name} credit: returns {r.round(2).tolist()} (bc {bc_credit:.0f}, independent 20, optimum 30)")
+    assert r.mean() >= CREDIT_PASS, f"{name}: {r.tolist()}"
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[] if n == "mabcq" else [pytest.mark.slow])
+                                  for n in sorted(INDEPENDENT)])
+def test_independent_learners_are_misled_by_the_marginals(name):
+    r = evaluate(name, "games/credit", INDEPENDENT[name], seeds=CREDIT_SEEDS, steps=CREDIT_STEPS)
+    print(f"{name} {INDEPENDENT[name]} credit: returns {r.round(2).tolist()}")
+    assert r.mean() < CREDIT_PASS, f"{name} without a mixer still finds (1,1): {r.tolist()}"
