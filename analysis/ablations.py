@@ -27,6 +27,7 @@ MAMUJOCO = tuple(f"mamujoco/{e}-{d}" for e in ("6-halfcheetah", "3-hopper", "2-a
 MPE = tuple(f"mpe/spread-{d}" for d in ("expert", "medium", "medium-replay", "random"))
 SMACV1 = tuple(f"smacv1/{m}-{q}" for m in ("3m", "8m", "2s3z", "5m_vs_6m") for q in ("good", "medium", "poor"))
 SMACV2 = tuple(f"smacv2/{m}-replay" for m in ("terran_5_vs_5", "zerg_5_vs_5", "terran_10_vs_10"))
+SUITE_TASKS = {"smacv1": SMACV1, "smacv2": SMACV2, "mamujoco": MAMUJOCO, "mpe": MPE}
 FOUR = ("smacv1/8m-medium", "smacv2/terran_5_vs_5-replay", "mamujoco/2-ant-medium", "mpe/spread-medium")
 ONLINE_STEPS = 500_000  # App. E: 500K online steps after the 500K offline ones
 RETURN = ("normalised", "normalised score")

@@ -65,7 +65,10 @@ def paper_table(an, ref: pd.DataFrame, table: str, out: Path, suites: tuple) -> 
         p.write_text(fn(t))
         written.append(p)
     algos = ",".join(_registered(TABLE_ALGOS[table]))
-    cmds = " and ".join(f"`bench run --suite {su} --algos {algos} --protocol {PAPER_PROTOCOL}`" for su in suites)
+    from analysis.ablations import SUITE_TASKS
+
+    tasks = ",".join(t for su in suites for t in SUITE_TASKS[su])
+    cmds = f"`bench run --task {tasks} --algos {algos} --protocol {PAPER_PROTOCOL}`"
     if finals.empty:
         missing.append(f"Table {table}: no runs on {'/'.join(suites)}; only the published columns are shown. "
                        f"Produce them with {cmds}")
@@ -102,21 +105,21 @@ def write_figures(root=None, out=None, paper: str = "macflow", reps: int | None 
                                                      "aggregate over " + ", ".join(an.matrix.tasks))], [])
     else:
         algos = ",".join(_registered(("macflow", "flowbc", "bc", "dof", "diffusionbc")))
-        need = []
-        if an.finals.empty:
-            need.append(f"`bench run --suite games --algos {algos}{store}`")
-        elif (an.finals["variant"] != an.finals["algo"]).all():
-            need.append("runs at the paper-default configuration (every run in the store overrides its config, and "
-                        f"latency is measured at the paper's cost): `bench run --suite games --algos {algos}{store}`")
-        if data.latency.empty:
-            need.append(f"`bench latency --algos {algos}{store}` (paper-default configs)")
-        note("Figure 1 / 4", [], ["Figure 1/4 (score vs inference time): needs " +
-                                  " and ".join(need or ["runs with paper-default configs"])])
+        no_runs = an.finals.empty or (an.finals["variant"] != an.finals["algo"]).all()
+        why = ("runs at the paper-default configuration (every run in the store overrides its config, and latency "
+               "is measured at the paper's cost)" if no_runs and not an.finals.empty else "runs" if no_runs else "")
+        if no_runs and data.latency.empty:  # one command: train, then time at the paper-default configs
+            need = f"{why} and latency records: run `bench run --suite games --algos {algos} --latency{store}`"
+        elif no_runs:
+            need = f"{why}: run `bench run --suite games --algos {algos}{store}`"
+        else:
+            need = f"latency records of the paper-default configs: run `bench latency --algos {algos}{store}`"
+        note("Figure 1 / 4", [], ["Figure 1/4 (score vs inference time): needs " + need])
     # Tables 1 and 2
     ref = load_reference()
     for table, suites in (("1", ("smacv1", "smacv2")), ("2", ("mamujoco", "mpe"))):
         w, m = paper_table(an, ref, table, out, suites)
-        items[f"Table {table}"] = ("produced", [p.name for p in w])
+        items[f"Table {table}"] = ("produced", [p.name for p in w] + [f"(published columns; {x})" for x in m])
         written += w
         missing += m
     # Table 3 as a figure
