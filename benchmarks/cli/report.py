@@ -56,10 +56,13 @@ def cmd_report(args) -> int:
 
 def add_figures(sub):
     p = sub.add_parser("figures", help="a paper's tables and figures from the store (measured beside published)",
-                       description="Write the MAC-Flow paper's Figure 1/4 (score vs inference time, log x), Tables 1 "
-                                   "and 2 (measured beside published), Table 3 as a measured latency-vs-agents figure, "
-                                   "Figure 3 (distillation diagnostics on the landmarks game) and training time. A "
-                                   "figure whose runs are missing names the command that produces them.",
+                       description="Write every figure and table of the MAC-Flow paper the store has runs for: Figure "
+                                   "1/4 (score vs inference time), Tables 1 and 2 (measured beside published), Table 3 "
+                                   "(latency vs agents), Figure 3 (distillation diagnostics), the learning curves of "
+                                   "Figures 5-10 and 12 (offline-to-online, the ablations, MA-FQL), Figure 11 (training "
+                                   "time) and the games Figures 13-16 (sampled from the runs' checkpoints). index.md "
+                                   "lists every paper item as its file or as the one command that produces it; "
+                                   "--games first trains what the games figures need.",
                        epilog="examples:\n  bench figures --paper macflow\n  bench figures --paper macflow --games\n"
                               "  bench figures --paper macflow --results /data/runs --out paper_figs/",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
