@@ -229,10 +229,8 @@ def variant_curves(evals: pd.DataFrame, path: Path, labels: dict, metrics: list,
             ax.tick_params(labelsize="x-small")
         for k in range(len(tasks), per_metric * cols):
             axes[m * per_metric + k // cols, k % cols].axis("off")
-    handles, names = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="upper center", ncol=min(len(names), 4), fontsize="small",
-               bbox_to_anchor=(0.5, 1.0))
-    fig.suptitle(f"{title}\nshaded: {CURVE_BAND} (bars where a run has one evaluation)", fontsize="small", y=1.06)
+    axes[0, 0].legend(fontsize="x-small")
+    fig.suptitle(f"{title}\nshaded: {CURVE_BAND} (bars where a run has one evaluation)", fontsize="small")
     fig.tight_layout()
     return _save(fig, path)
 
