@@ -92,7 +92,7 @@ def write_figures(root=None, out=None, paper: str = "macflow", reps: int | None 
     items = {}  # paper item -> ("produced", [files]) or ("missing", the sentence with its one command)
 
     def note(item, w, m):
-        items[item] = ("produced", [p.name for p in w]) if w else ("missing", " ".join(m))
+        items[item] = ("produced", [p.name for p in w] + [f"({x})" for x in m]) if w else ("missing", " ".join(m))
         written.extend(w)
         missing.extend(m)
 
