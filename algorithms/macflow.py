@@ -15,6 +15,15 @@ Where the paper and the released code differ (defaults follow the paper; the cod
 * LayerNorm on every network (paper App. E) vs critics only (code):  ``actor_layer_norm``
 * mixer: average (paper) vs VDN sum (discrete code):                 ``mixer="mean" | "vdn"``
 * distillation summed (paper Eq. 7, 9) vs element-wise mean (code):   ``distill_reduce="sum" | "mean"``
+Ablation switch (paper App. H.1 / Sec. 5; not in the released code): ``critic``:
+* ``"igm"`` (default, the paper's method): per-agent Q(o_i, a_i) mixed by ``mixer`` and regressed to the team TD
+  target (IGM, App. E);
+* ``"independent"``: "w/o IGM" (Fig. 7, Fig. 14 (d)): the same per-agent Q, each regressed on its own to the
+  team reward's TD target (no mixer, independent learners); the Q term maximises the agents' mean Q;
+* ``"central"``: the centralised critic of Fig. 8: one Q(o_1..o_N, a_1..a_N) on the concatenated joint
+  observation and joint action (two heads, mean in the target). For discrete actions its Q term evaluates
+  Q at the agents' softmax probabilities (a relaxed joint one-hot; the exact expectation needs A^N
+  evaluations); the paper does not say how its centralised variant handled this.
 Where the paper is silent: Q-term scale 1/mean|Q_tot| (``normalize_q``, the code's default, True);
 critics and policies share parameters across agents with a one-hot id (code base convention).
 
@@ -87,6 +96,9 @@ class Config:
     # distillation summed over agents and action dims, "sum" (paper Eq. 7, 9) | "mean" (released code; alpha
     # then weighs N x |A| times less); see the module docstring
     distill_reduce: str = "sum"
+    # critic: "igm" per-agent Q under IGM, paper (MAC-Flow Sec. 4.2, App. E) | "independent" (w/o IGM, Fig. 7)
+    # | "central" Q(joint obs, joint action) (centralised-critic ablation, App. H.1 Fig. 8); not in the code
+    critic: str = "igm"
 
 
 def _nets(spec, cfg):
@@ -99,11 +111,28 @@ def _nets(spec, cfg):
     }
 
 
+def _qvals(nets, critic_params, spec, cfg, obs, oid, avec):
+    """Both heads of the critic: per agent [2, .., N] ("igm", "independent") or the joint Q [2, ..] ("central")."""
+    if cfg.critic != "central":
+        return _q(nets, critic_params, oid, avec)
+    lead = obs.shape[:-2]
+    joint = jnp.concatenate([obs.reshape(lead + (-1,)), avec.reshape(lead + (-1,))], -1)
+    return nets["critic"].apply(critic_params, joint)[..., 0]
+
+
+def _team(cfg, q):
+    """The team value of ``_qvals``' output (head axis kept): mixed (IGM), the agents' mean, or the joint Q."""
+    if cfg.critic == "igm":
+        return MIXERS[cfg.mixer](q)
+    return q.mean(-1) if cfg.critic == "independent" else q
+
+
 def _check(cfg):
     check_choice("macflow", "mixer", cfg.mixer, tuple(MIXERS))
     check_choice("macflow", "flow", cfg.flow, ("joint", "individual"))
     check_choice("macflow", "next_action", cfg.next_action, ("flow", "onestep"))
     check_choice("macflow", "distill_reduce", cfg.distill_reduce, ("mean", "sum"))
+    check_choice("macflow", "critic", cfg.critic, ("igm", "independent", "central"))
 
 
 def _as_vec(spec, actions):
@@ -176,6 +205,9 @@ class MACFlow(Algorithm):
         oid = with_agent_id(obs)
         x = jnp.zeros((1, n, a))
         kf, ka, kc = jax.random.split(key, 3)
+        critic_in = jnp.concatenate([oid, x], -1)
+        if cfg.critic == "central":
+            critic_in = jnp.zeros((1, n * spec.obs_dim + n * a))
         if cfg.flow == "joint":
             flow_in = jnp.zeros((1, n * spec.obs_dim + n * a + 16))
         else:
@@ -183,7 +215,7 @@ class MACFlow(Algorithm):
         params = {
             "flow": nets["flow"].init(kf, flow_in),
             "actor": nets["actor"].init(ka, jnp.concatenate([oid, x], -1)),
-            "critic": nets["critic"].init(kc, jnp.concatenate([oid, x], -1)),
+            "critic": nets["critic"].init(kc, critic_in),
         }
         tx = MACFlow.optimizer(cfg)
         return State(params=params, opt=tx.init(params), step=jnp.zeros((), jnp.int32),
@@ -200,7 +232,6 @@ class MACFlow(Algorithm):
     def update(state, batch, key):
         spec, cfg = state.spec, state.cfg
         nets = _nets(spec, cfg)
-        mix = MIXERS[cfg.mixer]
         oid, noid = with_agent_id(batch.obs), with_agent_id(batch.next_obs)
         avec = _as_vec(spec, batch.actions)
         shape = batch.obs.shape[:-1] + (spec.action_dim,)
@@ -212,8 +243,12 @@ class MACFlow(Algorithm):
             a_next = _policy_actions(spec, cfg, flow_sample(nets, state.params, spec, cfg, batch.next_obs, zn), batch.next_legal)
         else:
             a_next = MACFlow._onestep_actions(nets, state.params, spec, cfg, noid, zn, batch.next_legal)
-        q_next = _q(nets, state.target["critic"], noid, _as_vec(spec, a_next)).mean(0)  # mean of the two heads
-        y = batch.reward + cfg.discount * (1.0 - batch.terminal) * mix(q_next)
+        # mean of the two heads
+        q_next = _qvals(nets, state.target["critic"], spec, cfg, batch.next_obs, noid, _as_vec(spec, a_next)).mean(0)
+        if cfg.critic == "independent":  # each agent's own TD target on the team reward: [B, N]
+            y = batch.reward[..., None] + cfg.discount * (1.0 - batch.terminal)[..., None] * q_next
+        else:
+            y = batch.reward + cfg.discount * (1.0 - batch.terminal) * _team(cfg, q_next)
         y = jax.lax.stop_gradient(y)
 
         z = jax.random.normal(k_z, shape)
@@ -221,7 +256,8 @@ class MACFlow(Algorithm):
 
         def loss_fn(params):
             flow_loss = _flow_loss(nets, params, spec, cfg, batch.obs, avec, k_flow)
-            q_tot = mix(_q(nets, params["critic"], oid, avec))  # [2, B]
+            q_data = _qvals(nets, params["critic"], spec, cfg, batch.obs, oid, avec)
+            q_tot = q_data if cfg.critic == "independent" else _team(cfg, q_data)  # [2, B(, N)], like y
             critic_loss = jnp.mean((q_tot - y) ** 2)
 
             critic = jax.lax.stop_gradient(params["critic"])
@@ -231,13 +267,16 @@ class MACFlow(Algorithm):
                 logits = mask_logits(out, batch.legal)
                 distill = _reduce(cfg, optax.softmax_cross_entropy_with_integer_labels(logits, label)[..., None])
                 probs = jax.nn.softmax(logits, -1)
-                q_all = MACFlow._q_all_actions(nets, critic, oid, spec)  # [B, N, A]
-                q_pi = mix(jnp.sum(probs * q_all, -1))
+                if cfg.critic == "central":  # Q at the relaxed joint one-hot (the softmax probabilities)
+                    q_pi = _qvals(nets, critic, spec, cfg, batch.obs, oid, probs).mean(0)
+                else:
+                    q_all = MACFlow._q_all_actions(nets, critic, oid, spec)  # [B, N, A]
+                    q_pi = _team(cfg, jnp.sum(probs * q_all, -1))
             else:
                 a_t = jnp.clip(teacher, spec.action_low, spec.action_high)
                 distill = _reduce(cfg, (out - a_t) ** 2)
                 a_pi = jnp.clip(out, spec.action_low, spec.action_high)
-                q_pi = mix(_q(nets, critic, oid, a_pi).mean(0))
+                q_pi = _team(cfg, _qvals(nets, critic, spec, cfg, batch.obs, oid, a_pi).mean(0))
             lam = jax.lax.stop_gradient(1.0 / (jnp.abs(q_pi).mean() + 1e-6)) if cfg.normalize_q else 1.0
             q_loss = -cfg.q_weight * lam * q_pi.mean()
             actor_loss = q_loss + cfg.alpha * distill
@@ -301,7 +340,6 @@ class MACFlow(Algorithm):
         """
         spec, cfg = state.spec, state.cfg
         nets = _nets(spec, cfg)
-        mix = MIXERS[cfg.mixer]
         oid = with_agent_id(batch.obs)
         z = jax.random.normal(key, batch.obs.shape[:-1] + (spec.action_dim,))
         if spec.discrete:
@@ -311,7 +349,7 @@ class MACFlow(Algorithm):
         else:
             a_w = jnp.clip(_student(nets, state.params, oid, z), spec.action_low, spec.action_high)
             a_phi = jnp.clip(flow_sample(nets, state.params, spec, cfg, batch.obs, z), spec.action_low, spec.action_high)
-        qtot = lambda av: mix(_q(nets, state.params["critic"], oid, av).mean(0))
+        qtot = lambda av: _team(cfg, _qvals(nets, state.params["critic"], spec, cfg, batch.obs, oid, av).mean(0))
         distill = jnp.sum((a_w - a_phi) ** 2, axis=(-1, -2)).mean()
         gap = jnp.abs(qtot(a_w).mean() - qtot(a_phi).mean())
         grads = jax.grad(lambda av: qtot(av).sum())(a_w)

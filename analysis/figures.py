@@ -7,8 +7,13 @@
                               dof, madiff-d, madiff-c and bc (whichever are registered)
   fig3_distillation.png       Figure 3: distillation loss, value gap and the L_Q * W2 bound over training
                               (macflow's diag/* metrics on games/landmarks)
-  training_time.{png,md}      App. H.2: training time per algorithm and task
-  index.md                    what was produced and, for what was not, the command that produces it
+  training_time.{png,md}      Figure 11 / App. H.2: training time per algorithm and task
+  fig5_... fig12_...          Figures 5-10 and 12: learning curves of variants on the same tasks (analysis/ablations.py)
+  fig13_... fig16_...         Figures 13-16: the games, sampled from the runs' checkpoints (analysis/games.py)
+  index.md                    every paper item: the file that shows it or the one command that produces it
+
+Figure 2 is the method's diagram (no data). The games figures (3, 13-16) come from one command,
+``bench figures --paper macflow --games``, which trains their runs at a short budget, then draws.
 
 Tables 1-2 mark runs not at the paper's protocol (``bench run --protocol macflow-paper``) with a dagger and
 name the protocol command.
@@ -60,7 +65,10 @@ def paper_table(an, ref: pd.DataFrame, table: str, out: Path, suites: tuple) -> 
         p.write_text(fn(t))
         written.append(p)
     algos = ",".join(_registered(TABLE_ALGOS[table]))
-    cmds = " and ".join(f"`bench run --suite {su} --algos {algos} --protocol {PAPER_PROTOCOL}`" for su in suites)
+    from analysis.ablations import SUITE_TASKS
+
+    tasks = ",".join(t for su in suites for t in SUITE_TASKS[su])
+    cmds = f"`bench run --task {tasks} --algos {algos} --protocol {PAPER_PROTOCOL}`"
     if finals.empty:
         missing.append(f"Table {table}: no runs on {'/'.join(suites)}; only the published columns are shown. "
                        f"Produce them with {cmds}")
@@ -81,27 +89,37 @@ def write_figures(root=None, out=None, paper: str = "macflow", reps: int | None 
     an = analyse(root, reps)
     data = an.data
     written, missing = [], []
+    items = {}  # paper item -> ("produced", [files]) or ("missing", the sentence with its one command)
+
+    def note(item, w, m):
+        items[item] = ("produced", [p.name for p in w] + [f"({x})" for x in m]) if w else ("missing", " ".join(m))
+        written.extend(w)
+        missing.extend(m)
+
     store = f" --results {data.root}"
+    games_cmd = f"`bench figures --paper macflow --games{store}`"
     # Figure 1 / 4
     pts = score_latency_points(an)
     if not pts.empty:
-        written.append(plots.score_vs_latency(pts, out / "fig1_score_vs_latency.png",
-                                              "aggregate over " + ", ".join(an.matrix.tasks)))
+        note("Figure 1 / 4", [plots.score_vs_latency(pts, out / "fig1_score_vs_latency.png",
+                                                     "aggregate over " + ", ".join(an.matrix.tasks))], [])
     else:
         algos = ",".join(_registered(("macflow", "flowbc", "bc", "dof", "diffusionbc")))
-        need = []
-        if an.finals.empty:
-            need.append(f"`bench run --suite games --algos {algos}{store}`")
-        elif (an.finals["variant"] != an.finals["algo"]).all():
-            need.append("runs at the paper-default configuration (every run in the store overrides its config, and "
-                        f"latency is measured at the paper's cost): `bench run --suite games --algos {algos}{store}`")
-        if data.latency.empty:
-            need.append(f"`bench latency --algos {algos}{store}` (paper-default configs)")
-        missing.append("Figure 1/4 (score vs inference time): needs " + " and ".join(need or ["runs with paper-default configs"]))
+        no_runs = an.finals.empty or (an.finals["variant"] != an.finals["algo"]).all()
+        why = ("runs at the paper-default configuration (every run in the store overrides its config, and latency "
+               "is measured at the paper's cost)" if no_runs and not an.finals.empty else "runs" if no_runs else "")
+        if no_runs and data.latency.empty:  # one command: train, then time at the paper-default configs
+            need = f"{why} and latency records: run `bench run --suite games --algos {algos} --latency{store}`"
+        elif no_runs:
+            need = f"{why}: run `bench run --suite games --algos {algos}{store}`"
+        else:
+            need = f"latency records of the paper-default configs: run `bench latency --algos {algos}{store}`"
+        note("Figure 1 / 4", [], ["Figure 1/4 (score vs inference time): needs " + need])
     # Tables 1 and 2
     ref = load_reference()
     for table, suites in (("1", ("smacv1", "smacv2")), ("2", ("mamujoco", "mpe"))):
         w, m = paper_table(an, ref, table, out, suites)
+        items[f"Table {table}"] = ("produced", [p.name for p in w] + [f"(published columns; {x})" for x in m])
         written += w
         missing += m
     # Table 3 as a figure
@@ -110,22 +128,38 @@ def write_figures(root=None, out=None, paper: str = "macflow", reps: int | None 
     if not lat.empty:
         lat = lat[lat["name"].isin(names) & lat["label"].str.startswith("games/landmarks") & (lat["cost_overrides"] == "")]
     if not lat.empty and lat.groupby("name")["n_agents"].nunique().max() >= 2:
-        written.append(plots.latency_vs_agents(lat, out / "table3_latency_vs_agents.png"))
         lat.sort_values(["name", "n_agents"]).to_csv(out / "table3_latency_vs_agents.csv", index=False)
+        note("Table 3", [plots.latency_vs_agents(lat, out / "table3_latency_vs_agents.png")], [])
     else:
-        missing.append(f"Table 3 (latency vs agents): run `bench latency --algos {','.join(names)} --agents {AGENTS}{store}`")
+        note("Table 3", [], [f"Table 3 (latency vs agents): run `bench latency --algos {','.join(names)} "
+                             f"--agents {AGENTS}{store}`"])
     # Figure 3
     ev = data.evals
     diag = ev[(ev["task"] == FIG3_TASK) & (ev["algo"] == "macflow")] if not ev.empty else ev
     if not diag.empty and "diag/distill" in diag and diag["diag/distill"].notna().any():
-        written.append(plots.distillation_diagnostics(diag.dropna(subset=["diag/distill"]), out / "fig3_distillation.png"))
+        diag = diag.dropna(subset=["diag/distill"])
+        steps = dict(zip(data.runs["run_id"], data.runs["steps"]))
+        ids = list(dict.fromkeys(diag["run_id"]))
+        diag = diag[diag["run_id"] == max(ids, key=lambda i: (steps.get(i) or 0, ids.index(i)))]  # one run
+        note("Figure 3", [plots.distillation_diagnostics(diag, out / "fig3_distillation.png")], [])
     else:
-        missing.append(f"Figure 3 (distillation diagnostics): run `bench run --task {FIG3_TASK} --algos macflow "
-                       f"--steps 5000 --eval-every 250{store}`")
+        note("Figure 3", [], [f"Figure 3 (distillation diagnostics on {FIG3_TASK}): run {games_cmd}"])
+    # Figures 5-10 and 12
+    from analysis import ablations
+
+    for item in ablations.ITEMS:
+        w, m = ablations.draw(item, data, out, store)
+        note(item.name, w, m)
+    # Figures 13-16
+    from analysis.games import write_games_figures
+
+    w, m = write_games_figures(data, out, store)
+    for fig, key in (("Figure 13", "fig13"), ("Figure 14", "fig14"), ("Figure 15", "fig15"), ("Figure 16", "fig16")):
+        note(fig, [p for p in w if p.name.startswith(key)], [x for x in m if x.startswith(fig)])
     # training time (App. H.2)
     runs = data.runs
     if not runs.empty and runs["train_time"].notna().any():
-        written.append(plots.training_time(runs, out / "training_time.png"))
+        tt_png = plots.training_time(runs, out / "training_time.png")
         r = runs.dropna(subset=["train_time"])
         tt = pd.DataFrame({"algorithm": r["variant"], "task": r["task"], "steps": r["steps"],
                            "seeds": r["seeds"].map(len), "train minutes": (r["train_time"] / 60).round(2),
@@ -134,10 +168,18 @@ def write_figures(root=None, out=None, paper: str = "macflow", reps: int | None 
         p = out / "training_time.md"
         p.write_text("| " + " | ".join(tt.columns) + " |\n|" + "---|" * len(tt.columns) + "\n" +
                      "".join("| " + " | ".join(str(x) for x in row) + " |\n" for row in tt.itertuples(index=False)))
-        written.append(p)
+        note("Figure 11", [tt_png, p], [])
     else:
-        missing.append(f"training time (App. H.2): no finished runs; run `bench run{store}`")
-    lines = [f"# MAC-Flow paper figures from `{data.root}`", "", "## Produced", ""]
+        note("Figure 11", [], [f"Figure 11 (training time, App. H.2): no finished runs; run `bench run{store}`"])
+    items["Figure 2"] = ("produced", ["(the method's diagram: no data to draw)"])
+    lines = [f"# MAC-Flow paper figures from `{data.root}`", "", "## Paper items", ""]
+    order = ["Figure 1 / 4", "Figure 2", "Figure 3"] + [f"Figure {i}" for i in range(5, 17)] + \
+            [f"Table {i}" for i in (1, 2, 3)]
+    for k in order:
+        status, what = items[k]
+        lines.append(f"- {k}: " + (", ".join(f"`{w}`" if w.endswith((".png", ".md", ".tex", ".html", ".csv")) else w
+                                             for w in what) if status == "produced" else f"MISSING. {what}"))
+    lines += ["", "## Produced", ""]
     lines += [f"- `{p.name}`" for p in written] + [""]
     if missing or data.problems:
         lines += ["## Missing", ""] + [f"- {m}" for m in missing + data.problems] + [""]

@@ -188,3 +188,176 @@ def training_time(runs: pd.DataFrame, path: Path) -> Path:
     ax.set_xlabel("")
     ax.legend(fontsize="small")
     return _save(fig, path)
+
+
+def variant_curves(evals: pd.DataFrame, path: Path, labels: dict, metrics: list, title: str,
+                   online_start: dict | None = None, normalise_steps: bool = False) -> Path:
+    """Learning curves comparing variants of one method (MAC-Flow Figs. 5-10, 12): one panel per task and
+    metric, one curve per variant (``labels``: variant -> legend label), the mean over seeds with a
+    ``CURVE_BAND`` band (a point with bars where a variant has one evaluation).
+
+    metrics: [(column, y label)]. online_start: task -> step where online fine-tuning began (a dashed line;
+    MAC-Flow Fig. 5). normalise_steps: x is step / the run's last step (Fig. 5's "normalized steps")."""
+    tasks = sorted(evals["task"].unique())
+    cols = min(len(tasks), 4)
+    per_metric = int(np.ceil(len(tasks) / cols))
+    rows = per_metric * len(metrics)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.7 * rows + 0.6), squeeze=False)
+    colors = _colors(list(labels))
+    for m, (column, ylabel) in enumerate(metrics):
+        for k, task in enumerate(tasks):
+            ax = axes[m * per_metric + k // cols, k % cols]
+            sub = evals[evals["task"] == task]
+            last = sub["step"].max() if normalise_steps else 1
+            for v, label in labels.items():
+                g = sub[(sub["variant"] == v)]
+                if column not in g or g[column].isna().all():
+                    continue
+                st = g.groupby("step")[column].agg(["mean", "std"]).reset_index()
+                x = st["step"] / last
+                half = 2 * st["std"].fillna(0)
+                if len(st) == 1:
+                    ax.errorbar(x, st["mean"], yerr=half, fmt="o", ms=5, capsize=3, color=colors[v], label=label)
+                else:
+                    ax.plot(x, st["mean"], marker="o", ms=2.5, color=colors[v], label=label)
+                    ax.fill_between(x, st["mean"] - half, st["mean"] + half, color=colors[v], alpha=0.2)
+            if online_start and task in online_start:
+                ax.axvline(online_start[task] / last, color="k", ls="--", lw=1, label="online fine-tuning starts")
+            ax.set_title(task, fontsize="small")
+            ax.set_xlabel("normalised steps" if normalise_steps else "gradient steps", fontsize="small")
+            ax.set_ylabel(ylabel, fontsize="small")
+            ax.tick_params(labelsize="x-small")
+        for k in range(len(tasks), per_metric * cols):
+            axes[m * per_metric + k // cols, k % cols].axis("off")
+    axes[0, 0].legend(fontsize="x-small")
+    fig.suptitle(f"{title}\nshaded: {CURVE_BAND} (bars where a run has one evaluation)", fontsize="small")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+# ---- the games (MAC-Flow Figs. 13-16) --------------------------------------------------------------------
+def _joint_hist(actions) -> np.ndarray:
+    """[..., 2] discrete joint actions (any leading axes) -> 2x2 probabilities [a1, a2]."""
+    a = np.asarray(actions).reshape(-1, 2)
+    return np.bincount(a[:, 0] * 2 + a[:, 1], minlength=4).reshape(2, 2) / len(a)
+
+
+def _heat(ax, p: np.ndarray, title: str) -> None:
+    ax.imshow(p, cmap="Blues", vmin=0, vmax=1, origin="lower")
+    for i in range(2):
+        for j in range(2):
+            ax.text(j, i, f"{p[i, j]:.2f}", ha="center", va="center", fontsize="small",
+                    color="white" if p[i, j] > 0.5 else "black")
+    ax.set_xticks([0, 1])
+    ax.set_yticks([0, 1])
+    ax.set_xlabel("agent 2 action", fontsize="x-small")
+    ax.set_ylabel("agent 1 action", fontsize="x-small")
+    ax.set_title(title, fontsize="small")
+
+
+def landmark_trajectories(by_agents: dict, path: Path) -> Path:
+    """MAC-Flow Fig. 13: rows dataset / joint flow / one-step policy, one column per number of agents.
+    by_agents: n -> (rollouts from analysis.games.landmark_rollouts, budget text)."""
+    ns = sorted(by_agents)
+    rows = ("dataset", "joint flow", "one-step policy")
+    fig, axes = plt.subplots(3, len(ns), figsize=(3.3 * len(ns), 9.6), squeeze=False)
+    for c, n in enumerate(ns):
+        roll, budget = by_agents[n]
+        cmap = plt.get_cmap("hsv", n + 1)
+        for r, name in enumerate(rows):
+            ax = axes[r, c]
+            traj = roll[name]
+            for i in range(n):
+                ax.plot(traj[:, i, 0], traj[:, i, 1], color=cmap(i), lw=1)
+                ax.plot(traj[0, i, 0], traj[0, i, 1], "o", color=cmap(i), ms=2.5)
+            ax.plot(roll["landmarks"][:, 0], roll["landmarks"][:, 1], "kx", ms=6)
+            ax.set_xlim(-1.05, 1.05)
+            ax.set_ylim(-1.05, 1.05)
+            ax.set_aspect("equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{name}, {n} agents", fontsize="small")
+        axes[2, c].set_xlabel(budget, fontsize="x-small")
+    fig.suptitle("MAC-Flow Fig. 13: landmark covering, one episode (dots: starts, x: landmarks); the dataset row is "
+                 "its first episode, the policies share one start (seed 0 of the run)", fontsize="small")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def coordination_distributions(igm: dict, no_igm: dict, path: Path, budget: str) -> Path:
+    """MAC-Flow Fig. 14: joint-action distributions of (a) the data, (b) the joint flow, (c) the one-step
+    policy with IGM, (d) the one-step policy without IGM (independent critics), pooled over seeds."""
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.4))
+    panels = ((igm["data"], "(a) dataset"), (igm["joint"], "(b) joint flow (stage I)"),
+              (igm["onestep"], "(c) one-step policy, IGM"), (no_igm["onestep"], "(d) one-step policy, w/o IGM"))
+    for ax, (a, t) in zip(axes, panels):
+        _heat(ax, _joint_hist(a), t)
+    fig.suptitle(f"MAC-Flow Fig. 14: coordination game, P(a1, a2); reward (1,1)=2, (0,1)=(1,0)=1, (0,0)=0. "
+                 f"{budget}; policies pooled over seeds, {igm['joint'].shape[1]} samples per seed; no interval "
+                 f"(empirical frequencies)", fontsize="small")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def xor_samples(s: dict, path: Path, budget: str) -> Path:
+    """MAC-Flow Fig. 15: scatter of joint actions: data, joint flow, one-step policy (push-forward of z)."""
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.8))
+    for ax, (key, t) in zip(axes, (("data", "dataset"), ("joint", "joint flow"), ("onestep", "one-step policy"))):
+        a = np.asarray(s[key]).reshape(-1, 2)
+        ax.scatter(a[:, 0], a[:, 1], s=2, alpha=0.25)
+        ax.set_xlim(-1.1, 1.1)
+        ax.set_ylim(-1.1, 1.1)
+        ax.set_aspect("equal")
+        ax.set_xlabel("agent 1 action")
+        ax.set_ylabel("agent 2 action")
+        r = float(np.mean(-np.clip(a[:, 0], -1, 1) * np.clip(a[:, 1], -1, 1)))
+        ax.set_title(f"{t} (mean reward {r:.2f})", fontsize="small")
+    fig.suptitle(f"MAC-Flow Fig. 15: XOR game, reward -a1*a2 (optima (-1,1), (1,-1)). {budget}; "
+                 f"samples pooled over seeds", fontsize="small")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def payoff_sweep(by_zeta: dict, path: Path) -> Path:
+    """MAC-Flow Fig. 16: (a) distributions of data / joint flow / one-step policy per zeta, (b) expected
+    reward of each vs zeta, (c) W2(joint flow, one-step) and W2(data, joint flow) vs zeta; mean ± 2 std over
+    seeds in (b) and (c)."""
+    from benchmarks.envs.games import COORD_REWARD, w2_discrete
+
+    zetas = sorted(by_zeta)
+    fig = plt.figure(figsize=(2.4 * len(zetas) + 7, 7.2))
+    gs = fig.add_gridspec(3, len(zetas) + 3)
+    rows = (("data", "dataset"), ("joint", "joint flow"), ("onestep", "one-step"))
+    ret = {k: [] for k, _ in rows}
+    w2j, w2d = [], []
+    for c, z in enumerate(zetas):
+        s, budget = by_zeta[z]
+        for r, (k, name) in enumerate(rows):
+            _heat(fig.add_subplot(gs[r, c]), _joint_hist(s[k]), f"{name}, zeta={z:g}")
+        data_h = _joint_hist(s["data"])
+        per_seed = [(_joint_hist(j), _joint_hist(o)) for j, o in zip(s["joint"], s["onestep"])]
+        ret["data"].append([float((data_h * COORD_REWARD).sum())])
+        ret["joint"].append([float((j * COORD_REWARD).sum()) for j, _ in per_seed])
+        ret["onestep"].append([float((o * COORD_REWARD).sum()) for _, o in per_seed])
+        w2j.append([w2_discrete(j.ravel(), o.ravel()) for j, o in per_seed])
+        w2d.append([w2_discrete(data_h.ravel(), j.ravel()) for j, _ in per_seed])
+    axb = fig.add_subplot(gs[0:3, len(zetas):len(zetas) + 1 + 1])
+    for (k, name), m in zip(rows, ("s", "o", "^")):
+        v = [np.asarray(x) for x in ret[k]]
+        axb.errorbar(zetas, [x.mean() for x in v], yerr=[2 * x.std() for x in v], marker=m, capsize=3, label=name)
+    axb.set_xlabel("interaction strength zeta")
+    axb.set_ylabel("expected reward")
+    axb.set_title("(b) returns", fontsize="small")
+    axb.legend(fontsize="x-small")
+    axc = fig.add_subplot(gs[0:3, len(zetas) + 2])
+    for v, name, m in ((w2j, "W2(joint flow, one-step)", "o"), (w2d, "W2(dataset, joint flow)", "s")):
+        v = [np.asarray(x) for x in v]
+        axc.errorbar(zetas, [x.mean() for x in v], yerr=[2 * x.std() for x in v], marker=m, capsize=3, label=name)
+    axc.set_xlabel("interaction strength zeta")
+    axc.set_title("(c) W2 (exact, joint actions in R^2)", fontsize="small")
+    axc.legend(fontsize="x-small")
+    budget = by_zeta[zetas[0]][1]
+    fig.suptitle(f"MAC-Flow Fig. 16: payoff game, (a) P(a1, a2) pooled over seeds; (b, c) mean ± 2 std over seeds. "
+                 f"{budget}", fontsize="small")
+    fig.tight_layout()
+    return _save(fig, path)

@@ -203,7 +203,7 @@ def test_empty_and_partly_failed_store_give_a_report_that_says_what_is_missing(t
     assert "macflow" in text and (tmp_path / "r1" / "leaderboard.html").exists()
     index = write_figures(root, tmp_path / "f", reps=100).read_text()
     assert "bench latency --algos" in index and "--agents 2,4,8,16,40" in index
-    assert "Figure 3" in index and "bench run --task games/landmarks --algos macflow" in index
+    assert "Figure 3" in index and "bench figures --paper macflow --games" in index
     assert "Table 1: no runs on smacv1/smacv2" in index
     table1 = (tmp_path / "f" / "table1.md").read_text()
     assert "MAC-Flow (paper)" in table1 and "19.8 ± 0.2" in table1

@@ -56,23 +56,51 @@ def cmd_report(args) -> int:
 
 def add_figures(sub):
     p = sub.add_parser("figures", help="a paper's tables and figures from the store (measured beside published)",
-                       description="Write the MAC-Flow paper's Figure 1/4 (score vs inference time, log x), Tables 1 "
-                                   "and 2 (measured beside published), Table 3 as a measured latency-vs-agents figure, "
-                                   "Figure 3 (distillation diagnostics on the landmarks game) and training time. A "
-                                   "figure whose runs are missing names the command that produces them.",
-                       epilog="examples:\n  bench figures --paper macflow\n"
+                       description="Write every figure and table of the MAC-Flow paper the store has runs for: Figure "
+                                   "1/4 (score vs inference time), Tables 1 and 2 (measured beside published), Table 3 "
+                                   "(latency vs agents), Figure 3 (distillation diagnostics), the learning curves of "
+                                   "Figures 5-10 and 12 (offline-to-online, the ablations, MA-FQL), Figure 11 (training "
+                                   "time) and the games Figures 13-16 (sampled from the runs' checkpoints). index.md "
+                                   "lists every paper item as its file or as the one command that produces it; "
+                                   "--games first trains what the games figures need.",
+                       epilog="examples:\n  bench figures --paper macflow\n  bench figures --paper macflow --games\n"
                               "  bench figures --paper macflow --results /data/runs --out paper_figs/",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--paper", default="macflow", choices=["macflow"], help="which paper's figures")
     add_results_option(p)
     p.add_argument("--out", help="output directory (default: <results>/report/<paper>)")
+    p.add_argument("--games", action="store_true",
+                   help="first train the runs the games figures (3, 13-16) need that the store lacks, at a short "
+                        "budget (1000 steps, 2 seeds, networks [64,64]; minutes on a CPU), in this process")
     p.set_defaults(func=cmd_figures)
 
 
 def cmd_figures(args) -> int:
     from analysis.figures import write_figures
 
+    if args.games:
+        train_games(args.results)
+
     index = write_figures(args.results, args.out, args.paper)
     print(index.read_text())
     print(f"figures: {index.parent.resolve()}")
     return 0
+
+
+def train_games(results, budget=None) -> None:
+    """Train (or find finished in the store) every run of the games figures, one after the other."""
+    import time
+
+    from analysis.games import GAMES_BUDGET, games_jobs
+    from benchmarks.training.train import train
+
+    budget = budget or GAMES_BUDGET
+    jobs = games_jobs(budget)
+    print(f"games figures: {len(jobs)} runs at {budget.text()} (finished runs are reused)", flush=True)
+    t0 = time.time()
+    for i, cfg in enumerate(jobs, 1):
+        t = time.time()
+        final = train(cfg, results)
+        print(f"  [{i}/{len(jobs)}] {cfg.label} {cfg.overrides}: return {final['return_mean']:.3f} "
+              f"({time.time() - t:.0f} s)", flush=True)
+    print(f"games runs ready in {time.time() - t0:.0f} s", flush=True)

@@ -18,6 +18,7 @@ def add(sub):
                                    "job start, evaluations (step, return), job end (elapsed time).",
                        epilog="examples:\n  bench run\n  bench run --suite games --algos macflow,bc --steps 5000\n"
                               "  bench run --task games/landmarks-10 --algos macflow --set alpha=10\n"
+                              "  bench run --task games/coordination --algos 'macflow,macflow[critic=independent]'\n"
                               "  nohup bench run --json > summary.json 2> run.log &",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", help="suite name (bench list suites); default: the embedded default tasks "
@@ -25,7 +26,8 @@ def add(sub):
     p.add_argument("--tasks", help="comma-separated task names of the suite (default: the suite's default tasks)")
     p.add_argument("--task", help="tasks as SUITE/TASK, comma-separated, suites may differ (alternative to "
                                   "--suite/--tasks), e.g. smacv1/3m-good,smacv2/zerg_5_vs_5-replay")
-    p.add_argument("--algos", help=f"comma-separated algorithm names (default: {','.join(DEFAULT_ALGOS)})")
+    p.add_argument("--algos", help=f"comma-separated algorithm names (default: {','.join(DEFAULT_ALGOS)}); a variant "
+                   "with its own overrides is NAME[KEY=VALUE;KEY=VALUE], e.g. macflow,macflow[q_weight=0]")
     p.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)), help="comma-separated seeds (vmapped)")
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="gradient steps per run")
     p.add_argument("--eval-every", type=int, default=DEFAULT_EVAL_EVERY)

@@ -114,6 +114,30 @@ def parse_overrides(pairs) -> dict:
     return out
 
 
+def algo_variants(text: str) -> list[tuple[str, dict]]:
+    """'macflow,macflow[q_weight=0;critic=central],flowbc' -> [(name, overrides)]: an algorithm with its own
+    overrides (KEY=VALUE separated by ';' inside the brackets, over --set's), so one ``bench run`` trains the
+    variants an ablation compares. Names as ``analysis`` shows variants: ``macflow[critic=central]``."""
+    out, depth, cur = [], 0, ""
+    for ch in text + ",":
+        if ch == "," and depth == 0:
+            tok = cur.strip()
+            cur = ""
+            if not tok:
+                continue
+            name, _, rest = tok.partition("[")
+            if rest and not rest.endswith("]") or (not rest and "]" in tok):
+                raise BenchError(f"--algos: '{tok}' is not NAME or NAME[KEY=VALUE;...] (e.g. macflow[q_weight=0])")
+            out.append((name.strip(), parse_overrides([p for p in rest[:-1].split(";") if p.strip()])))
+            continue
+        depth += ch == "["
+        depth -= ch == "]"
+        cur += ch
+    if cur.strip():
+        raise BenchError(f"--algos: '{cur.strip()[:-1]}' has unbalanced brackets (e.g. macflow[q_weight=0])")
+    return out
+
+
 def _show(v) -> str:
     return ",".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
 
@@ -162,9 +186,9 @@ def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
     tasks = _tasks(args)
     protocol = apply_protocol(args, tasks)
     _preflight(tasks)
-    algo_names = csv_list(args.algos) if args.algos else list(DEFAULT_ALGOS)
-    algos = [algorithms.get(a) for a in algo_names]
-    overrides = parse_overrides(args.set)
+    variants = algo_variants(args.algos) if args.algos else [(a, {}) for a in DEFAULT_ALGOS]
+    algos = [(algorithms.get(a), own) for a, own in variants]
+    common = parse_overrides(args.set)
     seeds = int_list(args.seeds)
     if not seeds:
         raise BenchError("--seeds is empty; give at least one seed, e.g. --seeds 0")
@@ -176,7 +200,8 @@ def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
     paper_size = getattr(args, "paper_size", False)
     seed_groups = [(s,) for s in seeds] if getattr(args, "split_seeds", False) else [seeds]
     jobs = []
-    for algo in algos:
+    for algo, own in algos:
+        overrides = {**common, **own}
         # validate overrides once per algorithm: a key must exist for every algorithm it is applied to
         algo.make_config(overrides, allow_cost_override=args.allow_cost_override)
         fitting = [t for t in tasks if t.spec.action_kind in algo.supports]

@@ -414,3 +414,17 @@ def fit(algo_name: str, task_id: str, overrides: dict | None = None, seeds=(0,),
 def seed_slice(states, i: int):
     """The state of the i-th seed of a vmapped state."""
     return jax.tree.map(lambda x: x[i], states)
+
+
+def restore_trained(cfg: RunConfig, results=None):
+    """(algo_cls, task, states with a seed axis) of a run from its latest checkpoint in the store, for analyses
+    that sample the learned policies (the games figures). A one-line error when the run has no checkpoint at
+    its last step."""
+    job = Job.resolve(cfg, results)
+    if job.run.checkpoint_step() != cfg.steps:
+        raise BenchError(f"run {job.run.id} ({cfg.label}) has no checkpoint at its last step {cfg.steps} in "
+                         f"{job.run.ckpt_dir}; re-run it with `bench run --task {cfg.task} --algos {cfg.algo} --fresh`")
+    states = init_states(job.algo_cls, job.task.spec, job.algo_cfg, job.seeds)
+    with _checkpoints(job.run.ckpt_dir) as mngr:
+        states, _, _ = _restore(mngr, states, training_keys(job.seeds))
+    return job.algo_cls, job.task, states
