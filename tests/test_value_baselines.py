@@ -280,3 +280,29 @@ def test_beats_random_on_mpe_medium_replay(name, mpe_data, tmp_path):
 @pytest.mark.parametrize("name", ["macql", "omar", "mabcq"])
 def test_beats_random_on_mpe_medium_replay_slow(name, mpe_data, tmp_path):
     _assert_beats_random_on_mpe(name, mpe_data, tmp_path)
+
+
+def test_omar_averages_its_imitation_and_l2_terms_over_action_dimensions():
+    """Known answer on the actor loss: with c = 1 (pure imitation of a_hat, no Q term) and L2 weight 1,
+    the loss is E[reduce_d (pi - a_hat)_d^2 + reduce_d pi_d^2]; from the same parameters and key (same
+    CEM, same a_hat) the summed variant is exactly |A| = 3 times the default, so the default is the
+    official code's mean (F.mse_loss, (pi ** 2).mean()), not the old sum (ratio 1 on the old code)."""
+    spec = EnvSpec(n_agents=2, obs_dim=4, action_kind="continuous", action_dim=3, state_dim=0)
+    cls = algorithms.get("omar")
+    assert cls.default_config().action_reduce == "mean"
+    k = jax.random.split(jax.random.PRNGKey(0), 4)
+    B = 16
+    batch = algorithms.base.Batch(
+        obs=jax.random.normal(k[0], (B, 2, 4)), actions=jax.random.uniform(k[1], (B, 2, 3), minval=-1, maxval=1),
+        reward=jnp.ones(B), next_obs=jax.random.normal(k[2], (B, 2, 4)), terminal=jnp.zeros(B),
+        legal=jnp.ones((B, 2, 1), bool), next_legal=jnp.ones((B, 2, 1), bool), state=jnp.zeros((B, 0)),
+        next_state=jnp.zeros((B, 0)), valid=jnp.ones(B))
+
+    def actor_loss(reduce):
+        cfg = cls.make_config({"hidden": (16,), "omar_coe": 1.0, "action_reg": 1.0, "action_reduce": reduce})
+        state = jax.jit(cls.init, static_argnums=(1, 2))(jax.random.PRNGKey(1), spec, cfg)
+        return float(jax.jit(cls.update)(state, batch, k[3])[1]["actor_loss"])
+
+    mean, summed = actor_loss("mean"), actor_loss("sum")
+    assert mean > 1e-3, mean
+    np.testing.assert_allclose(summed / mean, 3.0, rtol=1e-4)
