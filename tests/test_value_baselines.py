@@ -317,3 +317,22 @@ def test_omar_averages_its_imitation_and_l2_terms_over_action_dimensions():
     mean, summed = actor_loss("mean"), actor_loss("sum")
     assert mean > 1e-3, mean
     np.testing.assert_allclose(summed / mean, 3.0, rtol=1e-4)
+
+
+def test_macql_defaults_are_independent_in_discrete_and_mixed_in_continuous():
+    """MAC-Flow App. H.2: discrete CQL is independent Q-learning ("unlike continuous control", F.1's mixer):
+    the "auto" defaults resolve by action kind; explicit choices are kept, and the discrete mixed variant
+    gets og-marl qmix_cql's joint penalty."""
+    from algorithms.macql import resolve
+
+    cls = algorithms.get("macql")
+    disc = EnvSpec(n_agents=2, obs_dim=1, action_kind="discrete", action_dim=2)
+    cont = EnvSpec(n_agents=2, obs_dim=1, action_kind="continuous", action_dim=1)
+    d = resolve(disc, cls.default_config())
+    c = resolve(cont, cls.default_config())
+    assert (d.mixer, d.cql) == ("none", "agent") and c.mixer == "qmix"
+    m = resolve(disc, cls.make_config({"mixer": "qmix"}))
+    assert (m.mixer, m.cql) == ("qmix", "joint")
+    assert resolve(disc, cls.make_config({"mixer": "qmix", "cql": "agent"})).cql == "agent"
+    with pytest.raises(ConfigError, match="mixer must be one of"):
+        cls.init(jax.random.PRNGKey(0), disc, cls.make_config({"mixer": "sum"}))
