@@ -69,7 +69,9 @@ class Batch:
     obs [B,N,O]; actions [B,N] int32 (discrete) or [B,N,A] float32; reward [B] team reward;
     next_obs [B,N,O]; terminal [B] float32 (1 = do not bootstrap); legal / next_legal [B,N,A_legal]
     bool; state / next_state [B,S] (S may be 0). Windows: every field has a time axis [B,T,...] and
-    ``valid`` [B,T] marks steps inside the sampled episode.
+    ``valid`` [B,T] marks steps inside the sampled episode. ``rtg`` [B] (windows [B,T]): the discounted
+    team reward-to-go from the step to its episode's end, present only for a plugin whose
+    ``rtg_discount(cfg)`` is a discount (the data layer precomputes it once per dataset row), else None.
     """
 
     obs: jax.Array
@@ -82,6 +84,7 @@ class Batch:
     state: jax.Array
     next_state: jax.Array
     valid: jax.Array
+    rtg: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,6 +141,13 @@ class Algorithm:
     # transitions, vmapped over seeds; each value is logged as ``diag/<name>`` in metrics.jsonl (MAC-Flow's
     # distillation gap and the L_Q * W2 bound of its Prop. 4.2, plotted by ``bench figures``).
     diagnostics: ClassVar[Any] = None
+
+    @staticmethod
+    def rtg_discount(cfg) -> float | None:
+        """The discount of the reward-to-go the plugin's batches must carry (``Batch.rtg``), or None (no
+        reward-to-go; the default). The data layer computes it once per dataset row (return-conditioned
+        planners such as MADiff condition on the return from a step to its episode's end)."""
+        return None
 
     # ---- helpers shared by every plugin -------------------------------------------------------
     @classmethod

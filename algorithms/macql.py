@@ -5,11 +5,14 @@ Twin per-agent critics, mixed by a value mixer, trained with the TD loss plus a 
 it on dataset actions; 10 sampled actions per state (MAC-Flow F.1).
 
 Discrete: Q_i^{1,2}(o_i, .) in R^A; TD target with the legal greedy action of the online critic
-(min over heads), evaluated by the target critic and mixer (min over heads); hard target copy every
-200 steps (tau = 1). Penalty ``cql="joint"`` (default): 10 uniformly random *legal* joint actions
-a^j per state, logsumexp_j {Mix(Q(o, a^j), s), Mix(Q(o, a_data), s)} - Mix(Q(o, a_data), s) on
-each head (og-marl qmix_cql); ``cql="agent"``: exact logsumexp over each agent's legal actions of
-Q_i minus Q_i(a_i) (og-marl iql_cql). Execution: legal argmax of min_k Q_i^k.
+(min over heads), evaluated by the target critic (and mixer, when one is used; min over heads); hard
+target copy every 200 steps (tau = 1). Default (MAC-Flow App. H.2: "CQL is implemented with
+independent Q learning in discrete control"): no mixer, each agent regresses the team reward, and
+penalty ``cql="agent"``: exact logsumexp over each agent's legal actions of Q_i minus Q_i(a_i) (og-marl
+iql_cql, whose weight 3.0 and target period 200 F.1 quotes). The mixed variant (``mixer="qmix"``):
+penalty ``cql="joint"``: 10 uniformly random *legal* joint actions a^j per state,
+logsumexp_j {Mix(Q(o, a^j), s), Mix(Q(o, a_data), s)} - Mix(Q(o, a_data), s) on each head (og-marl
+qmix_cql). Execution: legal argmax of min_k Q_i^k.
 
 Continuous: tanh-Gaussian actor per agent (SAC with automatic entropy tuning, target entropy -|A|
 per agent); CQL(H) penalty per agent and head with importance-sampled candidates (10 uniform, 10
@@ -18,8 +21,12 @@ Polyak 0.005; actor maximises min_k Mix(Q^k(o, a ~ pi), s) - alpha sum_i log pi_
 tanh(mean).
 
 [CONFLICT] MAC-Flow F.1 says a mixer is used; its App. H.2 says discrete CQL is independent
-Q-learning. The default follows F.1 (``mixer="qmix"``, og-marl's qmix_cql); ``mixer="none"
-cql="agent"`` is H.2's independent CQL (og-marl iql_cql, whose hyper-parameters F.1 quotes).
+Q-learning "unlike continuous control". The defaults are ``mixer="auto"`` and ``cql="auto"``, resolved
+by action kind: discrete -> mixer "none", penalty "agent" (H.2; og-marl iql_cql); continuous -> mixer
+"qmix" (F.1 "we employ the mixer", type silent) with the per-agent CQL(H) penalty. ``cql="auto"`` is
+"agent" without a mixer and "joint" with one, so ``--set mixer=qmix`` on a discrete task is og-marl's
+qmix_cql (this harness's earlier discrete default); ``mixer=none`` on a continuous task gives
+independent SAC+CQL learners.
 Choices where the paper is silent: QMIX as the mixer; min over twin heads for selection and targets;
 penalty per agent in the continuous case; no entropy term in the TD target (CQL code default); no
 BC warm-up of the actor (``bc_steps``, CQL code: 40 000); MAC-Flow's Adam 3e-4 / gamma 0.995.
@@ -47,19 +54,26 @@ class Config:
     policy_lr: float = 3e-4
     value_lr: float = 3e-4  # critic and mixer Adam lr, 3e-4 (MAC-Flow App. G.4 default; CQL code 3e-4)
     discount: float = 0.995  # discount gamma, 0.995 (MAC-Flow App. G.4 default; F.1 silent; CQL code, og-marl 0.99)
-    # value mixer: F.1 "we employ the mixer" (type silent), QMIX as og-marl qmix_cql; "none" = H.2's independent CQL
-    mixer: str = "qmix"
+    # value mixer, "auto": discrete "none" (MAC-Flow App. H.2 independent CQL), continuous "qmix" (F.1, type silent)
+    mixer: str = "auto"
     mixer_embed: int = 32  # QMIX embedding width, 32 (og-marl QMIX; card 2)
     mixer_hyper: int = 64  # QMIX hypernetwork width, 64 (og-marl QMIX; card 2)
     cql_weight: float = 3.0  # conservative penalty weight, paper 3.0 (MAC-Flow App. F.1)
     # sampled actions per state in the penalty, paper 10 (MAC-Flow App. F.1); og-marl qmix_cql samples 20 joint actions
     n_samples: int = 10
-    # discrete penalty: "joint" (sampled legal joint actions, mixed; og-marl qmix_cql) | "agent" (exact, iql_cql)
-    cql: str = "joint"
+    # discrete penalty, "auto": "agent" (exact per agent, og-marl iql_cql; H.2) without a mixer, "joint" (qmix_cql) with one
+    cql: str = "auto"
     temperature: float = 1.0  # continuous CQL(H) log-sum-exp temperature T, 1 (CQL code; paper silent)
     target_period: int = 200  # discrete: hard target copy every 200 steps, tau = 1 (MAC-Flow App. F.1)
     tau: float = 0.005  # continuous: Polyak rate of the targets, paper 0.005 (MAC-Flow App. F.1)
     bc_steps: int = 0  # continuous: actor BC warm-up steps; harness choice 0, paper silent (CQL code 40 000)
+
+
+def resolve(spec, cfg):
+    """The config with ``mixer`` / ``cql`` "auto" resolved by action kind (see the module docstring)."""
+    mix = cfg.mixer if cfg.mixer != "auto" else ("none" if spec.discrete else "qmix")
+    cql = cfg.cql if cfg.cql != "auto" else ("agent" if mix == "none" else "joint")
+    return dataclasses.replace(cfg, mixer=mix, cql=cql)
 
 
 def _nets(spec, cfg):
@@ -76,12 +90,14 @@ def _legal_greedy(q_all, legal):
 class MACQL(Algorithm):
     name = "macql"
     Config = Config
-    paper = "CQL (Kumar et al., 2020) with a value mixer, as in MAC-Flow App. F.1"
+    paper = "CQL (Kumar et al., 2020): independent in discrete control (MAC-Flow App. H.2), mixed in continuous (F.1)"
 
     @staticmethod
     def init(key, spec, cfg):
-        check_choice("macql", "mixer", cfg.mixer, ("qmix", "mean", "vdn", "none"))
-        check_choice("macql", "cql", cfg.cql, ("joint", "agent"))
+        state_cfg = cfg  # the state keeps the config as given ("auto"); the functions resolve it
+        check_choice("macql", "mixer", cfg.mixer, ("auto", "qmix", "mean", "vdn", "none"))
+        check_choice("macql", "cql", cfg.cql, ("auto", "joint", "agent"))
+        cfg = resolve(spec, cfg)
         nets = _nets(spec, cfg)
         n, a = spec.n_agents, spec.action_dim
         oid = with_agent_id(jnp.zeros((1, n, spec.obs_dim)))
@@ -96,7 +112,7 @@ class MACQL(Algorithm):
             params["log_alpha"] = jnp.zeros(())
             lrs = {"q": cfg.value_lr, "mix": cfg.value_lr, "actor": cfg.policy_lr, "log_alpha": cfg.policy_lr}
         return State(params=params, opt=init_opt(params, lrs), step=jnp.zeros((), jnp.int32),
-                     target={"q": params["q"], "mix": params["mix"]}, spec=spec, cfg=cfg)
+                     target={"q": params["q"], "mix": params["mix"]}, spec=spec, cfg=state_cfg)
 
     @staticmethod
     def _lrs(cfg, params):
@@ -104,7 +120,7 @@ class MACQL(Algorithm):
 
     @staticmethod
     def update(state, batch, key):
-        spec, cfg = state.spec, state.cfg
+        spec, cfg = state.spec, resolve(state.spec, state.cfg)
         nets = _nets(spec, cfg)
         indep = cfg.mixer == "none"
         oid, noid = with_agent_id(batch.obs), with_agent_id(batch.next_obs)
@@ -181,7 +197,7 @@ class MACQL(Algorithm):
 
     @staticmethod
     def act(state, obs, legal, key):
-        spec, cfg = state.spec, state.cfg
+        spec, cfg = state.spec, resolve(state.spec, state.cfg)
         nets = _nets(spec, cfg)
         oid = with_agent_id(obs)
         if spec.discrete:

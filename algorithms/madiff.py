@@ -19,13 +19,21 @@ steps from step 2000 (copied before), used at execution. Adam, lr 2e-4.
 
 Choices the harness forces (documented deviations from the official code):
 * ``act`` sees only the current observation, so there is no observation history (H_hist = 0, as in
-  the official MPE Spread config) and no return-to-go update between steps.
+  the official MPE Spread config; the paper's SMAC configs keep 20 steps, MA-MuJoCo 18) and no
+  return-to-go update between steps (the official SMAC evaluator's R <- (R - r_t) / gamma): the plugin
+  contract's ``act(state, obs, legal, key)`` carries nothing from one step to the next. Adding it needs
+  an acting carry threaded through the evaluators (benchmarks/training/evaluate.py, both paths) and the
+  latency tool; not done.
 * Horizon H = 8 for every task (divisible by the U-Net's down-sampling factor 4); official configs use
   4 (+20 history) on SMAC, 10 (+18) on MA-MuJoCo and 24 on MPE.
-* Return condition: windows carry only their own rewards, so R is the discounted (gamma 0.99) return
-  of the window, normalised to [0, 1] by the running min/max over training batches (the official code
-  divides the reward-to-go by a per-environment ``returns_scale``); the test-time target is
-  ``test_ret`` = 0.9 of that range (the official MA-MuJoCo/MPE value).
+* Return condition (``return_condition="episode"``, the paper's): R = sum_{t' >= t} gamma^(t' - t) r_t',
+  the discounted (gamma 0.99) team reward-to-go from the window's first step to its episode's end,
+  as the official ``sequence.py``. The data layer computes it once per dataset row (``rtg_discount``
+  hook -> ``Batch.rtg``; one float per step, the one-copy design kept). It is normalised to [0, 1] by
+  the running min/max over training batches (the official code divides by a per-environment
+  ``returns_scale``, which the games and generated suites do not have); the test-time target is
+  ``test_ret`` = 0.9 of that range (the official MA-MuJoCo/MPE value). ``return_condition="window"`` is
+  this harness's earlier choice: the discounted return of the H = 8 steps of the window only.
 * Observations are scaled to [-1, 1] by running per-dimension limits (the official limits normaliser
   uses dataset limits); out-of-range observations at execution are clipped to [-5, 5].
 * Steps past the episode end (windows repeat the last step there) are kept in the diffusion loss
@@ -80,7 +88,9 @@ class Config:
     condition_dropout: float = 0.25  # return-embedding drop probability in training, 0.25 (MADiff configs)
     guidance_w: float = 1.2  # classifier-free guidance weight w, 1.2 (MADiff and DoF configs)
     test_ret: float = 0.9  # normalised return target at execution, 0.9 (MADiff MA-MuJoCo/MPE configs; SMAC 1.0)
-    discount: float = 0.99  # gamma of the window return used as the condition, 0.99 (MADiff configs)
+    discount: float = 0.99  # gamma of the return used as the condition, 0.99 (MADiff configs)
+    # return condition: "episode" = reward-to-go to the episode's end (MADiff sequence.py) | "window" (old: 8 steps)
+    return_condition: str = "episode"
     inv_dyn: bool = True  # actions by inverse dynamics f(o_t, o_t+1), True (MADiff code, card 9); False diffuses [a, o]
     # keep steps past the episode end in the diffusion loss, True (MADiff configs; see module docstring)
     pred_future_padding: bool = True
@@ -152,6 +162,8 @@ class Planner(Algorithm):
         from algorithms.errors import ConfigError
 
         make_schedule(cfg.schedule, cfg.diffusion_steps)
+        if cfg.return_condition not in ("episode", "window"):
+            raise ConfigError(f"{cls.name}: return_condition must be 'episode' or 'window', got {cfg.return_condition!r}")
         factor = 2 ** (len(cfg.dim_mults) - 1)
         if HORIZON % factor:
             raise ConfigError(f"{cls.name}: horizon {HORIZON} is not divisible by the U-Net's down-sampling "
@@ -181,7 +193,21 @@ class Planner(Algorithm):
         return jnp.clip(2.0 * (obs - extra["obs_lo"]) / span - 1.0, -5.0, 5.0)
 
     @staticmethod
-    def _window_return(cfg, batch):
+    def rtg_discount(cfg):
+        """The data layer precomputes the reward-to-go (``Batch.rtg``) when the condition is the episode's."""
+        return cfg.discount if cfg.return_condition == "episode" else None
+
+    @staticmethod
+    def _return(cfg, batch):
+        """[B]: the return each window is conditioned on (see ``return_condition``)."""
+        if cfg.return_condition == "episode":
+            if batch.rtg is None:
+                from algorithms.errors import ConfigError
+
+                raise ConfigError("madiff: the batch carries no reward-to-go; build the data with "
+                                  "rtg_discount=<plugin>.rtg_discount(cfg) (the trainer's load_data does), or "
+                                  "--set return_condition=window")
+            return batch.rtg[:, 0]
         disc = cfg.discount ** jnp.arange(batch.reward.shape[1])
         return jnp.sum(batch.reward * batch.valid * disc, axis=1)
 
@@ -189,7 +215,7 @@ class Planner(Algorithm):
     def _stats(cls, state, batch):
         ex, first = state.extra, state.step == 0
         o = batch.obs.reshape(-1, batch.obs.shape[-1])
-        r = cls._window_return(state.cfg, batch)
+        r = cls._return(state.cfg, batch)
         upd = lambda old, new, f: jnp.where(first, new, f(old, new))
         return {"obs_lo": upd(ex["obs_lo"], o.min(0), jnp.minimum), "obs_hi": upd(ex["obs_hi"], o.max(0), jnp.maximum),
                 "ret_lo": upd(ex["ret_lo"], r.min(), jnp.minimum), "ret_hi": upd(ex["ret_hi"], r.max(), jnp.maximum)}
@@ -215,7 +241,7 @@ class Planner(Algorithm):
         inpaint = lambda x: jnp.where(cond, x0, x)
         step_mask = jnp.ones_like(batch.valid) if cfg.pred_future_padding else batch.valid
         mask = (~cond) * step_mask[:, None, :, None]
-        r = cls._window_return(cfg, batch)
+        r = cls._return(cfg, batch)
         ret = jnp.broadcast_to(((r - extra["ret_lo"]) / jnp.maximum(extra["ret_hi"] - extra["ret_lo"], 1e-6))[:, None], (B, N))
         if cfg.returns_condition:
             ret_on = jax.random.bernoulli(k_drop, 1.0 - cfg.condition_dropout, (B,)).astype(jnp.float32)

@@ -17,6 +17,13 @@ normalisation, actor without LayerNorm) are overrides. Networks shared across ag
 id (the MAC-Flow code base); ``next_action="flow"`` takes TD next actions from the flow instead.
 Discrete actions as in MAC-Flow: one-hot flow targets, the one-step head's logits distilled by
 cross-entropy to the teacher's legal argmax, Q term = expected Q under the masked softmax.
+
+Distillation noise: the student mu(o_i, z) and the frozen teacher flow(o_i, z) see the SAME noise z
+in both action kinds (FQL: ``distill_loss`` feeds one ``noises`` draw to both). ``student_noise=
+"zero"`` is this harness's earlier discrete variant (discrete only: student at z = 0, teacher at a
+random z; continuous keeps the same z): it distils the teacher's random-z argmax into one point, i.e.
+the teacher's action marginal, not its noise-to-action map; kept only to reproduce old runs. Discrete execution feeds
+z = 0 (as MAC-Flow App. E: "argmax with temperature"); continuous execution samples z ~ N(0, I) (FQL).
 """
 from __future__ import annotations
 
@@ -49,6 +56,8 @@ class Config:
     next_action: str = "onestep"  # TD next actions: "onestep" (FQL code) | "flow"; paper silent
     # discrete execution temperature, 0 = legal argmax (as MAC-Flow App. E); paper silent for MA-FQL
     temperature: float = 0.0
+    # student's noise in the distillation: "same" z as the teacher (FQL code, MAC-Flow Eq. 9) | "zero" (old, discrete only)
+    student_noise: str = "same"
 
 
 def _nets(spec, cfg):
@@ -90,6 +99,8 @@ class MAFQL(Algorithm):
     def init(key, spec, cfg):
         if cfg.next_action not in ("onestep", "flow"):
             raise ConfigError(f"mafql: next_action must be 'onestep' or 'flow', got {cfg.next_action!r}")
+        if cfg.student_noise not in ("same", "zero"):
+            raise ConfigError(f"mafql: student_noise must be 'same' or 'zero', got {cfg.student_noise!r}")
         nets = _nets(spec, cfg)
         oid = with_agent_id(jnp.zeros((1, spec.n_agents, spec.obs_dim)))
         x = jnp.zeros((1, spec.n_agents, spec.action_dim))
@@ -118,7 +129,8 @@ class MAFQL(Algorithm):
 
         z = jax.random.normal(k_z, avec.shape)
         teacher = jax.lax.stop_gradient(euler(_velocity(nets, state.params, oid), z, cfg.flow_steps))
-        z_student = jnp.zeros_like(z) if spec.discrete else z
+        # FQL: the student sees the teacher's own z; "zero" reproduces the old discrete variant
+        z_student = jnp.zeros_like(z) if spec.discrete and cfg.student_noise == "zero" else z
 
         def loss_fn(params):
             flow_loss = flow_matching_loss(_velocity(nets, params, oid), avec, k_flow) * spec.n_agents

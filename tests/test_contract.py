@@ -24,7 +24,8 @@ def _setup(name, kind, **over):
     task = get_task(TASK_OF_KIND[kind])
     cfg = cls.make_config({**tiny_overrides(cls), **over}, allow_cost_override=True)
     ds = task.make_dataset(0)
-    arrays = to_transitions(ds) if cls.sequence_length == 1 else to_windows(ds, cls.sequence_length)
+    rtg = cls.rtg_discount(cfg)
+    arrays = to_transitions(ds, rtg) if cls.sequence_length == 1 else to_windows(ds, cls.sequence_length, rtg)
     data = {k: jnp.asarray(v) for k, v in arrays.items()}
     return cls, task, cfg, data
 

@@ -161,3 +161,35 @@ def test_cli_rejects_and_trainer_records_a_cost_override(tmp_path):
     spec = json.loads(Run(tmp_path, final["run_id"]).spec_path.read_text())
     assert spec["cost_overrides"] == {"diffusion_steps": 20}
     assert final["cost_overrides"] == {"diffusion_steps": 20} and final["cost"]["nfe"] == 20
+
+
+# ---- MADiff's return condition: the reward-to-go to the episode's end ----------------------------------
+@pytest.mark.parametrize("name", ["madiff-c", "madiff-d", "dof"])
+def test_planners_condition_on_the_reward_to_go_to_the_episode_end(name):
+    """On landmarks (25-step episodes, per-step team rewards) the trainer's windows carry the discounted
+    reward-to-go (gamma = the plugin's discount, 0.99) from each window's first step to its episode's end
+    (checked against a by-hand sum over the episode), and that is what the planner conditions on by
+    default; ``return_condition="window"`` is the old 8-step window return, a different number."""
+    from algorithms.madiff import HORIZON, Planner
+
+    cls = algorithms.get(name)
+    task = get_task("games/landmarks")
+    cfg = cls.default_config()
+    assert cfg.return_condition == "episode" and cls.rtg_discount(cfg) == cfg.discount == 0.99
+
+    class _RC:
+        dataset, data_seed = None, 0
+
+    ds, data = load_data(task, cls, _RC, cfg)
+    rows = jnp.arange(0, 50, 7)
+    batch = data.batch_at(rows)
+    r, ends = ds.rewards.reshape(-1), (ds.terminals | ds.truncations).reshape(-1)
+    for row, t in enumerate(np.asarray(data.start[rows])):
+        end = t + int(np.argmax(ends[t:]))
+        want = sum(0.99 ** (u - t) * r[u] for u in range(t, end + 1))
+        np.testing.assert_allclose(float(Planner._return(cfg, batch)[row]), want, rtol=1e-5)
+    window = Planner._return(cls.make_config({"return_condition": "window"}), batch)
+    assert batch.reward.shape[1] == HORIZON
+    assert float(jnp.abs(window - Planner._return(cfg, batch)).max()) > 0.1
+    with pytest.raises(ConfigError, match="reward-to-go"):
+        Planner._return(cfg, batch.replace(rtg=None))

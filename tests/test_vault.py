@@ -342,14 +342,31 @@ def test_sampling_by_index_gives_exactly_the_materialised_transitions_and_window
 
     ds = read_dataset(write_ogmarl_vault(tmp_path, _variants()[variant]))
     for length in (1, 2, 4, 9):
-        dev = DeviceData.from_dataset(ds, length)
-        want = to_transitions(ds) if length == 1 else to_windows(ds, length)
+        rtg = 0.9 if length in (1, 9) else None  # the reward-to-go row (MADiff) when asked for
+        dev = DeviceData.from_dataset(ds, length, rtg_discount=rtg)
+        want = to_transitions(ds, rtg) if length == 1 else to_windows(ds, length, rtg)
+        assert ("rtg" in want) == (rtg is not None) == (dev.rtg is not None)
         got = dev.batch_at(jnp.arange(dev.size))
         assert dev.size == len(want["reward"])
         for k, v in want.items():
             g = np.asarray(getattr(got, k))
             assert g.dtype == v.dtype, (length, k)
             np.testing.assert_array_equal(g, v, err_msg=f"{variant}, length {length}, field {k}")
+
+
+def test_returns_to_go_run_to_each_episode_end_and_never_past_it():
+    """Known answer: R_t = r_t + gamma R_t+1 inside an episode, restarting after a terminal, a truncation and
+    at the end of each stream (nothing bootstrapped past the data)."""
+    from benchmarks.data.transitions import returns_to_go
+
+    r = np.array([[1, 2, 3, 4, 5, 6], [1, 1, 1, 1, 1, 1]], np.float32)
+    term = np.array([[0, 1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]], bool)
+    trunc = np.array([[0, 0, 0, 1, 0, 0], [0, 0, 0, 0, 0, 0]], bool)
+    g = 0.5
+    want = np.array([[1 + g * 2, 2, 3 + g * 4, 4, 5 + g * 6, 6],
+                     [1 + g + g**2 + g**3 + g**4 + g**5, 1 + g + g**2 + g**3 + g**4, 1 + g + g**2 + g**3, 1 + g + g**2,
+                      1 + g, 1]])
+    np.testing.assert_allclose(returns_to_go(r, term, trunc, g), want, rtol=1e-6)
 
 
 def test_the_device_copy_of_a_read_vault_is_the_vault_itself_on_a_cpu(tmp_path):

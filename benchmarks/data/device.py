@@ -22,7 +22,7 @@ import numpy as np
 
 from algorithms.base import Batch
 from algorithms.errors import DatasetError
-from benchmarks.data.transitions import Dataset, _valid_transition
+from benchmarks.data.transitions import Dataset, _valid_transition, returns_to_go
 
 def indices(ds: Dataset) -> dict:
     """{start, nxt, last}: int32 flat indices into [B*T] of every transition (see the module docstring)."""
@@ -66,10 +66,12 @@ class DeviceData:
     start: jax.Array
     nxt: jax.Array
     last: jax.Array
+    rtg: jax.Array | None = None  # [B*T] discounted reward-to-go to the episode's end, if the plugin asks for it
     length: int = flax.struct.field(pytree_node=False, default=1)  # 1: transitions; L > 1: windows of L steps
 
     @classmethod
-    def from_dataset(cls, ds: Dataset, length: int = 1) -> "DeviceData":
+    def from_dataset(cls, ds: Dataset, length: int = 1, rtg_discount: float | None = None) -> "DeviceData":
+        """``rtg_discount``: also hold the per-step discounted reward-to-go (one float per row, computed once)."""
         idx = indices(ds)
         if not len(idx["start"]):
             raise DatasetError("dataset has no complete transition" + (" to build windows from" if length > 1 else ""))
@@ -80,7 +82,9 @@ class DeviceData:
                    reward=_put(flat(ds.rewards), np.float32), terminal=_put(flat(ds.terminals), bool),
                    legal=_put(flat(ds.legal), bool), state=_put(flat(ds.state), np.float32),
                    start=jax.device_put(idx["start"]), nxt=jax.device_put(idx["nxt"]),
-                   last=jax.device_put(idx["last"]), length=int(length))
+                   last=jax.device_put(idx["last"]), length=int(length),
+                   rtg=None if rtg_discount is None else _put(
+                       flat(returns_to_go(ds.rewards, ds.terminals, ds.truncations, rtg_discount)), np.float32))
 
     @property
     def size(self) -> int:
@@ -103,7 +107,8 @@ class DeviceData:
         nt = jnp.where(self.terminal[t], t, t + 1) if self.length > 1 else self.nxt[i]
         return Batch(obs=self.obs[t], actions=self.actions[t], reward=self.reward[t], next_obs=self.obs[nt],
                      terminal=self.terminal[t].astype(jnp.float32), legal=self.legal[t], next_legal=self.legal[nt],
-                     state=self.state[t], next_state=self.state[nt], valid=valid)
+                     state=self.state[t], next_state=self.state[nt], valid=valid,
+                     rtg=None if self.rtg is None else self.rtg[t])
 
     def sample(self, key, batch_size: int) -> Batch:
         """A uniform batch of transitions (windows): the same indices the materialised arrays were sampled at."""

@@ -131,8 +131,21 @@ def _valid_transition(terminals: np.ndarray, truncations: np.ndarray) -> np.ndar
     return terminals | (~ends & has_next)
 
 
-def to_transitions(ds: Dataset) -> dict:
-    """Flatten to a dict of arrays [M, ...] with the fields of :class:`algorithms.base.Batch`."""
+def returns_to_go(rewards: np.ndarray, terminals: np.ndarray, truncations: np.ndarray, discount: float) -> np.ndarray:
+    """[B, T] float32: R_t = sum_{t' >= t} gamma^(t' - t) r_t' up to the end of t's episode (a terminal, a
+    truncation or the end of the stream: nothing is bootstrapped past the recorded data)."""
+    ends = terminals | truncations
+    out = np.zeros(rewards.shape, np.float64)
+    acc = np.zeros(rewards.shape[0], np.float64)
+    for t in range(rewards.shape[1] - 1, -1, -1):
+        acc = rewards[:, t] + discount * np.where(ends[:, t], 0.0, acc)
+        out[:, t] = acc
+    return out.astype(np.float32)
+
+
+def to_transitions(ds: Dataset, rtg_discount: float | None = None) -> dict:
+    """Flatten to a dict of arrays [M, ...] with the fields of :class:`algorithms.base.Batch` (``rtg`` only
+    when ``rtg_discount`` is given: the discounted reward-to-go, see :func:`returns_to_go`)."""
     valid = _valid_transition(ds.terminals, ds.truncations)
     b_idx, t_idx = np.nonzero(valid)
     t_next = np.minimum(t_idx + 1, ds.rewards.shape[1] - 1)
@@ -155,10 +168,12 @@ def to_transitions(ds: Dataset) -> dict:
         out["actions"] = out["actions"].astype(np.float32)
     else:
         out["actions"] = out["actions"].astype(np.int32)
+    if rtg_discount is not None:
+        out["rtg"] = returns_to_go(ds.rewards, ds.terminals, ds.truncations, rtg_discount)[b_idx, t_idx]
     return out
 
 
-def to_windows(ds: Dataset, length: int) -> dict:
+def to_windows(ds: Dataset, length: int, rtg_discount: float | None = None) -> dict:
     """Windows of ``length`` consecutive transitions that start inside an episode and never cross its end.
 
     Every field gets a time axis [M, length, ...]; steps past the episode's last transition are
@@ -187,7 +202,7 @@ def to_windows(ds: Dataset, length: int) -> dict:
     t_next = np.where(ds.terminals[b_idx, t_idx], t_idx, t_next)
     take = lambda x, t: np.ascontiguousarray(x[b_idx, t])
     acts = take(ds.actions, t_idx)
-    return {
+    out = {
         "obs": take(ds.observations, t_idx).astype(np.float32),
         "actions": acts.astype(np.int32) if np.issubdtype(acts.dtype, np.integer) else acts.astype(np.float32),
         "reward": take(ds.rewards, t_idx).astype(np.float32),
@@ -199,6 +214,9 @@ def to_windows(ds: Dataset, length: int) -> dict:
         "next_state": take(ds.state, t_next).astype(np.float32),
         "valid": np.stack(mask).astype(np.float32),
     }
+    if rtg_discount is not None:
+        out["rtg"] = returns_to_go(ds.rewards, ds.terminals, ds.truncations, rtg_discount)[b_idx, t_idx]
+    return out
 
 
 def from_episodes(episodes: list[dict], card: dict) -> Dataset:

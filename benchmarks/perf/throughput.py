@@ -43,9 +43,12 @@ def measure(algo_cls, task, overrides: dict, steps: int, batch_size: int, seeds:
 
     cfg = algo_cls.make_config(overrides, allow_cost_override=True)
     ds = task.make_dataset(0)
-    dev = DeviceData.from_dataset(ds, algo_cls.sequence_length)  # the trainer's data: one copy, gathered by index
+    rtg = algo_cls.rtg_discount(cfg)
+    # the trainer's data: one copy, gathered by index
+    dev = DeviceData.from_dataset(ds, algo_cls.sequence_length, rtg_discount=rtg)
     # the reference loop's data: materialised rows on the host, sampled with numpy
-    host = to_transitions(ds) if algo_cls.sequence_length == 1 else to_windows(ds, algo_cls.sequence_length)
+    host = (to_transitions(ds, rtg) if algo_cls.sequence_length == 1
+            else to_windows(ds, algo_cls.sequence_length, rtg))
 
     # scanned: one chunk of `steps` updates, the seeds vmapped (one seed: the seed axis dropped), as the trainer
     chunk = make_chunk(algo_cls, batch_size, steps)

@@ -55,9 +55,10 @@ def enable_compilation_cache() -> None:
 
 
 # ---- the pieces of one training program ------------------------------------------------------------------
-def load_data(task: Task, algo_cls, cfg: RunConfig):
+def load_data(task: Task, algo_cls, cfg: RunConfig, algo_cfg=None):
     """(Dataset, DeviceData): the dataset, checked against the task, and on the device at one copy (on a CPU
-    the same memory), sampled by index as transitions, or as windows of ``algo_cls.sequence_length`` steps."""
+    the same memory), sampled by index as transitions, or as windows of ``algo_cls.sequence_length`` steps;
+    with the per-step reward-to-go when the plugin's ``rtg_discount(algo_cfg)`` (default config if None) asks."""
     if cfg.dataset:
         from benchmarks.data.vault import read_dataset
 
@@ -65,7 +66,8 @@ def load_data(task: Task, algo_cls, cfg: RunConfig):
     else:
         ds = task.make_dataset(cfg.data_seed)
     check_dataset(ds, task)
-    return ds, DeviceData.from_dataset(ds, algo_cls.sequence_length)
+    rtg = algo_cls.rtg_discount(algo_cfg if algo_cfg is not None else algo_cls.default_config())
+    return ds, DeviceData.from_dataset(ds, algo_cls.sequence_length, rtg_discount=rtg)
 
 
 def check_dataset(ds, task: Task) -> None:
@@ -301,7 +303,7 @@ def train(cfg: RunConfig, results: str | Path | None = None, progress: Optional[
     t_start = time.time()
     # the data are read and checked (shapes against the environment, statistics against the catalogue)
     # before the run directory exists, so a bad dataset leaves nothing behind
-    ds, data = load_data(job.task, job.algo_cls, cfg)
+    ds, data = load_data(job.task, job.algo_cls, cfg, job.algo_cfg)
     if expect_data is not None:
         got = provenance.content_digest(ds)
         if got != expect_data:
@@ -399,7 +401,7 @@ def fit(algo_name: str, task_id: str, overrides: dict | None = None, seeds=(0,),
     task = get_task(task_id)
     algo_cls.check_spec(task.spec)
     cfg = algo_cls.make_config(overrides or {}, allow_cost_override=allow_cost_override)
-    _, data = load_data(task, algo_cls, RunConfig(algo_name, task_id, tuple(seeds), steps, data_seed=data_seed))
+    _, data = load_data(task, algo_cls, RunConfig(algo_name, task_id, tuple(seeds), steps, data_seed=data_seed), cfg)
     states = init_states(algo_cls, task.spec, cfg, tuple(seeds))
     key = training_keys(seeds)
     done = 0
