@@ -367,6 +367,39 @@ def online_points(cfg: RunConfig) -> list[int]:
     return sorted(set(range(cfg.steps + cfg.eval_every, cfg.total_steps, cfg.eval_every)) | {cfg.total_steps})
 
 
+def _setup(job: Job):
+    """(rollouts, the tree of arrays a checkpoint holds, the training keys), before any restore."""
+    cfg, algo, task, seeds = job.cfg, job.algo_cls, job.task, job.seeds
+    parts = Parts(algo, task.spec, Replay(task.spec, capacity(cfg), cfg.batch_size),
+                  explorer(algo, task.spec, cfg.online_noise), cfg.batch_size, cfg.mix_offline)
+    states = init_states(algo, task.spec, job.algo_cfg, seeds)
+    key = training_keys(seeds)
+    env_keys = jnp.stack([jax.random.PRNGKey(2 ** 21 + s) for s in seeds])
+    if task.jax_env:
+        env = task.make_env()
+        rollouts = JaxRollouts(parts, env, cfg.online_envs)
+        carry = {"env": rollouts.init_carry(env_keys)}
+    else:
+        rollouts = HostRollouts(parts, task.make_env(), cfg.online_envs, len(seeds), env_seed=1_000 * seeds[0] + 17)
+        carry = {"round": jnp.asarray(0, jnp.int32)}
+    tree = {"state": states, "buffer": jax.vmap(lambda _: parts.replay.init())(jnp.arange(len(seeds))),
+            "collected": jnp.zeros(len(seeds), jnp.int32), **carry}
+    return rollouts, tree, key
+
+
+def restored(cfg: RunConfig, results=None) -> dict:
+    """The tree of the latest checkpoint of a fine-tuned run: state, buffer, collected (per seed), environments."""
+    job = Job.resolve(cfg, results)
+    rollouts, tree, key = _setup(job)
+    with _checkpoints(job.run.ckpt_dir) as ckpt:
+        got = _restore(ckpt, tree, key)
+    if hasattr(rollouts, "close"):
+        rollouts.close()
+    if got is None:
+        raise BenchError(f"{cfg.label} has no online checkpoint in {job.run.ckpt_dir}")
+    return got[0]
+
+
 def train(cfg: RunConfig, results=None, progress: Optional[Progress] = None, resume: bool = True,
           expect_data: Optional[str] = None) -> dict:
     """Run (or resume, or skip if finished) one job, offline or offline-to-online; returns final.json's content."""
@@ -390,26 +423,12 @@ def train(cfg: RunConfig, results=None, progress: Optional[Progress] = None, res
     job.run.start(spec)
     # the offline phase's curve, from the parent: one curve per algorithm for both phases
     job.run.append_metrics([{**r, "phase": "offline"} for r in parent.metrics() if r.get("kind", "eval") == "eval"])
-    algo, task, seeds = job.algo_cls, job.task, job.seeds
-    parts = Parts(algo, task.spec, Replay(task.spec, capacity(cfg), cfg.batch_size),
-                  explorer(algo, task.spec, cfg.online_noise), cfg.batch_size, cfg.mix_offline)
-    states = init_states(algo, task.spec, job.algo_cfg, seeds)
-    key = training_keys(seeds)
-    env_keys = jnp.stack([jax.random.PRNGKey(2 ** 21 + s) for s in seeds])
-    if task.jax_env:
-        env = task.make_env()
-        rollouts = JaxRollouts(parts, env, cfg.online_envs)
-        carry = {"env": rollouts.init_carry(env_keys)}
-    else:
-        rollouts = HostRollouts(parts, task.make_env(), cfg.online_envs, len(seeds), env_seed=1_000 * seeds[0] + 17)
-        carry = {"round": jnp.asarray(0, jnp.int32)}
-    tree = {"state": states, "buffer": jax.vmap(lambda _: parts.replay.init())(jnp.arange(len(seeds))),
-            "collected": jnp.zeros(len(seeds), jnp.int32), **carry}
+    rollouts, tree, key = _setup(job)
     last_eval = None
     with _checkpoints(job.run.ckpt_dir) as ckpt, contextlib.ExitStack() as stack:
         got = _restore(ckpt, tree, key) if resume else None
         if got is None:  # from the parent's final checkpoint, with an empty buffer
-            states, key = _restore_parent(parent, cfg.steps, states, key)
+            states, key = _restore_parent(parent, cfg.steps, tree["state"], key)
             tree, key, step = {**tree, "state": states}, _online_keys(key), cfg.steps
         else:
             tree, key, step = got
@@ -428,7 +447,7 @@ def train(cfg: RunConfig, results=None, progress: Optional[Progress] = None, res
                     tree, key, m = rollouts.run(tree, key, data, n, learn=True)
                     m = jax.device_get(m)
                     step += n
-                    _check_finite(m, step, seeds, job.run)
+                    _check_finite(m, step, job.seeds, job.run)
                     losses.append((n, m))
                     if progress:
                         progress(step, total, {})
@@ -436,7 +455,7 @@ def train(cfg: RunConfig, results=None, progress: Optional[Progress] = None, res
                 evaluate.train_time += time.time() - t0
                 collected = np.asarray(jax.device_get(tree["collected"]))
                 last_eval = evaluate(tree["state"], step, losses,
-                                     {"env_steps": collected, "online_start": [cfg.steps] * len(seeds)})
+                                     {"env_steps": collected, "online_start": [cfg.steps] * len(job.seeds)})
                 if progress:
                     progress(step, total, {"return": float(np.mean(last_eval["returns"]))})
                 _save(ckpt, step, tree, key)
