@@ -160,3 +160,64 @@ def test_learning_curves_mark_where_the_online_phase_starts():
     fig = learning_curves_figure(ev)
     vlines = [ln for ln in fig.axes[0].lines if len(set(ln.get_xdata())) == 1 and ln.get_label() == "online phase starts"]
     assert len(vlines) == 1 and vlines[0].get_xdata()[0] == 100
+
+
+def test_onlinebench_json(capsys):
+    """`bench onlinebench --json`: environment steps/s of the online phase and of the raw environment."""
+    import json
+
+    from benchmarks.cli import main
+
+    assert main(["onlinebench", "--tasks", "games/coordination", "--iterations", "20", "--repeats", "1",
+                 "--set", "hidden=32,32", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)["results"]
+    assert row["task"] == "games/coordination" and row["kind"] == "jax" and row["envs"] == 1
+    assert row["online_steps_per_s"] > 0 and row["raw_steps_per_s"] > 0
+    assert row["ratio"] == pytest.approx(row["online_steps_per_s"] / row["raw_steps_per_s"])
+
+
+# ---- learning ---------------------------------------------------------------------------------------------------
+def _random_landmarks_vault(root):
+    """Poor data: 200 episodes of uniformly random actions in the landmarks game (normalised score ~0)."""
+    from benchmarks.data.games import landmarks_dataset
+    from benchmarks.data.vault import write_dataset
+
+    path = root / "landmarks-random.vlt" / "Random"
+    if not path.exists():
+        write_dataset(landmarks_dataset(3, seed=0, episodes=200, random_policy=True), path)
+    return str(path)
+
+
+def _learning_cfg(data: str, **over) -> RunConfig:
+    # MAC-Flow at its paper settings (10 Euler steps, one-step policy, alpha 3) but hidden (64, 64); the online
+    # settings are the defaults (one environment per gradient step, warm-up 640, no extra noise, no offline data)
+    return RunConfig(**{**dict(algo="macflow", task="games/landmarks", seeds=(0, 1), steps=1000, eval_every=500,
+                               eval_episodes=32, overrides={"hidden": (64, 64)}, chunk=500, online_steps=3000,
+                               dataset=data), **over})
+
+
+@pytest.mark.slow
+def test_bench_run_fine_tunes_macflow_and_macql_and_the_report_shows_both_phases(tmp_path_factory, monkeypatch):
+    """The issue's "done when": `bench run --task mpe/... --algos macflow,macql --online-steps N` fine-tunes both (MPE:
+    a Python environment stepped on the host), and the report's learning curves hold both phases of each."""
+    from analysis.load import load
+    from benchmarks.cli import main
+    from benchmarks.data import collect
+
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path_factory.mktemp("data")))
+    monkeypatch.setenv("BENCH_COLLECT_BUDGET", "tiny")
+    collect._MEMORY.clear()
+    root = tmp_path_factory.mktemp("store") / "runs"
+    argv = ["run", "--task", "mpe/spread-medium", "--algos", "macflow,macql", "--seeds", "0", "--steps", "40",
+            "--eval-every", "20", "--eval-episodes", "4", "--set", "hidden=32,32", "--online-steps", "40",
+            "--online-warmup", "16", "--no-ray", "--no-progress", "--no-latency", "--results", str(root)]
+    assert main(argv) == 0
+    data = load(root)
+    tuned = data.runs[data.runs["variant"].str.contains("online=40")]
+    assert sorted(tuned["algo"]) == ["macflow", "macql"] and set(tuned["status"]) == {"finished"}
+    ev = data.evals[data.evals["run_id"].isin(tuned["run_id"])]
+    for algo, g in ev.groupby("algo"):
+        assert sorted(g["step"]) == [20, 40, 60, 80], algo
+        assert list(g.sort_values("step")["phase"]) == ["offline", "offline", "online", "online"], algo
+    assert (root / "report" / "figures" / "learning_curves.png").exists()
+    collect._MEMORY.clear()
