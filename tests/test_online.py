@@ -176,26 +176,6 @@ def test_onlinebench_json(capsys):
     assert row["ratio"] == pytest.approx(row["online_steps_per_s"] / row["raw_steps_per_s"])
 
 
-# ---- learning ---------------------------------------------------------------------------------------------------
-def _random_landmarks_vault(root):
-    """Poor data: 200 episodes of uniformly random actions in the landmarks game (normalised score ~0)."""
-    from benchmarks.data.games import landmarks_dataset
-    from benchmarks.data.vault import write_dataset
-
-    path = root / "landmarks-random.vlt" / "Random"
-    if not path.exists():
-        write_dataset(landmarks_dataset(3, seed=0, episodes=200, random_policy=True), path)
-    return str(path)
-
-
-def _learning_cfg(data: str, **over) -> RunConfig:
-    # MAC-Flow at its paper settings (10 Euler steps, one-step policy, alpha 3) but hidden (64, 64); the online
-    # settings are the defaults (one environment per gradient step, warm-up 640, no extra noise, no offline data)
-    return RunConfig(**{**dict(algo="macflow", task="games/landmarks", seeds=(0, 1), steps=1000, eval_every=500,
-                               eval_episodes=32, overrides={"hidden": (64, 64)}, chunk=500, online_steps=3000,
-                               dataset=data), **over})
-
-
 @pytest.mark.slow
 def test_bench_run_fine_tunes_macflow_and_macql_and_the_report_shows_both_phases(tmp_path_factory, monkeypatch):
     """The issue's "done when": `bench run --task mpe/... --algos macflow,macql --online-steps N` fine-tunes both (MPE:
