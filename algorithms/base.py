@@ -142,6 +142,16 @@ class Algorithm:
     # distillation gap and the L_Q * W2 bound of its Prop. 4.2, plotted by ``bench figures``).
     diagnostics: ClassVar[Any] = None
 
+    # Offline-to-online fine-tuning (benchmarks/training/online.py, ``bench run --online-steps``): why this plugin
+    # cannot keep training on online rollouts, in one phrase (e.g. a planner conditioned on offline returns);
+    # empty: it can. Plugins whose update reads windows (sequence_length > 1) are refused as well.
+    cannot_fine_tune: ClassVar[str] = ""
+    # Optional hook, a static method when defined:
+    #   explore(state, obs, legal, key) -> actions
+    # the policy that collects online rollouts (e.g. sampling where ``act`` returns the mode); without it the
+    # online phase collects with ``act`` (its own stochasticity), plus any --online-noise.
+    explore: ClassVar[Any] = None
+
     @staticmethod
     def rtg_discount(cfg) -> float | None:
         """The discount of the reward-to-go the plugin's batches must carry (``Batch.rtg``), or None (no

@@ -119,6 +119,8 @@ class Planner(Algorithm):
     Config = Config
     sequence_length = HORIZON
     cost_defining = ("diffusion_steps",)
+    cannot_fine_tune = ("it is a trajectory planner conditioned on returns of the offline data's windows, and the "
+                        "online replay buffer holds single transitions, not windows")
     attention = True          # cross-agent attention in the U-Net
     train_visible = "all"     # whose current observation is imposed in training: "all" | "one"
     chains = "team"           # execution: "team" (one chain) | "per_agent" (one joint chain per agent)

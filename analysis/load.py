@@ -174,6 +174,8 @@ def _load_run(run: Run, problems: list, rule: str = "final"):
     refs = spec.get("refs")
     overrides, preset = spec.get("overrides") or {}, set(spec.get("preset") or ())
     own = {k: v for k, v in overrides.items() if k not in preset}
+    if spec.get("online_steps"):  # a fine-tuned run is its own variant, e.g. macflow[online=500000]
+        own["online"] = spec["online_steps"]
     variant = variant_name(algo, own, f"{suite} preset" if preset else "")
     base = {"run_id": run.id, "algo": algo, "variant": variant, "suite": suite, "task": task,
             "task_name": task_name, "preset": _settings_text({k: overrides[k] for k in preset & set(overrides)}),
@@ -196,7 +198,7 @@ def _load_run(run: Run, problems: list, rule: str = "final"):
     nfe = (spec.get("cost") or {}).get("nfe")
     evals = []
     metrics = run.metrics()
-    final_step = spec.get("steps")
+    final_step = (spec.get("steps") or 0) + (spec.get("online_steps") or 0)
     for m in metrics:
         if m.get("kind", "eval") != "eval":
             continue

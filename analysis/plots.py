@@ -114,6 +114,9 @@ def learning_curves_figure(evals: pd.DataFrame, column: str = "normalised"):
             else:
                 ax.plot(st["step"], st["mean"], marker="o", ms=3, color=colors[v], label=v)
                 ax.fill_between(st["step"], st["mean"] - half, st["mean"] + half, color=colors[v], alpha=0.2)
+        if "online_start" in sub:  # offline-to-online runs: where the online phase starts (MAC-Flow Fig. 5)
+            for k, x in enumerate(sorted(sub["online_start"].dropna().unique())):
+                ax.axvline(x, color="grey", ls="--", lw=1, label="online phase starts" if k == 0 else None)
         ax.set_title(task, fontsize="small")
         ax.set_xlabel("gradient steps")
         ax.set_ylabel(column)

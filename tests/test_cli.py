@@ -55,6 +55,9 @@ def test_run_writes_a_finished_run_and_rerun_skips_it(store, capsys):
     (["run", "--algos", "bc", "--seeds", "a,b"], "expected comma-separated integers"),
     (["run", "--algos", "bc", "--steps", "0"], "--steps must be a positive integer"),
     (["run", "--task", "games/landmarks-99"], "landmarks supports 2 to 40 agents"),
+    (["run", "--task", "games/landmarks", "--algos", "madiff-d", "--online-steps", "10"],
+     "'madiff-d' cannot be fine-tuned online: it is a trajectory planner"),
+    (["run", "--algos", "bc", "--online-envs", "4"], "add --online-steps N"),
 ])
 def test_bad_input_is_one_clear_line_and_touches_nothing(store, capsys, argv, needle):
     before = _snapshot(store)

@@ -5,7 +5,8 @@
     bench run --task games/landmarks-10 --algos macflow --set alpha=10
     bench list algos|suites|tasks
     bench reproduce RUN_ID [--results DIR] [--into DIR]
-    bench report | figures | latency | throughput | data | doctor | evalbench | om2p-derivative
+    bench run --task mpe/spread-medium --algos macflow,macql --online-steps 500000   (offline, then online)
+    bench report | figures | latency | throughput | data | doctor | evalbench | om2p-derivative | onlinebench
 
 Every user error prints one line naming the valid choices and exits with status 2; nothing already
 in the results store is touched. The CLI is the top layer: sub-command modules import the layers
@@ -17,11 +18,12 @@ import argparse
 import sys
 
 from algorithms.errors import BenchError
-from benchmarks.cli import (data, databench, doctor, evalbench, latency, listing, om2p, report, reproduce, run,
-                            throughput)
+from benchmarks.cli import (data, databench, doctor, evalbench, latency, listing, om2p, onlinebench, report,
+                            reproduce, run, throughput)
 
 # in the order of `bench --help`
-COMMANDS = (run, listing, report, reproduce, latency, throughput, databench, data, doctor, evalbench, om2p)
+COMMANDS = (run, listing, report, reproduce, latency, throughput, databench, data, doctor, evalbench, om2p,
+            onlinebench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,8 @@ def add(sub):
                                    "progress is a live display; in a log (output not a terminal) it is plain lines: "
                                    "job start, evaluations (step, return), job end (elapsed time).",
                        epilog="examples:\n  bench run\n  bench run --suite games --algos macflow,bc --steps 5000\n"
+                              "  bench run --task mpe/spread-medium --algos macflow,macql --steps 500000 "
+                              "--online-steps 500000\n"
                               "  bench run --task games/landmarks-10 --algos macflow --set alpha=10\n"
                               "  bench run --task games/coordination --algos 'macflow,macflow[critic=independent]'\n"
                               "  nohup bench run --json > summary.json 2> run.log &",
@@ -46,7 +48,10 @@ def add(sub):
                    help="a paper's schedule: seeds, gradient steps per suite, evaluation cadence and episodes "
                         "(macflow-paper: 6 seeds, 1M steps on SMAC, 500K on MPE/MA-MuJoCo, eval every 50K x 10 "
                         "episodes); replaces --seeds/--steps/--eval-every/--eval-episodes/--batch-size")
-    p.add_argument("--fresh", action="store_true", help="ignore finished runs and checkpoints (re-run from scratch)")
+    add_online_options(p)
+    p.add_argument("--fresh", action="store_true", help="ignore finished runs and checkpoints (re-run from scratch; a "
+                                                        "fine-tuning re-runs its online phase, reusing its finished "
+                                                        "offline parent)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress display (on a terminal) and no progress lines (otherwise)")
     lat = p.add_mutually_exclusive_group()
@@ -171,6 +176,31 @@ def print_summary(finals, console) -> None:
     console.print(table)
     if any(r["cost_overrides"] for r in rows):
         console.print("* cost-defining settings overridden (not the paper's method cost)")
+
+
+def add_online_options(p) -> None:
+    """The offline-to-online flags of ``bench run`` (benchmarks/training/online.py)."""
+    from benchmarks.training.plan import RunConfig
+
+    d = RunConfig("", "")
+    g = p.add_argument_group("offline-to-online fine-tuning (MAC-Flow Sec. 5 A3, App. E, Fig. 5)")
+    g.add_argument("--online-steps", type=int, default=d.online_steps,
+                   help="after the offline --steps, this many gradient steps on rollouts of the policy in the task's "
+                        "environment, from a replay buffer only (paper: 500000 after 500000); a finished offline run "
+                        "with the same inputs is reused, not retrained; 0: offline only")
+    g.add_argument("--online-envs", type=int, default=d.online_envs,
+                   help="environments stepped once before every online gradient step, i.e. transitions per gradient "
+                        "step (paper: silent; released code: 1)")
+    g.add_argument("--online-buffer", type=int, default=d.online_buffer,
+                   help="replay capacity in transitions per seed (paper: silent; released code: 2000000)")
+    g.add_argument("--online-warmup", type=int, default=d.online_warmup,
+                   help="transitions collected before the first online update (paper: silent; released code: 640)")
+    g.add_argument("--online-noise", type=float, default=d.online_noise,
+                   help="extra exploration: Gaussian std on continuous actions (in units of half the action range), "
+                        "random legal action probability on discrete ones (default 0: the policy's own "
+                        "stochasticity, as the paper)")
+    g.add_argument("--mix-offline", action="store_true",
+                   help="each online batch adds batch-size offline transitions (symmetric sampling; paper App. E: off)")
 
 
 def add_run_options(p) -> None:

@@ -72,13 +72,52 @@ class RunConfig:
     preset: tuple = ()
     # the named protocol (PROTOCOLS) that set seeds, steps and evaluation; recorded, not part of the run id
     protocol: str = ""
+    # ---- offline-to-online fine-tuning (benchmarks/training/online.py; MAC-Flow Sec. 5 A3, App. E, Fig. 5) ----
+    # gradient steps trained on online rollouts after the ``steps`` offline ones (MAC-Flow App. E: 500K after 500K);
+    # 0: an offline run. A run with online steps is the fine-tuning of its offline parent (``parent()``).
+    online_steps: int = 0
+    # environments stepped once before every online gradient step, i.e. transitions collected per gradient step
+    # (paper: silent; the released continuous_o2o_main.py steps one environment per update: 1)
+    online_envs: int = 1
+    # replay capacity in transitions per seed (paper: silent; released code: buffer_size 2M); the buffer is
+    # allocated at min(this, the transitions the online phase collects)
+    online_buffer: int = 2_000_000
+    # transitions collected per seed with the pre-trained policy before the first online gradient step (paper:
+    # silent; released code: updates start after batch_size x sequence_length = 32 x 20 = 640 environment steps)
+    online_warmup: int = 640
+    # extra exploration on top of the policy's own stochasticity: Gaussian noise of this std on continuous actions
+    # (clipped to the action box), a uniformly random legal action with this probability on discrete ones
+    # (paper: none; released code: the policy's samples at temperature 1.0): 0
+    online_noise: float = 0.0
+    # symmetric sampling: each online batch is batch_size offline transitions plus batch_size buffer ones (the
+    # released code's --balanced_sampling); MAC-Flow App. E trains "purely on newly collected online rollouts": off
+    mix_offline: bool = False
+
+    ONLINE_FIELDS = ("online_steps", "online_envs", "online_buffer", "online_warmup", "online_noise", "mix_offline")
 
     def inputs(self) -> dict:
-        """The fields that identify the run (hashed into its id)."""
+        """The fields that identify the run (hashed into its id); an offline run's id does not see the online
+        settings, so the ids of runs recorded before the online phase existed are unchanged."""
         d = dataclasses.asdict(self)
         for k in ("chunk", "allow_cost_override", "preset", "protocol"):
             d.pop(k)
+        if not self.online_steps:
+            for k in self.ONLINE_FIELDS:
+                d.pop(k)
         return d
+
+    @property
+    def total_steps(self) -> int:
+        """Gradient steps of the offline and the online phase."""
+        return self.steps + self.online_steps
+
+    def parent(self) -> "RunConfig":
+        """The offline run this one fine-tunes (itself when it has no online phase)."""
+        return dataclasses.replace(self, **{f.name: f.default for f in dataclasses.fields(self)
+                                            if f.name in self.ONLINE_FIELDS})
+
+    def online_settings(self) -> dict:
+        return {k: getattr(self, k) for k in self.ONLINE_FIELDS}
 
     @property
     def run_id(self) -> str:
@@ -86,7 +125,8 @@ class RunConfig:
 
     @property
     def label(self) -> str:
-        return f"{self.algo} {self.task} seeds={','.join(map(str, self.seeds))}"
+        online = f" +{self.online_steps} online" if self.online_steps else ""
+        return f"{self.algo} {self.task} seeds={','.join(map(str, self.seeds))}{online}"
 
 
 # ---- parsing of the command-line strings ---------------------------------------------------------------
@@ -196,6 +236,7 @@ def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
                     (args.batch_size, "--batch-size")):
         if v <= 0:
             raise BenchError(f"{name} must be a positive integer, got {v}")
+    online = online_options(args)
     # one job trains all seeds together (vmapped); --split-seeds makes one job per seed
     paper_size = getattr(args, "paper_size", False)
     seed_groups = [(s,) for s in seeds] if getattr(args, "split_seeds", False) else [seeds]
@@ -204,6 +245,8 @@ def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
         overrides = {**common, **own}
         # validate overrides once per algorithm: a key must exist for every algorithm it is applied to
         algo.make_config(overrides, allow_cost_override=args.allow_cost_override)
+        if online["online_steps"]:
+            check_online(algo)
         fitting = [t for t in tasks if t.spec.action_kind in algo.supports]
         if args.task or not fitting:
             # a task named explicitly, or an algorithm with nothing to run: the one-line error
@@ -224,8 +267,46 @@ def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
                 jobs.append(RunConfig(algo.name, task.id, group, protocol_steps(protocol, task.id, args.steps),
                                       args.eval_every, args.eval_episodes,
                                       args.batch_size, {**preset, **overrides}, args.allow_cost_override,
-                                      dataset=args.dataset, preset=tuple(preset), protocol=protocol))
+                                      dataset=args.dataset, preset=tuple(preset), protocol=protocol, **online))
     return jobs
+
+
+_ONLINE_FLAGS = {"online_steps": "--online-steps", "online_envs": "--online-envs", "online_buffer": "--online-buffer",
+                 "online_warmup": "--online-warmup", "online_noise": "--online-noise", "mix_offline": "--mix-offline"}
+
+
+def online_options(args) -> dict:
+    """The online-phase settings of ``bench run`` (RunConfig's defaults for those not given), validated."""
+    defaults = RunConfig("", "")
+    out = {k: getattr(args, k, None) for k in RunConfig.ONLINE_FIELDS}
+    out = {k: getattr(defaults, k) if v is None else v for k, v in out.items()}
+    for k in ("online_steps", "online_warmup"):
+        if out[k] < 0:
+            raise BenchError(f"{_ONLINE_FLAGS[k]} must be >= 0, got {out[k]}")
+    for k in ("online_envs", "online_buffer"):
+        if out[k] <= 0:
+            raise BenchError(f"{_ONLINE_FLAGS[k]} must be a positive integer, got {out[k]}")
+    if not 0.0 <= out["online_noise"] <= 1.0:
+        raise BenchError(f"--online-noise must be in [0, 1] (a Gaussian std on actions in [-1, 1], or an epsilon), "
+                         f"got {out['online_noise']}")
+    if not out["online_steps"]:
+        given = [_ONLINE_FLAGS[k] for k in RunConfig.ONLINE_FIELDS[1:] if out[k] != getattr(defaults, k)]
+        if given:
+            raise BenchError(f"{', '.join(given)} set(s) the online phase; add --online-steps N to fine-tune online")
+    return out
+
+
+def check_online(algo) -> None:
+    """A one-line ConfigError when the plugin cannot be fine-tuned online (the contract's ``cannot_fine_tune``,
+    or an update that reads windows of several steps, which the transition replay buffer cannot give)."""
+    from algorithms.errors import ConfigError
+
+    why = algo.cannot_fine_tune or (
+        f"its update reads windows of {algo.sequence_length} steps and the online replay buffer holds single "
+        f"transitions" if algo.sequence_length > 1 else "")
+    if why:
+        raise ConfigError(f"algorithm '{algo.name}' cannot be fine-tuned online: {why}; leave out --online-steps "
+                          f"for it (or choose another algorithm)")
 
 
 # ---- memory ----------------------------------------------------------------------------------------------

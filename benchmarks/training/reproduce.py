@@ -42,7 +42,8 @@ def recorded_config(spec: dict) -> RunConfig:
     return RunConfig(seeds=tuple(spec["seeds"]), overrides=dict(spec.get("overrides") or {}),
                      allow_cost_override=bool(spec.get("allow_cost_override", bool(spec.get("cost_overrides")))),
                      chunk=int(spec.get("chunk", 1000)), preset=tuple(spec.get("preset") or ()),
-                     protocol=spec.get("protocol") or "", **kw)
+                     protocol=spec.get("protocol") or "", **kw,
+                     **{k: spec[k] for k in RunConfig.ONLINE_FIELDS if k in spec})  # a fine-tuned run's settings
 
 
 def here(suite: str) -> dict:
@@ -60,7 +61,7 @@ def here(suite: str) -> dict:
 def reproduce(run_id: str, results=None, into=None, warn=print, progress=None) -> Reproduction:
     """Re-run ``run_id`` of the store ``results`` into the store ``into`` (default
     ``<results>/reproduce/<run_id>``); ``warn`` gets one line per differing provenance field before training."""
-    from benchmarks.training.train import train
+    from benchmarks.training.online import train  # offline runs and fine-tuned ones
 
     root = results_root(results)
     old = Run(root, run_id)

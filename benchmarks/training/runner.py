@@ -148,7 +148,8 @@ def execute(job: dict, root: str, resume: bool = True, report: Optional[Callable
 
         try:
             from benchmarks.training.plan import RunConfig
-            from benchmarks.training.train import enable_compilation_cache, train
+            from benchmarks.training.online import train  # offline runs, and offline-to-online ones
+            from benchmarks.training.train import enable_compilation_cache
 
             enable_compilation_cache()
             cfg = dict(job["cfg"], seeds=tuple(job["cfg"]["seeds"]))
@@ -196,13 +197,13 @@ class View:
                              MofNCompleteColumn(), TextColumn("{task.fields[ret]}"), TextColumn("{task.fields[node]}"),
                              TimeElapsedColumn(), TimeRemainingColumn(), console=console,
                              disable=disable or self.plain)
-        self.state = {j["run_id"]: {"status": "queued", "step": 0, "total": j["cfg"]["steps"], "ret": None,
+        self.state = {j["run_id"]: {"status": "queued", "step": 0, "total": _total(j), "ret": None,
                                     "node": None, "eval_step": None} for j in jobs}
         self.labels = {j["run_id"]: j["label"] for j in jobs}
         self.printed = {j["run_id"]: {"at": 0.0, "eval_step": None, "started": None} for j in jobs}
         self.rows = {}
         for j in jobs:
-            self.rows[j["run_id"]] = self.prog.add_task(j["label"], total=j["cfg"]["steps"], status="queued",
+            self.rows[j["run_id"]] = self.prog.add_task(j["label"], total=_total(j), status="queued",
                                                         ret="", node="")
         self.overall = self.prog.add_task("all jobs", total=sum(s["total"] for s in self.state.values()) or 1,
                                           status="", ret="", node="")
@@ -262,6 +263,11 @@ class View:
         self.prog.update(self.overall, completed=sum(v["total"] if v["status"] in finished else v["step"]
                                                      for v in self.state.values()),
                          status=" ".join(f"{n} {k}" for k, n in counts.items() if n))
+
+
+def _total(job: dict) -> int:
+    """Gradient steps of a job: its offline steps and any online ones."""
+    return job["cfg"]["steps"] + job["cfg"].get("online_steps", 0)
 
 
 # ---- the driver --------------------------------------------------------------------------------------

@@ -158,6 +158,11 @@ class Job:
         algo_cfg = algo_cls.make_config(cfg.overrides, allow_cost_override=cfg.allow_cost_override)
         if cfg.steps <= 0 or cfg.eval_every <= 0 or cfg.eval_episodes <= 0 or cfg.batch_size <= 0:
             raise BenchError("--steps, --eval-every, --eval-episodes and --batch-size must be positive")
+        if cfg.online_steps:
+            from benchmarks.training.plan import check_online, online_options
+
+            check_online(algo_cls)
+            online_options(cfg)
         return cls(cfg, algo_cls, algo_cfg, task, Run(results_root(results), cfg.run_id))
 
     @property
@@ -207,8 +212,8 @@ class Evaluator:
     """Evaluates all seeds at a step and appends one metrics row per seed: return, normalised score,
     win rate, the mean training losses since the previous evaluation and the plugin's diagnostics."""
 
-    def __init__(self, job: Job, data: DeviceData, t_start: float):
-        self.job, self.data, self.t_start = job, data, t_start
+    def __init__(self, job: Job, data: DeviceData, t_start: float, phase: str = "offline"):
+        self.job, self.data, self.t_start, self.phase = job, data, t_start, phase
         task = job.task
         make = make_evaluator if task.jax_env else make_python_evaluator
         self.env = task.make_env()  # kept: a StarCraft maker holds its instances (and reward scales) for the job
@@ -217,7 +222,8 @@ class Evaluator:
         self.diagnostics = jax.jit(jax.vmap(hook, in_axes=(0, None, None))) if hook is not None else None
         self.train_time = 0.0  # seconds spent in gradient steps by this process
 
-    def __call__(self, states, step: int, losses_per_chunk: list) -> dict:
+    def __call__(self, states, step: int, losses_per_chunk: list, extra: Optional[dict] = None) -> dict:
+        """``extra``: {column: a value per seed} added to the rows (the online phase's environment steps)."""
         job, task = self.job, self.job.task
         seeds = job.seeds
         keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(777 + s), step) for s in seeds])
@@ -235,7 +241,8 @@ class Evaluator:
         for i, s in enumerate(seeds):
             r = {"kind": "eval", "step": step, "seed": s, "return": float(returns[i].mean()),
                  "return_std": float(returns[i].std()), "normalised": task.normalise(float(returns[i].mean())),
-                 "train_time": self.train_time, "wall_time": time.time() - self.t_start}
+                 "train_time": self.train_time, "wall_time": time.time() - self.t_start, "phase": self.phase}
+            r.update({k: (v[i].item() if hasattr(v[i], "item") else v[i]) for k, v in (extra or {}).items()})
             if task.reports_win_rate or (task.jax_env and bool(np.any(won))):
                 r["win_rate"] = float(won[i].mean())
             if scales:
@@ -298,6 +305,8 @@ def train(cfg: RunConfig, results: str | Path | None = None, progress: Optional[
 
     ``expect_data``: the content sha256 the dataset must have (``bench reproduce``); checked before training."""
     job = Job.resolve(cfg, results)
+    if cfg.online_steps:
+        raise BenchError(f"{cfg.label} has an online phase: train it with benchmarks.training.online.train")
     if resume and job.run.finished:
         return job.run.final()
     t_start = time.time()
@@ -355,23 +364,28 @@ def _note_resumed_provenance(run: Run, prov: dict) -> None:
 
 
 def _finish(job: Job, ds, last_eval: Optional[dict], train_time: float, t_start: float) -> dict:
-    """final.json, from the last evaluation (read back from metrics.jsonl when the run resumed after it)."""
+    """final.json, from the last evaluation (read back from metrics.jsonl when the run resumed after it).
+
+    A fine-tuned run's ``steps`` are those of both phases (its last evaluation's step); ``steps_per_sec`` counts
+    the gradient steps this run trained itself (its online phase)."""
     cfg, run, seeds = job.cfg, job.run, job.seeds
     if last_eval is None:  # resumed after the last evaluation was checkpointed
-        rows = [r for r in run.metrics() if r.get("kind") == "eval" and r["step"] == cfg.steps]
+        rows = [r for r in run.metrics() if r.get("kind") == "eval" and r["step"] == cfg.total_steps]
         last_eval = {"returns": [r["return"] for r in rows], "won": [r.get("win_rate") for r in rows]}
     returns = np.asarray(last_eval["returns"], np.float64)
     spec = job.spec_record()
     final = {
-        "run_id": run.id, "algo": cfg.algo, "task": cfg.task, "seeds": list(seeds), "steps": cfg.steps,
+        "run_id": run.id, "algo": cfg.algo, "task": cfg.task, "seeds": list(seeds), "steps": cfg.total_steps,
         "returns": returns.tolist(), "return_mean": float(returns.mean()), "return_std": float(returns.std()),
         "normalised": [job.task.normalise(r) for r in returns], "wall_time": time.time() - t_start,
-        "train_time": train_time, "steps_per_sec": cfg.steps * len(seeds) / max(train_time, 1e-9),
+        "train_time": train_time, "steps_per_sec": (cfg.online_steps or cfg.steps) * len(seeds) / max(train_time, 1e-9),
         "cost": spec["cost"], "cost_overrides": spec["cost_overrides"], "dataset": ds.card,
         "harness_version": __version__, "score_rule": SCORE_RULE,
     }
     if last_eval.get("won") is not None and any(w is not None for w in last_eval["won"]):
         final["win_rate"] = [float(w) for w in last_eval["won"]]
+    if cfg.online_steps:
+        final.update(offline_steps=cfg.steps, online_steps=cfg.online_steps, parent_run_id=cfg.parent().run_id)
     if last_eval.get("reward_max"):  # the reward scales (smacv2: per instance) the final returns were computed under
         final["reward_max"] = last_eval["reward_max"]
     run.finish(final)
