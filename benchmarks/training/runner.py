@@ -464,12 +464,15 @@ def _run_ray(ray, jobs, root, args, console) -> Outcome:
         if not todo:
             return Outcome(jobs)
         actor = _reporter_actor(ray)
-        # each job declares the memory its data need, so Ray never places more jobs on a node than fit
+        # each job declares the memory its data need, so Ray never places more jobs on a node than fit; jobs are
+        # spread over the nodes (SPREAD): each saturates its CPUs, so packing them where a worker process happens
+        # to be warm (Ray's default) would leave other nodes idle while jobs queue
         fn = ray.remote(_remote_execute)
 
         def submit(j):
             return fn.options(num_cpus=args.cpus_per_job, num_gpus=args.gpus_per_job, memory=j.get("memory") or 0,
-                              max_retries=args.max_retries, retry_exceptions=False).remote(j, str(root), not args.fresh,
+                              max_retries=args.max_retries, retry_exceptions=False,
+                              scheduling_strategy="SPREAD").remote(j, str(root), not args.fresh,
                                                                                            actor)
 
         pending = {submit(j): j for j in todo}
