@@ -53,10 +53,19 @@ GAMES_BUDGET = Budget()
 
 def games_jobs(budget: Budget = GAMES_BUDGET) -> list:
     """The RunConfigs of the games figures at ``budget`` (the same command finds the same runs)."""
+    import algorithms
     from benchmarks.training.plan import RunConfig
 
-    return [RunConfig("macflow", task, tuple(budget.seeds), budget.steps, budget.eval_every, budget.eval_episodes,
-                      64, {"hidden": budget.hidden, **own}) for task, own in GAMES_RUNS]
+    cls = algorithms.get("macflow")
+    jobs = []
+    for task, own in GAMES_RUNS:
+        # the plugin's suite preset, as `bench run` applies it (alpha on the discrete bandit games), the width
+        # and the variant's own settings winning over it
+        preset = {k: v for k, v in cls.preset_for(task).items() if k not in own and k != "hidden"}
+        jobs.append(RunConfig("macflow", task, tuple(budget.seeds), budget.steps, budget.eval_every,
+                              budget.eval_episodes, 64, {**preset, "hidden": budget.hidden, **own},
+                              preset=tuple(preset)))
+    return jobs
 
 
 def find_run(data, task: str, own: dict):
