@@ -134,6 +134,14 @@ def cluster(tmp_path_factory):
         start("worker", [f"--address=127.0.0.1:{port}", '--resources={"node_b": 1}'])  # overlaps the head's start
         up(0, "head")
         up(1, "worker")
+        # the worker's raylet is up; wait until the cluster's scheduler also sees both nodes' CPUs (on a loaded
+        # machine that lags, and jobs submitted before it all land on the head)
+        probe = ("import ray, sys, time; ray.init(address=sys.argv[1], logging_level='ERROR'); t = time.time()\n"
+                 "while ray.cluster_resources().get('CPU', 0) < 2 and time.time() - t < 120: time.sleep(0.5)\n"
+                 "sys.exit(0 if ray.cluster_resources().get('CPU', 0) >= 2 else 1)")
+        seen = subprocess.run([sys.executable, "-c", probe, f"127.0.0.1:{port}"], cwd=REPO, env=_env(),
+                              capture_output=True, text=True, timeout=240)
+        assert seen.returncode == 0, f"the cluster never showed 2 CPUs: {seen.stderr[-2000:]}"
         yield f"127.0.0.1:{port}"
     finally:
         _stop(procs)
