@@ -86,6 +86,16 @@ def find_run(data, task: str, own: dict):
     return Run(data.root, max(cands)[2]) if cands else None
 
 
+def _sweep(data, keyed_tasks, sample) -> dict:
+    """{key: (sample(run), its budget)} over (key, task) pairs, for the tasks whose default macflow run exists."""
+    out = {}
+    for key, task in keyed_tasks:
+        run = find_run(data, task, {})
+        if run is not None:
+            out[key] = (sample(run), _budget_of(run))
+    return out
+
+
 def _budget_of(run) -> str:
     spec = run.spec()
     hidden = (spec.get("config") or {}).get("hidden")
@@ -157,12 +167,7 @@ def write_games_figures(data, out: Path, store: str = "") -> tuple[list, list]:
 
     cmd = f"`bench figures --paper macflow --games{store}`"
     written, missing = [], []
-    lm = {}
-    for n in LANDMARK_AGENTS:
-        task = f"games/landmarks{'' if n == 3 else f'-{n}'}"
-        run = find_run(data, task, {})
-        if run is not None:
-            lm[n] = (landmark_rollouts(run), _budget_of(run))
+    lm = _sweep(data, [(n, f"games/landmarks{'' if n == 3 else f'-{n}'}") for n in LANDMARK_AGENTS], landmark_rollouts)
     if lm:
         written.append(plots.landmark_trajectories(lm, out / "fig13_landmarks.png"))
     if len(lm) < len(LANDMARK_AGENTS):
@@ -181,11 +186,7 @@ def write_games_figures(data, out: Path, store: str = "") -> tuple[list, list]:
         written.append(plots.xor_samples(bandit_samples(xor), out / "fig15_xor.png", _budget_of(xor)))
     else:
         missing.append(f"Figure 15 (XOR): needs macflow on games/xor; run {cmd}")
-    pay = {}
-    for z, task in zip(PAYOFF_ZETAS, PAYOFF):
-        run = find_run(data, task, {})
-        if run is not None:
-            pay[z] = (bandit_samples(run), _budget_of(run))
+    pay = _sweep(data, zip(PAYOFF_ZETAS, PAYOFF), bandit_samples)
     if pay:
         written.append(plots.payoff_sweep(pay, out / "fig16_payoff.png"))
     if len(pay) < len(PAYOFF_ZETAS):
