@@ -103,6 +103,23 @@ def _wait_for(cond, timeout, what):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+_MEET = """
+import os, sys, time, ray
+ray.init(address=sys.argv[1], logging_level="ERROR")
+
+@ray.remote(num_cpus=1, scheduling_strategy="SPREAD")
+def meet(i, d):
+    open(os.path.join(d, str(i)), "w").write(ray.get_runtime_context().get_node_id())
+    t = time.time()
+    while len(os.listdir(d)) < 2 and time.time() - t < 150:
+        time.sleep(0.2)
+    return ray.get_runtime_context().get_node_id()
+
+nodes = set(ray.get([meet.remote(i, sys.argv[2]) for i in range(2)], timeout=240))
+sys.exit(0 if len(nodes) == 2 else f"both tasks ran on one node: {nodes}")
+"""
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A two-node Ray cluster on 127.0.0.1: head (1 CPU) + a second node (1 CPU). Yields the address."""
@@ -134,14 +151,14 @@ def cluster(tmp_path_factory):
         start("worker", [f"--address=127.0.0.1:{port}", '--resources={"node_b": 1}'])  # overlaps the head's start
         up(0, "head")
         up(1, "worker")
-        # the worker's raylet is up; wait until the cluster's scheduler also sees both nodes' CPUs (on a loaded
-        # machine that lags, and jobs submitted before it all land on the head)
-        probe = ("import ray, sys, time; ray.init(address=sys.argv[1], logging_level='ERROR'); t = time.time()\n"
-                 "while ray.cluster_resources().get('CPU', 0) < 2 and time.time() - t < 120: time.sleep(0.5)\n"
-                 "sys.exit(0 if ray.cluster_resources().get('CPU', 0) >= 2 else 1)")
-        seen = subprocess.run([sys.executable, "-c", probe, f"127.0.0.1:{port}"], cwd=REPO, env=_env(),
-                              capture_output=True, text=True, timeout=240)
-        assert seen.returncode == 0, f"the cluster never showed 2 CPUs: {seen.stderr[-2000:]}"
+        # the worker's raylet is up; wait until the scheduler can place two one-CPU tasks at once, i.e. on both
+        # nodes (on a loaded machine the cluster's resource view lags the raylet's start, and jobs submitted
+        # before it catches up all queue on one node): two tasks that each wait for the other to start
+        meet = logs / "meet"
+        meet.mkdir()
+        seen = subprocess.run([sys.executable, "-c", _MEET, f"127.0.0.1:{port}", str(meet)], cwd=REPO, env=_env(),
+                              capture_output=True, text=True, timeout=300)
+        assert seen.returncode == 0, f"two one-CPU tasks never ran at once on the two nodes: {seen.stderr[-2000:]}"
         yield f"127.0.0.1:{port}"
     finally:
         _stop(procs)
