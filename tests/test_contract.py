@@ -1,6 +1,8 @@
 """Registry-driven contract tests: every registered plugin, for every action kind it supports."""
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,15 +21,22 @@ CASES = [(name, kind) for name, cls in sorted(algorithms.all_algorithms().items(
          if kind in TASK_OF_KIND]
 
 
-def _setup(name, kind, **over):
+@functools.lru_cache(maxsize=None)
+def _setup(name, kind):
+    """The plugin at its test size on its kind's game, with its data and one jitted ``update`` and ``act``
+    shared by every test of (name, kind) (conftest keeps those tests on one xdist worker): the tests differ
+    in what they check, not in what they compile. Every act call here uses a batch of ``B`` observations."""
     cls = algorithms.get(name)
     task = get_task(TASK_OF_KIND[kind])
-    cfg = cls.make_config({**tiny_overrides(cls), **over}, allow_cost_override=True)
+    cfg = cls.make_config(tiny_overrides(cls), allow_cost_override=True)
     ds = task.make_dataset(0)
     rtg = cls.rtg_discount(cfg)
     arrays = to_transitions(ds, rtg) if cls.sequence_length == 1 else to_windows(ds, cls.sequence_length, rtg)
     data = {k: jnp.asarray(v) for k, v in arrays.items()}
-    return cls, task, cfg, data
+    return cls, task, cfg, data, jax.jit(cls.update), jax.jit(cls.act)
+
+
+B = 64  # observations per act call
 
 
 def _obs(spec, key, batch=()):
@@ -36,60 +45,57 @@ def _obs(spec, key, batch=()):
 
 @pytest.mark.parametrize("name,kind", CASES)
 def test_update_is_finite_and_loss_falls_on_a_fixed_batch(name, kind):
-    cls, task, cfg, data = _setup(name, kind)
+    cls, task, cfg, data, update, _ = _setup(name, kind)
     state = cls.init(jax.random.PRNGKey(0), task.spec, cfg)
     batch = sample_batch(data, jax.random.PRNGKey(1), 64)
-    update = jax.jit(cls.update)
-
-    def body(s, k):
-        s, m = update(s, batch, k)
-        return s, m["loss"]
-
-    _, losses = jax.lax.scan(body, state, jax.random.split(jax.random.PRNGKey(2), 150))
-    losses = np.asarray(losses)
+    losses = []
+    for k in jax.random.split(jax.random.PRNGKey(2), 150):
+        state, m = update(state, batch, k)
+        losses.append(m["loss"])
+    losses = np.asarray(jnp.stack(losses))
     assert np.all(np.isfinite(losses))
     assert losses[-15:].mean() < losses[:15].mean(), f"{name}: loss did not fall ({losses[:15].mean()} -> {losses[-15:].mean()})"
 
 
 @pytest.mark.parametrize("name,kind", CASES)
 def test_acts_legally(name, kind):
-    cls, task, cfg, _ = _setup(name, kind)
+    cls, task, cfg, _, _, act = _setup(name, kind)
     spec = task.spec
     state = cls.init(jax.random.PRNGKey(0), spec, cfg)
-    obs = _obs(spec, jax.random.PRNGKey(3), (256,))
     if spec.discrete:
-        # random legal masks with at least one legal action per agent
-        legal = jax.random.bernoulli(jax.random.PRNGKey(4), 0.5, (256, spec.n_agents, spec.action_dim))
-        legal = legal.at[..., 0].set(~legal[..., 1:].any(-1) | legal[..., 0])
-        a = np.asarray(jax.jit(cls.act)(state, obs, legal, jax.random.PRNGKey(5)))
-        assert a.shape == (256, spec.n_agents)
-        assert np.take_along_axis(np.asarray(legal), a[..., None], -1).all(), "an illegal action was chosen"
+        # random legal masks with at least one legal action per agent, over 4 batches of observations
+        for i in range(4):
+            obs = _obs(spec, jax.random.PRNGKey(30 + i), (B,))
+            legal = jax.random.bernoulli(jax.random.PRNGKey(40 + i), 0.5, (B, spec.n_agents, spec.action_dim))
+            legal = legal.at[..., 0].set(~legal[..., 1:].any(-1) | legal[..., 0])
+            a = np.asarray(act(state, obs, legal, jax.random.PRNGKey(5 + i)))
+            assert a.shape == (B, spec.n_agents)
+            assert np.take_along_axis(np.asarray(legal), a[..., None], -1).all(), "an illegal action was chosen"
     else:
-        legal = jnp.ones((256, spec.n_agents, 1), bool)
-        a = np.asarray(jax.jit(cls.act)(state, obs, legal, jax.random.PRNGKey(5)))
-        assert a.shape == (256, spec.n_agents, spec.action_dim)
+        obs = _obs(spec, jax.random.PRNGKey(3), (B,))
+        legal = jnp.ones((B, spec.n_agents, 1), bool)
+        a = np.asarray(act(state, obs, legal, jax.random.PRNGKey(5)))
+        assert a.shape == (B, spec.n_agents, spec.action_dim)
         assert np.isfinite(a).all()
         assert (a >= spec.action_low).all() and (a <= spec.action_high).all()
 
 
 @pytest.mark.parametrize("name,kind", CASES)
 def test_decentralised_execution(name, kind):
-    cls, task, cfg, data = _setup(name, kind)
+    cls, task, cfg, data, update, act = _setup(name, kind)
     if cls.centralised_execution:
         pytest.skip(f"{name} declares centralised execution")
     spec = task.spec
     state = cls.init(jax.random.PRNGKey(0), spec, cfg)
     # a little training so the policy is not constant
-    update = jax.jit(cls.update)
     for i in range(20):
         state, _ = update(state, sample_batch(data, jax.random.PRNGKey(100 + i), 64), jax.random.PRNGKey(i))
-    obs = _obs(spec, jax.random.PRNGKey(6), (32,))
-    legal = jnp.ones((32, spec.n_agents, spec.legal_dim), bool)
+    obs = _obs(spec, jax.random.PRNGKey(6), (B,))
+    legal = jnp.ones((B, spec.n_agents, spec.legal_dim), bool)
     key = jax.random.PRNGKey(7)
-    act = jax.jit(cls.act)
     a0 = np.asarray(act(state, obs, legal, key))
     j = spec.n_agents - 1
-    obs2 = obs.at[:, j].set(_obs(spec, jax.random.PRNGKey(8), (32,))[:, j] * 3.0)
+    obs2 = obs.at[:, j].set(_obs(spec, jax.random.PRNGKey(8), (B,))[:, j] * 3.0)
     a1 = np.asarray(act(state, obs2, legal, key))
     np.testing.assert_allclose(a0[:, :j], a1[:, :j], atol=1e-5,
                                err_msg=f"{name}: agent actions depend on agent {j}'s observation")
@@ -97,25 +103,25 @@ def test_decentralised_execution(name, kind):
 
 @pytest.mark.parametrize("name,kind", CASES)
 def test_deterministic_given_seed(name, kind):
-    cls, task, cfg, data = _setup(name, kind)
+    cls, task, cfg, data, update, act = _setup(name, kind)
     spec = task.spec
     s1 = cls.init(jax.random.PRNGKey(0), spec, cfg)
     s2 = cls.init(jax.random.PRNGKey(0), spec, cfg)
     for a, b in zip(jax.tree.leaves(s1.params), jax.tree.leaves(s2.params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     batch = sample_batch(data, jax.random.PRNGKey(1), 64)
-    s1, _ = jax.jit(cls.update)(s1, batch, jax.random.PRNGKey(2))
-    s2, _ = jax.jit(cls.update)(s2, batch, jax.random.PRNGKey(2))
-    obs = _obs(spec, jax.random.PRNGKey(3), (8,))
-    legal = jnp.ones((8, spec.n_agents, spec.legal_dim), bool)
-    a1 = jax.jit(cls.act)(s1, obs, legal, jax.random.PRNGKey(4))
-    a2 = jax.jit(cls.act)(s2, obs, legal, jax.random.PRNGKey(4))
+    s1, _ = update(s1, batch, jax.random.PRNGKey(2))
+    s2, _ = update(s2, batch, jax.random.PRNGKey(2))
+    obs = _obs(spec, jax.random.PRNGKey(3), (B,))
+    legal = jnp.ones((B, spec.n_agents, spec.legal_dim), bool)
+    a1 = act(s1, obs, legal, jax.random.PRNGKey(4))
+    a2 = act(s2, obs, legal, jax.random.PRNGKey(4))
     np.testing.assert_array_equal(np.asarray(a1), np.asarray(a2))
 
 
 @pytest.mark.parametrize("name,kind", CASES)
 def test_declared_cost_matches_network_evaluations(name, kind):
-    cls, task, cfg, _ = _setup(name, kind)
+    cls, task, cfg, _, _, _ = _setup(name, kind)
     spec = task.spec
     state = cls.init(jax.random.PRNGKey(0), spec, cfg)
     obs = _obs(spec, jax.random.PRNGKey(3))
