@@ -102,6 +102,12 @@ class Cost:
     note: str = ""
 
 
+# The didactic games' network preset of the embedded default's plugins (bc, flowbc, macflow): [64, 64] MLPs
+# instead of the paper's [512] x 4 (App. G.4), which on 2 CPU cores made `bench run` take over 12 minutes;
+# the games' claims are tested at this size (tests/test_games.py). `bench run --paper-size` restores [512] x 4.
+GAMES_NETS = {"hidden": (64, 64)}
+
+
 class Algorithm:
     """Base class of every plugin. Subclasses override the class variables and the four functions."""
 

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import optax
 
 from . import register
-from .base import Algorithm, Cost, State, mask_logits
+from .base import GAMES_NETS, Algorithm, Cost, State, mask_logits
 from .nets import MLP, adam, apply_grads, with_agent_id
 
 
@@ -40,6 +40,7 @@ class BC(Algorithm):
     name = "bc"
     Config = Config
     paper = "Behaviour cloning, as in MAC-Flow App. F.1"
+    suite_presets = {"games": GAMES_NETS}  # the default's small networks (algorithms/base.py)
 
     @staticmethod
     def init(key, spec, cfg):

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from . import register
-from .base import Algorithm, Cost, State, check_choice, mask_logits
+from .base import GAMES_NETS, Algorithm, Cost, State, check_choice, mask_logits
 from .flows import euler, flow_matching_loss
 from .nets import MLP, adam, apply_grads, sinusoidal, with_agent_id
 
@@ -58,6 +58,7 @@ class FlowBC(Algorithm):
     Config = Config
     cost_defining = ("flow_steps", "act_with")
     paper = "Flow BC, MAC-Flow App. F.1"
+    suite_presets = {"games": GAMES_NETS}  # the default's small networks (algorithms/base.py)
 
     @staticmethod
     def init(key, spec, cfg):

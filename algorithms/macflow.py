@@ -65,7 +65,7 @@ import jax.numpy as jnp
 import optax
 
 from . import register
-from .base import Algorithm, Cost, State, check_choice, mask_logits
+from .base import GAMES_NETS, Algorithm, Cost, State, check_choice, mask_logits
 from .flows import euler, flow_matching_loss
 from .nets import MIXERS, MLP, Ensemble, adam, polyak, sinusoidal, with_agent_id
 
@@ -194,7 +194,8 @@ class MACFlow(Algorithm):
     paper = "MAC-Flow, arXiv 2511.05005"
     # the paper gives no alpha for its discrete didactic games; at alpha = 3 the deployed action stays the
     # teacher's near-tie at z = 0 (measured, module docstring), so these games use alpha from FQL's grid
-    suite_presets = {"games/coordination": {"alpha": 0.15}, "games/payoff-*": {"alpha": 0.15}}
+    suite_presets = {"games": GAMES_NETS,  # the default's small networks (algorithms/base.py)
+                     "games/coordination": {"alpha": 0.15}, "games/payoff-*": {"alpha": 0.15}}
 
     @staticmethod
     def init(key, spec, cfg):

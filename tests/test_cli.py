@@ -141,7 +141,8 @@ def test_suite_presets_resize_networks_only_where_declared_and_the_user_wins():
     same = dataclasses.replace(planned[0], preset=())
     assert same.run_id == planned[0].run_id  # a run is identified by its effective config
     jobs, notes = plan("--suite", "games", "--tasks", "coordination,landmarks,landmarks-10", "--algos", "dof,bc")
-    assert jobs[("dof", "games/coordination")] == preset and jobs[("bc", "games/coordination")] == {}
+    assert jobs[("dof", "games/coordination")] == preset
+    assert jobs[("bc", "games/coordination")] == algorithms.get("bc").suite_presets["games"] == {"hidden": (64, 64)}
     assert any(n.startswith("dof on games/coordination: suite preset") and "--paper-size" in n for n in notes)
     # the landmarks pattern refines the suite's entry: inverse dynamics stays on where observations move
     for task in ("games/landmarks", "games/landmarks-10"):

@@ -2,8 +2,8 @@
 
 Every MAC-Flow run here is the configuration ``bench run`` trains: the job that
 ``benchmarks.training.plan.plan_jobs`` plans for the embedded default's options (paper defaults, the
-plugin's games suite preset, 1 000 steps, batch 64, seeds 0 and 1), with one change: network width
-[64, 64] instead of [512] x 4 (``WIDTH``). The preset sets alpha = 0.15 on the discrete bandit games;
+plugin's games suite preset, 1 000 steps, batch 64, seeds 0 and 1). The preset's networks are [64, 64]
+(``algorithms.base.GAMES_NETS``, not the paper's [512] x 4) and it sets alpha = 0.15 on the discrete bandit games;
 at the paper's alpha = 3 the deployed action stays on the joint teacher's near-tie at z = 0 (measured,
 algorithms/macflow.py's docstring).
 
@@ -22,13 +22,13 @@ import numpy as np
 import pytest
 
 import algorithms
-from algorithms.base import EnvSpec
+from algorithms.base import GAMES_NETS, EnvSpec
 from benchmarks.data.transitions import Dataset, to_transitions
 from benchmarks.envs.games import joint_histogram, w2_discrete
 from benchmarks.training import plan
 from benchmarks.training.train import fit, init_states, make_chunk, seed_slice
 
-WIDTH = {"hidden": (64, 64)}  # the only departure from what `bench run` trains: [512] x 4 -> [64, 64]
+WIDTH = GAMES_NETS  # the games preset's networks, for the runs below that are not `bench run`'s own jobs
 M = 2000  # samples drawn from each policy
 REWARD = np.array([0.0, 1.0, 1.0, 2.0])  # team reward of the joint actions (00, 01, 10, 11)
 
@@ -45,9 +45,9 @@ def bench_job(algo: str, task: str) -> plan.RunConfig:
 
 
 def fit_as_bench(algo: str, task: str, **extra):
-    """Train what `bench run` trains for (algo, task), at WIDTH, plus ``extra`` overrides (ablations)."""
+    """Train what `bench run` trains for (algo, task), plus ``extra`` overrides (ablations)."""
     job = bench_job(algo, task)
-    return fit(algo, task, {**job.overrides, **WIDTH, **extra}, seeds=job.seeds, steps=job.steps,
+    return fit(algo, task, {**job.overrides, **extra}, seeds=job.seeds, steps=job.steps,
                batch_size=job.batch_size)
 
 
@@ -68,9 +68,9 @@ def test_bench_run_trains_macflow_on_the_bandit_games_with_the_games_preset():
     """What the tests below train is what `bench run` trains (the preset, 1 000 steps, batch 64, 2 seeds)."""
     for task in ("games/coordination", "games/payoff-0.5"):
         job = bench_job("macflow", task)
-        assert job.overrides == {"alpha": 0.15} and job.preset == ("alpha",), job
+        assert job.overrides == {**GAMES_NETS, "alpha": 0.15} and job.preset == ("hidden", "alpha"), job
         assert (job.steps, job.batch_size, job.seeds) == (1000, 64, (0, 1))
-    assert bench_job("macflow", "games/xor").overrides == {}  # continuous games: the paper's alpha = 3
+    assert bench_job("macflow", "games/xor").overrides == GAMES_NETS  # continuous games: the paper's alpha = 3
 
 
 # ---- coordination (App. H.5, Fig. 14) ----------------------------------------------------------------
