@@ -55,6 +55,8 @@ cross-entropy to the legal argmax of the teacher; the Q term is the expectation 
 masked softmax policy, which has a gradient (the released code's argmax version has none).
 Execution: zero noise, legal mask, argmax (or a softmax sample if ``temperature`` > 0), as the
 released code (App. E: "argmax with temperature"); ``sample_onestep`` is the push-forward of z ~ N(0, I).
+Online fine-tuning (benchmarks/training/online.py) collects with ``explore``, that push-forward: with z = 0 the
+discrete policy would never try another action than its argmax.
 """
 from __future__ import annotations
 
@@ -315,6 +317,18 @@ class MACFlow(Algorithm):
         shape = obs.shape[:-1] + (spec.action_dim,)
         z = jnp.zeros(shape) if spec.discrete else jax.random.normal(kz, shape)
         return MACFlow._onestep_actions(_nets(spec, cfg), state.params, spec, cfg, with_agent_id(obs), z, legal, ks)
+
+    @staticmethod
+    def explore(state, obs, legal, key):
+        """The online phase's collecting policy (benchmarks/training/online.py): the one-step policy sampled as
+        the push-forward of z ~ N(0, I), as ``sample_onestep``. For continuous actions that is ``act`` itself;
+        for discrete ones ``act`` plays z = 0 (deterministic, as the released evaluation), which never tries
+        another action online; sampling z is the policy's own stochasticity (the released o2o loop acts with
+        sampled noise, App. E "temperature" 1), and with ``temperature`` > 0 the masked softmax is sampled too."""
+        spec, cfg = state.spec, state.cfg
+        z = jax.random.normal(key, obs.shape[:-1] + (spec.action_dim,))  # the same z as sample_onestep's
+        return MACFlow._onestep_actions(_nets(spec, cfg), state.params, spec, cfg, with_agent_id(obs), z, legal,
+                                        jax.random.fold_in(key, 1))
 
     @staticmethod
     def sample_onestep(state, obs, legal, key):
