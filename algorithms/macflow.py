@@ -55,8 +55,6 @@ cross-entropy to the legal argmax of the teacher; the Q term is the expectation 
 masked softmax policy, which has a gradient (the released code's argmax version has none).
 Execution: zero noise, legal mask, argmax (or a softmax sample if ``temperature`` > 0), as the
 released code (App. E: "argmax with temperature"); ``sample_onestep`` is the push-forward of z ~ N(0, I).
-Online fine-tuning (benchmarks/training/online.py) collects with ``explore``, that push-forward: with z = 0 the
-discrete policy would never try another action than its argmax.
 """
 from __future__ import annotations
 
@@ -317,22 +315,6 @@ class MACFlow(Algorithm):
         shape = obs.shape[:-1] + (spec.action_dim,)
         z = jnp.zeros(shape) if spec.discrete else jax.random.normal(kz, shape)
         return MACFlow._onestep_actions(_nets(spec, cfg), state.params, spec, cfg, with_agent_id(obs), z, legal, ks)
-
-    @staticmethod
-    def explore(state, obs, legal, key):
-        """The online phase's collecting policy (benchmarks/training/online.py): the one-step policy sampled as
-        the push-forward of z ~ N(0, I), as ``sample_onestep`` (with ``temperature`` > 0 the masked softmax is
-        sampled too). For continuous actions that is ``act`` itself; for discrete ones ``act`` plays z = 0 (the
-        released SMAC evaluation), which never tries another action than its argmax online. The paper does not
-        say how its discrete runs explored online; the online phase's default is the policy's own sampling.
-        Measured (smax/3m-poor tiny data, hidden [64, 64], seeds 0, 1, 128 evaluation episodes): after 3 000
-        offline steps (0.585 / 0.546) the online phase with this hook fell to 0.127 / 0.074 after 1 000 steps and
-        0.0 / 0.0 after 3 000 (the policy moves and stops, never attacks); with ``act`` (z = 0) from a 1 000-step
-        parent (0.406 / 0.320; 64 episodes) it fell to 0.323 / 0.117. Why it collapses here is not established."""
-        spec, cfg = state.spec, state.cfg
-        z = jax.random.normal(key, obs.shape[:-1] + (spec.action_dim,))  # the same z as sample_onestep's
-        return MACFlow._onestep_actions(_nets(spec, cfg), state.params, spec, cfg, with_agent_id(obs), z, legal,
-                                        jax.random.fold_in(key, 1))
 
     @staticmethod
     def sample_onestep(state, obs, legal, key):

@@ -201,33 +201,3 @@ def test_bench_run_fine_tunes_macflow_and_macql_and_the_report_shows_both_phases
         assert list(g.sort_values("step")["phase"]) == ["offline", "offline", "online", "online"], algo
     assert (root / "report" / "figures" / "learning_curves.png").exists()
     collect._MEMORY.clear()
-
-
-# ---- the collecting policy ---------------------------------------------------------------------------------
-def test_macflow_explores_online_by_sampling_its_one_step_policy_where_act_is_deterministic():
-    """Discrete MAC-Flow acts with z = 0 (a deterministic argmax); its ``explore`` hook samples z ~ N(0, I) (the
-    push-forward of Prop. 4.2), and the online phase's collecting policy is that hook, not ``act``."""
-    from algorithms import get
-    from algorithms.base import DISCRETE, EnvSpec
-
-    algo = get("macflow")
-    spec = EnvSpec(n_agents=3, obs_dim=6, action_kind=DISCRETE, action_dim=5, has_legal=True, episode_length=10)
-    init = lambda a: jax.jit(lambda k: a.init(k, spec, a.make_config({"hidden": (32, 32)})))(jax.random.PRNGKey(0))
-    state = init(algo)
-    obs = jax.random.normal(jax.random.PRNGKey(1), (spec.n_agents, spec.obs_dim))
-    legal = jnp.ones((spec.n_agents, spec.legal_dim), bool).at[:, -1].set(False)  # one action illegal
-    keys = jax.random.split(jax.random.PRNGKey(2), 256)
-    each = lambda f: np.asarray(jax.jit(jax.vmap(lambda k: f(state, obs, legal, k)))(keys))  # [256, N]
-    acted, explored = each(algo.act), each(algo.explore)
-    assert (acted == acted[0]).all()  # act: one action per agent, whatever the key
-    assert all(len(set(explored[:, i])) >= 3 for i in range(spec.n_agents)), explored  # explore: many
-    assert not (explored == spec.legal_dim - 1).any()  # never an illegal one
-    np.testing.assert_array_equal(explored, each(algo.sample_onestep))
-    # online.explorer (no --online-noise) draws with the plugin's hook, on the first of its three keys
-    collect = online.explorer(algo, spec, 0.0)
-    np.testing.assert_array_equal(each(collect), each(lambda *a: algo.explore(*a[:3], jax.random.split(a[3], 3)[0])))
-    # a plugin without the hook collects with act
-    bc = get("bc")
-    bstate = init(bc)
-    np.testing.assert_array_equal(np.asarray(online.explorer(bc, spec, 0.0)(bstate, obs, legal, keys[0])),
-                                  np.asarray(bc.act(bstate, obs, legal, jax.random.split(keys[0], 3)[0])))
