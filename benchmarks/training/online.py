@@ -14,8 +14,11 @@ rollouts"; we follow App. E, the training-details text, and keep the other readi
 Settings (RunConfig, each with its source): online_steps (App. E: 500K), online_envs (1: the released
 continuous_o2o_main.py steps one environment per update; the paper is silent), online_buffer (2M, released
 code), online_warmup (640 transitions before the first online update: the released code's batch_size x
-sequence_length = 32 x 20; the paper is silent), online_noise (0: the policy's own stochasticity, the released
-code's temperature 1.0; a plugin's optional ``explore`` hook is used where it defines one).
+sequence_length = 32 x 20; the paper is silent), online_noise (0: no extra noise; the rollouts come from a
+plugin's optional ``explore`` hook where it defines one, else from its ``act``, which for discrete MAC-Flow is
+the deterministic z = 0 action: the paper is silent on discrete online exploration, and sampling z ~ N(0, I)
+collapsed the policy on smax/3m-poor, 0.585 / 0.546 -> 0.0 / 0.0, while z = 0 rose to 0.674 / 0.712;
+tests/test_online.py's learning test).
 
 Where the rollouts run:
 
