@@ -110,7 +110,8 @@ def write(an, out: Path, figs: dict, missing: list) -> dict:
     body = ["<h1>Offline MARL leaderboard</h1>",
             f'<p class="meta">harness version {e(stamp["version"])} · commit {e(stamp["commit"])} · generated '
             f'{e(stamp["date"])} · store {e(str(an.data.root.resolve()))}<br>timing machine: {e(machine)} · '
-            "latency = median over repeated calls of one jitted joint decision (after compilation and warm-up); "
+            "latency = median over repeated calls of one jitted joint decision (after compilation and warm-up) at "
+            "the paper-default configuration (suite-preset variants, which resize networks only, are shown with it); "
             f"scores = {e(rule)}, normalised by fixed per-task references (100 = expert, 0 = random)</p>"]
     body.append("<h2>Aggregate panel</h2>")
     rows = panel_rows(an)

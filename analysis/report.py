@@ -20,6 +20,7 @@ that produces them.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -59,14 +60,16 @@ def analyse(root=None, reps: int | None = None, seed: int = 0, run_ids=None, sco
 
 
 def latency_per_variant(data, finals: pd.DataFrame) -> pd.DataFrame:
-    """The latency record shown for each variant: its algorithm's, measured with paper-default cost,
-    preferably on games/landmarks, else the newest. Variants with overrides get none (not measured)."""
+    """The latency record shown for each variant: its algorithm's, measured at the paper-default configuration,
+    preferably on games/landmarks, else the newest. A suite-preset variant (``bc[games preset]``: network sizes
+    only, never a cost-defining setting) is shown with it too, as the paper's inference-time axis is at paper
+    size; variants with the user's own overrides get none (not measured)."""
     lat = data.latency
     rows = []
     if lat.empty or finals.empty:
         return pd.DataFrame(columns=["variant", "median_ms", "iqr_ms", "nfe", "device", "label"])
     for v, algo in dict.fromkeys(zip(finals["variant"], finals["algo"])):
-        if v != algo:
+        if re.sub(r"\[\w+ preset\]$", "", v) != algo:
             continue
         cand = lat[(lat["name"] == algo) & (lat["cost_overrides"] == "")]
         if cand.empty:

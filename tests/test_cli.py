@@ -115,7 +115,7 @@ def test_suite_runs_skip_pairs_of_the_wrong_action_kind_with_a_note(monkeypatch)
     jobs = plan_jobs(args, notes)
     assert sorted((j.algo, j.task) for j in jobs) == [("bc", "games/coordination"), ("bc", "games/xor"),
                                                     ("discreteonly", "games/coordination")]
-    assert notes == ["discreteonly skips games/xor: it supports discrete actions only"]
+    assert [n for n in notes if " skips " in n] == ["discreteonly skips games/xor: it supports discrete actions only"]
     # nothing left for an algorithm: the one-line error naming what it supports
     from algorithms.errors import BenchError
 
