@@ -68,7 +68,8 @@ def test_smax_collect_records_win_rates_and_episode_ends(data_root):
 
 
 @pytest.mark.parametrize("task,steps,hidden,batch,seeds", [
-    ("mpe/spread-expert", 2000, (128, 128), 256, (0, 1)),
+    # slow: ~50 s idle (the MPE data are generated, then evaluated in the Python environment)
+    pytest.param("mpe/spread-expert", 2000, (128, 128), 256, (0, 1), marks=pytest.mark.slow),
     ("smax/3m-good", 1000, (64, 64), 64, (0,)),
 ])
 def test_bc_reaches_half_of_the_expert_data_normalised_return(task, steps, hidden, batch, seeds, data_root, tmp_path,

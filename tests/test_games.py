@@ -247,6 +247,7 @@ def test_continuous_mafql_moves_towards_its_q(cont_data, overrides, moves):
 
 
 # ---- landmarks (Sec. 4.3) -------------------------------------------------------------------------------
+@pytest.mark.slow  # ~75 s idle (3 000 steps and a 100-episode evaluation); `bench run` itself trains landmarks
 def test_landmarks_macflow_reaches_the_datasets_return():
     from benchmarks.training.evaluate import make_evaluator
 
