@@ -258,18 +258,20 @@ def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
         if skipped and notices is not None:
             notices.append(f"{algo.name} skips {', '.join(skipped)}: it supports "
                            f"{' and '.join(sorted(algo.supports))} actions only")
+        presets: dict = {}  # the preset shown -> the tasks it applies to (one note each)
         for task in fitting:
             preset = {} if paper_size else {k: v for k, v in algo.preset_for(task.id).items() if k not in overrides}
-            if preset and notices is not None:
-                shown = ", ".join(f"{k}={_show(v)}" for k, v in preset.items())
-                note = f"{algo.name} on {task.id}: suite preset {shown} (--paper-size for the paper's defaults)"
-                if note not in notices:
-                    notices.append(note)
+            if preset:
+                presets.setdefault(", ".join(f"{k}={_show(v)}" for k, v in preset.items()), []).append(task.id)
             for group in seed_groups:
                 jobs.append(RunConfig(algo.name, task.id, group, protocol_steps(protocol, task.id, args.steps),
                                       args.eval_every, args.eval_episodes,
                                       args.batch_size, {**preset, **overrides}, args.allow_cost_override,
                                       dataset=args.dataset, preset=tuple(preset), protocol=protocol, **online))
+        for shown, ids in presets.items():
+            note = f"{algo.name} on {', '.join(ids)}: suite preset {shown} (--paper-size for the paper's defaults)"
+            if notices is not None and note not in notices:
+                notices.append(note)
     return jobs
 
 
