@@ -191,10 +191,13 @@ def _reference_final(spec: dict, tmp_path) -> dict:
 def test_two_node_cluster_spreads_jobs_and_survives_a_killed_worker_and_a_failing_job(cluster, tmp_path):
     root = tmp_path / "runs"
     # three one-seed jobs on two one-CPU nodes; the worker of seed 0 is SIGKILLed mid-job (after the
-    # step-20 checkpoint), the job of seed 2 raises
-    fault = "kill@40:seeds=0;raise@20:seeds=2"
+    # step-20 checkpoint), the job of seed 2 raises, the job of seed 1 holds its node's CPU for 20 s (jobs this
+    # short could otherwise all pass through one node before the scheduler's view of the other one is fresh:
+    # CI saw that twice; a job waiting for a busy node's CPU is spilled to a free one)
+    fault = "kill@40:seeds=0;raise@20:seeds=2;hold@20:seeds=1"
     r = bench("--address", cluster, "--task", "games/coordination", "--algos", "bc", "--seeds", "0,1,2",
-              "--split-seeds", "--max-retries", "2", "--results", str(root), *TINY, env=_env(BENCH_TEST_FAULT=fault))
+              "--split-seeds", "--max-retries", "2", "--results", str(root), *TINY,
+              env=_env(BENCH_TEST_FAULT=fault, BENCH_TEST_HOLD_SECONDS="20"))
     assert r.returncode == 1, r.stderr[-3000:]  # one job failed, the command says so at the end
     runs = {run.spec()["seeds"][0]: run for run in store_runs(root)}
     assert sorted(runs) == [0, 1, 2]
