@@ -20,7 +20,6 @@ that produces them.
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -68,8 +67,10 @@ def latency_per_variant(data, finals: pd.DataFrame) -> pd.DataFrame:
     rows = []
     if lat.empty or finals.empty:
         return pd.DataFrame(columns=["variant", "median_ms", "iqr_ms", "nfe", "device", "label"])
-    for v, algo in dict.fromkeys(zip(finals["variant"], finals["algo"])):
-        if re.sub(r"\[\w+ preset\]$", "", v) != algo:
+    from analysis.load import variant_name
+
+    for v, algo, suite in dict.fromkeys(zip(finals["variant"], finals["algo"], finals["suite"])):
+        if v not in (algo, variant_name(algo, None, f"{suite} preset")):  # no override of the user's own
             continue
         cand = lat[(lat["name"] == algo) & (lat["cost_overrides"] == "")]
         if cand.empty:
