@@ -42,7 +42,7 @@ TABLE_ALGOS = {"1": ("bc", "mabcq", "macql", "diffusionbc", "madiff-c", "madiff-
                "2": ("matd3bc", "macql", "icq", "omar", "omiga", "madiff-c", "madiff-d", "macflow")}
 
 
-def paper_table(an, ref: pd.DataFrame, table: str, out: Path, suites: tuple) -> tuple[list, list]:
+def paper_table(an, ref: pd.DataFrame, table: str, out: Path, suites: tuple, store: str = "") -> tuple[list, list]:
     from analysis import tables
     from analysis.reference import published_rows, task_keys, _key
 
@@ -68,7 +68,7 @@ def paper_table(an, ref: pd.DataFrame, table: str, out: Path, suites: tuple) -> 
     from analysis.ablations import SUITE_TASKS
 
     tasks = ",".join(t for su in suites for t in SUITE_TASKS[su])
-    cmds = f"`bench run --task {tasks} --algos {algos} --protocol {PAPER_PROTOCOL}`"
+    cmds = f"`bench run --task {tasks} --algos {algos} --protocol {PAPER_PROTOCOL}{store}`"
     if finals.empty:
         missing.append(f"Table {table}: no runs on {'/'.join(suites)}; only the published columns are shown. "
                        f"Produce them with {cmds}")
@@ -118,7 +118,7 @@ def write_figures(root=None, out=None, paper: str = "macflow", reps: int | None 
     # Tables 1 and 2
     ref = load_reference()
     for table, suites in (("1", ("smacv1", "smacv2")), ("2", ("mamujoco", "mpe"))):
-        w, m = paper_table(an, ref, table, out, suites)
+        w, m = paper_table(an, ref, table, out, suites, store)
         items[f"Table {table}"] = ("produced", [p.name for p in w] + [f"(published columns; {x})" for x in m])
         written += w
         missing += m

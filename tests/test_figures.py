@@ -69,6 +69,10 @@ def test_empty_store_lists_every_paper_item_with_one_command(tmp_path):
     assert "--online-steps 500000" in items["Figure 5"]
     assert "bench figures --paper macflow --games" in items["Figure 14"]
     assert "macflow[q_weight=0]" in items["Figure 6"] and "flowbc" in items["Figure 6"]
+    # every command writes to the store the figures were drawn from, so re-running bench figures finds its runs
+    for name, text in items.items():
+        for cmd in re.findall(r"`(bench (?:run|figures|latency) [^`]+)`", text):
+            assert f"--results {tmp_path / 'none'}" in cmd, (name, cmd)
 
 
 def test_ablation_figures_from_variant_runs(tmp_path):
