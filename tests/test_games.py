@@ -2,7 +2,7 @@
 
 Every MAC-Flow run here is the configuration ``bench run`` trains: the job that
 ``benchmarks.training.plan.plan_jobs`` plans for the embedded default's options (paper defaults, the
-plugin's games suite preset, 1 000 steps, batch 64, seeds 0 and 1). The preset's networks are [64, 64]
+plugin's games suite preset, 1 000 steps (3 000 on landmarks), batch 64, seeds 0 and 1). The preset's networks are [64, 64]
 (``algorithms.base.GAMES_NETS``, not the paper's [512] x 4) and it sets alpha = 0.15 on the discrete bandit games;
 at the paper's alpha = 3 the deployed action stays on the joint teacher's near-tie at z = 0 (measured,
 algorithms/macflow.py's docstring).
@@ -37,7 +37,7 @@ def bench_job(algo: str, task: str) -> plan.RunConfig:
     """The job `bench run --task TASK --algos ALGO` plans with every other option at its default."""
     args = argparse.Namespace(
         suite=None, tasks=None, task=task, algos=algo, seeds=",".join(map(str, plan.DEFAULT_SEEDS)),
-        steps=plan.DEFAULT_STEPS, eval_every=plan.DEFAULT_EVAL_EVERY, eval_episodes=plan.DEFAULT_EVAL_EPISODES,
+        steps=None, eval_every=plan.DEFAULT_EVAL_EVERY, eval_episodes=plan.DEFAULT_EVAL_EPISODES,
         batch_size=plan.DEFAULT_BATCH_SIZE, set=None, allow_cost_override=False, dataset=None,
         paper_size=False, split_seeds=False, protocol=None)
     (job,) = plan.plan_jobs(args)
@@ -71,6 +71,19 @@ def test_bench_run_trains_macflow_on_the_bandit_games_with_the_games_preset():
         assert job.overrides == {**GAMES_NETS, "alpha": 0.15} and job.preset == ("hidden", "alpha"), job
         assert (job.steps, job.batch_size, job.seeds) == (1000, 64, (0, 1))
     assert bench_job("macflow", "games/xor").overrides == GAMES_NETS  # continuous games: the paper's alpha = 3
+    assert bench_job("macflow", "games/landmarks").steps == 3000  # the default's one longer task
+
+
+def test_steps_given_apply_to_every_task_and_the_protocol_refuses_them():
+    from benchmarks.cli import build_parser
+    from algorithms.errors import BenchError
+
+    argv = ["run", "--task", "games/landmarks,games/xor", "--algos", "bc"]
+    assert [j.steps for j in plan.plan_jobs(build_parser().parse_args(argv))] == [3000, 1000]
+    assert [j.steps for j in plan.plan_jobs(build_parser().parse_args(argv + ["--steps", "200"]))] == [200, 200]
+    with pytest.raises(BenchError, match="leave out --steps"):
+        plan.plan_jobs(build_parser().parse_args(["run", "--task", "mpe/spread-expert", "--protocol", "macflow-paper",
+                                                  "--steps", "1000"]))
 
 
 # ---- coordination (App. H.5, Fig. 14) ----------------------------------------------------------------
@@ -251,7 +264,9 @@ def test_continuous_mafql_moves_towards_its_q(cont_data, overrides, moves):
 def test_landmarks_macflow_reaches_the_datasets_return():
     from benchmarks.training.evaluate import make_evaluator
 
-    cls, task, states = fit("macflow", "games/landmarks", WIDTH, seeds=(0, 1), steps=3000)
+    job = bench_job("macflow", "games/landmarks")
+    assert job.steps == plan.DEFAULT_TASK_STEPS["games/landmarks"] == 3000  # the default's budget on landmarks
+    cls, task, states = fit_as_bench("macflow", "games/landmarks")
     returns, _ = make_evaluator(task.make_env(), cls, 100)(states, jnp.stack([jax.random.PRNGKey(5)] * 2))
     data = task.make_dataset(0).episode_returns().mean()
     lo, _ = task.refs()

@@ -71,5 +71,5 @@ def test_tables_and_paper_figures_mark_runs_off_the_protocol(tmp_path):
     index = write_figures(tmp_path, tmp_path / "figs", reps=50).read_text()
     assert "Table 1: 1 run(s) not at the paper's protocol" in index
     # one command per table: the table's tasks (both suites) at the paper's protocol
-    assert "`bench run --task smacv1/" in index and ",smacv2/" in index and "--protocol macflow-paper`" in index
+    assert "`bench run --task smacv1/" in index and ",smacv2/" in index and f"--protocol macflow-paper --results {tmp_path}`" in index
     assert "Table 2: no runs on mamujoco/mpe" in index and "`bench run --task mamujoco/" in index and ",mpe/" in index

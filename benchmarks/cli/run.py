@@ -5,14 +5,15 @@ import argparse
 
 from benchmarks.cli.args import add_json_option, add_results_option
 from benchmarks.training.plan import (DEFAULT_ALGOS, DEFAULT_BATCH_SIZE, DEFAULT_EVAL_EPISODES, DEFAULT_EVAL_EVERY,
-                                      DEFAULT_SEEDS, DEFAULT_STEPS, PROTOCOLS)
+                                      DEFAULT_SEEDS, DEFAULT_STEPS, DEFAULT_TASK_STEPS, DEFAULT_TASKS,
+                                      PROTOCOLS)
 
 
 def add(sub):
     p = sub.add_parser("run", help="train algorithms on a suite's tasks and report returns",
                        description="Train each algorithm on each task (seeds vmapped in one program), evaluate "
                                    "periodically, store results, and print a summary table. With no arguments: the "
-                                   "embedded default (the games suite and mpe/spread-expert, macflow/flowbc/bc), "
+                                   "embedded default (the games coordination, xor, payoff-0.5 and landmarks; macflow/flowbc/bc), "
                                    "which ends by timing its algorithms (--no-latency skips that). On a terminal "
                                    "progress is a live display; in a log (output not a terminal) it is plain lines: "
                                    "job start, evaluations (step, return), job end (elapsed time).",
@@ -24,14 +25,16 @@ def add(sub):
                               "  nohup bench run --json > summary.json 2> run.log &",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", help="suite name (bench list suites); default: the embedded default tasks "
-                                        "(games suite + mpe/spread-expert)")
+                                        "(" + ", ".join(DEFAULT_TASKS) + ")")
     p.add_argument("--tasks", help="comma-separated task names of the suite (default: the suite's default tasks)")
     p.add_argument("--task", help="tasks as SUITE/TASK, comma-separated, suites may differ (alternative to "
                                   "--suite/--tasks), e.g. smacv1/3m-good,smacv2/zerg_5_vs_5-replay")
     p.add_argument("--algos", help=f"comma-separated algorithm names (default: {','.join(DEFAULT_ALGOS)}); a variant "
                    "with its own overrides is NAME[KEY=VALUE;KEY=VALUE], e.g. macflow,macflow[q_weight=0]")
     p.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)), help="comma-separated seeds (vmapped)")
-    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="gradient steps per run")
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"gradient steps per run (default {DEFAULT_STEPS}; "
+                        + ", ".join(f"{n} on {t}" for t, n in DEFAULT_TASK_STEPS.items()) + ")")
     p.add_argument("--eval-every", type=int, default=DEFAULT_EVAL_EVERY)
     p.add_argument("--eval-episodes", type=int, default=DEFAULT_EVAL_EPISODES)
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="batch size (MAC-Flow App. G.4: 64)")
