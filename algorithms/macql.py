@@ -175,6 +175,9 @@ class MACQL(Algorithm):
                 a_pi, logp = actor(oid, k_new)
                 critic = jax.lax.stop_gradient({"q": params["q"], "mix": params["mix"]})
                 q_pi = mix(critic["mix"], q_fn(critic["q"], a_pi), s).min(0)
+                # independent critics ([B, N]): the shared actor's objective sums the agents' own terms, as the entropy
+                # and BC terms below do (each agent's action gets the gradient of its own Q_i only)
+                q_pi = q_pi.sum(-1) if indep else q_pi
                 alpha = jnp.exp(jax.lax.stop_gradient(params["log_alpha"]))
                 log_data = tanh_log_prob(*gaussian(nets["actor"].apply(params["actor"], oid)), a_data).sum(-1)
                 improve = jnp.where(state.step < cfg.bc_steps, log_data, q_pi)

@@ -1,4 +1,4 @@
-"""Known-answer tests of bootstrapping and value mixing: games/stitch, games/stitch-cont, games/credit.
+"""Known-answer tests of bootstrapping and value mixing: games/stitch, games/stitch-cont, games/credit, games/credit-cont.
 
 The tasks (rules, datasets and exact answers in benchmarks/envs/games.py's docstring):
 
@@ -9,6 +9,9 @@ The tasks (rules, datasets and exact answers in benchmarks/envs/games.py's docst
 * credit: one step; reward 10 a1 + 20 a2; the data's anti-correlated agents make agent 1's own value
   E[r | a1] prefer 0, so independent learners pick (0,1) (20), BC (1,0) (10), and an additive mixed
   value (1,1) (30).
+* credit-cont: the same reward with actions in [-1, 1] (move 1 iff a > 0) and the agents' roles swapped, so that
+  a deterministic actor pulled to the data's mean action starts on the wrong side for agent 1: BC and
+  independent learners play (0,1) (20), an additive mixed value (1,1) (30).
 
 Every plugin runs at its defaults (the paper's hyper-parameters: discount, target updates, CQL weight,
 alpha, flow steps, ...); only the network width shrinks to ``TINY`` (hidden (32, 32)). Several seeds
@@ -28,7 +31,9 @@ after 3000 steps (move 1 iff > 0; all positive = 40): matd3bc (.39, .32, .49) / 
 (.49, .49, .47) / (.49, .48, ..), omiga (.31, .35, .53) / (.33, .36, ..), vgm2p (.75, .43, .49) /
 (.79, .48, .77), macql all > .5 at 2000; bc 0, 0. Not measured: continuous mabcq, macflow, mafql, om2p
 and their discount-0 variants (slow run). Credit (500 steps, seeds 0-3): mabcq 30 x 4 (mixer none: 20,
-20, 20, 30), omiga 30 x 4, macql none 20 x 4, bc 10 x 4; macql / icq / macflow see CREDIT_KNOWN.
+20, 20, 30), omiga 30 x 4, macql none 20 x 4, bc 10 x 4; macql / icq / macflow see CREDIT_KNOWN. Continuous
+credit (3000 steps, seeds 0-3, session 7, loaded machine): matd3bc 30 x 4 (mixer none: 20 x 4), omiga 30 x 4, mabcq
+30 x 4 (mixer none: 20 x 4), bc 20 x 4 (1000 steps); macql and macflow below (CREDIT_CONT_KNOWN).
 """
 from __future__ import annotations
 
@@ -187,12 +192,34 @@ def test_credit_marginal_values_mislead_and_the_additive_fit_finds_the_optimum()
     assert get_task("games/credit").refs() == (float(games.CREDIT_REWARD.mean()), 30.0) == (15.0, 30.0)
 
 
+def test_credit_cont_marginals_mislead_bc_means_and_the_additive_fit_finds_the_optimum():
+    ds = gdata.credit_dataset(seed=0, continuous=True)
+    a, r = ds.actions[0, :, :, 0], ds.rewards[0]
+    moves = (a > 0).astype(int)
+    env = games.BanditGame("credit-cont")
+    np.testing.assert_array_equal(np.asarray(env.reward(jnp.asarray(a[:, :, None]))), r)  # rewards are the moves'
+    cond = {(i, v): float(r[moves[:, i] == v].mean()) for i in range(2) for v in range(2)}
+    expect = {(0, 1): 11.8, (0, 0): 17.9, (1, 1): 20.7, (1, 0): 8.7}  # the docstring's numbers, up to sampling
+    for k, v in expect.items():
+        assert abs(cond[k] - v) < 0.5, (k, cond[k], v)
+    independent = (int(cond[(0, 1)] > cond[(0, 0)]), int(cond[(1, 1)] > cond[(1, 0)]))
+    assert independent == (0, 1) and games.CREDIT_REWARD[independent] == 20.0
+    # a deterministic actor pulled to the data starts at each agent's mean action; both the means and the modes
+    # play (0,1)
+    assert tuple(int(m > 0) for m in a.mean(0)) == (0, 1) and a[:, 0].mean() < -0.03
+    assert tuple(int(np.mean(moves[:, i]) > 0.5) for i in range(2)) == (0, 1)
+    x = np.stack([np.ones(len(a)), moves[:, 0], moves[:, 1]], -1).astype(float)
+    coef, *_ = np.linalg.lstsq(x, r.astype(float), rcond=None)
+    np.testing.assert_allclose(coef, [0.0, 10.0, 20.0], atol=1e-3)
+    assert get_task("games/credit-cont").refs() == (15.0, 30.0)
+
+
 def test_new_tasks_are_not_in_the_games_default_run():
     from benchmarks.tasks import get_suite
 
     suite = get_suite("games")
-    assert {"stitch", "stitch-cont", "credit"} <= set(suite.tasks)
-    assert not {"stitch", "stitch-cont", "credit"} & set(suite.default_tasks)
+    assert {"stitch", "stitch-cont", "credit", "credit-cont"} <= set(suite.tasks)
+    assert not {"stitch", "stitch-cont", "credit", "credit-cont"} & set(suite.default_tasks)
 
 
 # ---- bootstrapping: every value-guided plugin stitches, its no-bootstrap variant does not -------------------
@@ -332,4 +359,45 @@ def test_a_mixed_value_assigns_credit(name, bc_credit):
 def test_independent_learners_are_misled_by_the_marginals(name):
     r = evaluate(name, "games/credit", INDEPENDENT[name], seeds=CREDIT_SEEDS, steps=CREDIT_STEPS)
     print(f"{name} {INDEPENDENT[name]} credit: returns {r.round(2).tolist()}")
+    assert r.mean() < CREDIT_PASS, f"{name} without a mixer still finds (1,1): {r.tolist()}"
+
+
+# ---- value mixing with continuous actions: games/credit-cont --------------------------------------------------
+# 3000 steps, as stitch-cont: the critics must reach the reward's scale (tens) before the deterministic actors,
+# pulled to the data's mean action (agent 1: -0.06), follow the mixed value's slope across 0. Measured (matd3bc,
+# seeds 0, 1): agent 1's action -0.055 / -0.048 after 1000 steps (team return 20, BC's), +0.25 / +0.24 after 3000.
+CREDIT_CONT_STEPS = 3000
+MIXED_CONT = ("matd3bc", "omiga", "mabcq", "macql", "macflow")  # continuous plugins with a value mixer
+INDEPENDENT_CONT = {"matd3bc": {"mixer": "none"}, "mabcq": {"mixer": "none"}, "macql": {"mixer": "none"},
+                    "macflow": {"critic": "independent"}}  # omiga's mixers (omiga, mean, vdn) are all mixed
+CREDIT_CONT_KNOWN = {  # plugin -> reason of a strict xfail, with the measurement (hidden (32, 32), seeds 0-3)
+    "macflow": (
+        "measured (3000 steps): returns 25.0, 21.9, 23.8, 17.5 (mean 22.0) at the defaults against 21.9, 16.9, 16.9, "
+        "11.2 (16.7) with critic=independent: the mixed critic moves the one-step policy towards (1,1), but at "
+        "alpha = 3 the distillation keeps much of its mass on the joint teacher's data modes, and the continuous "
+        "one-step policy samples z (episodes mix 20 and 30), as on the discrete credit and stitch tasks"),
+}
+
+
+@pytest.fixture(scope="module")
+def bc_credit_cont():
+    r = evaluate("bc", "games/credit-cont", seeds=CREDIT_SEEDS, steps=1000)
+    assert np.all(r == 20.0), f"bc should play the data's mean actions (0,1) (20), got {r}"
+    return float(r.mean())
+
+
+@pytest.mark.slow  # 3-5 min each on the loaded 2-core machine
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.xfail(strict=True, reason=CREDIT_CONT_KNOWN[n])]
+                                               if n in CREDIT_CONT_KNOWN else []) for n in MIXED_CONT])
+def test_a_mixed_value_assigns_credit_with_continuous_actions(name, bc_credit_cont):
+    r = evaluate(name, "games/credit-cont", seeds=CREDIT_SEEDS, steps=CREDIT_CONT_STEPS)
+    print(f"{name} credit-cont: returns {r.round(2).tolist()} (bc {bc_credit_cont:.0f}, independent 20, optimum 30)")
+    assert r.mean() >= CREDIT_PASS, f"{name}: {r.tolist()}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(INDEPENDENT_CONT))
+def test_independent_learners_are_misled_with_continuous_actions(name):
+    r = evaluate(name, "games/credit-cont", INDEPENDENT_CONT[name], seeds=CREDIT_SEEDS, steps=CREDIT_CONT_STEPS)
+    print(f"{name} {INDEPENDENT_CONT[name]} credit-cont: returns {r.round(2).tolist()}")
     assert r.mean() < CREDIT_PASS, f"{name} without a mixer still finds (1,1): {r.tolist()}"

@@ -342,3 +342,24 @@ def test_macql_defaults_are_independent_in_discrete_and_mixed_in_continuous():
     assert resolve(disc, cls.make_config({"mixer": "qmix", "cql": "agent"})).cql == "agent"
     with pytest.raises(ConfigError, match="mixer must be one of"):
         cls.init(jax.random.PRNGKey(0), disc, cls.make_config({"mixer": "sum"}))
+
+
+def test_macql_continuous_independent_switch_trains():
+    """mixer=none with continuous actions (the independent switch of games/credit-cont's test): the critics are
+    per agent ([B, N]) and the shared actor's objective sums the agents' terms; it crashed on a [B] vs [B, N]
+    broadcast before. One update gives finite losses and moves the actor."""
+    from algorithms.base import Batch
+
+    cls = algorithms.get("macql")
+    spec = EnvSpec(n_agents=2, obs_dim=1, action_kind="continuous", action_dim=1, state_dim=1)
+    cfg = cls.make_config({"hidden": (8,), "mixer": "none"})
+    state = cls.init(jax.random.PRNGKey(0), spec, cfg)
+    B = 4
+    batch = Batch(obs=jnp.ones((B, 2, 1)), actions=jnp.zeros((B, 2, 1)), reward=jnp.ones(B),
+                  next_obs=jnp.ones((B, 2, 1)), terminal=jnp.ones(B), legal=jnp.ones((B, 2, 1), bool),
+                  next_legal=jnp.ones((B, 2, 1), bool), state=jnp.zeros((B, 1)), next_state=jnp.zeros((B, 1)),
+                  valid=jnp.ones(B))
+    new, metrics = jax.jit(cls.update)(state, batch, jax.random.PRNGKey(1))
+    assert np.isfinite(float(metrics["loss"])) and np.isfinite(float(metrics["actor_loss"]))
+    moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), new.params["actor"], state.params["actor"])
+    assert max(jax.tree.leaves(moved)) > 0.0

@@ -3,7 +3,9 @@
 * coordination: 45% (0,1), 45% (1,0), 3% (1,1), 7% (0,0) -- the optimum (1,1) is the rarest joint action.
 * payoff-zeta: zeta x {(0,0),(1,1)} + (1-zeta) x {(0,1),(1,0)}.
 * xor: two sharp modes at +-(0.9, -0.9), std 0.05.
-* credit: 50% (1,0), 40% (0,1), 6% (0,0), 4% (1,1) under the reward 10 a1 + 20 a2 (anti-correlated agents).
+* credit: 50% (1,0), 40% (0,1), 6% (0,0), 4% (1,1) under the reward 10 a1 + 20 a2 (anti-correlated agents);
+  credit-cont: 50% (0,1), 40% (1,0), 6% (0,0), 4% (1,1) (agents swapped) as actions +-0.5 plus N(0, 0.15^2) noise
+  (the move is the action's sign).
 * stitch / stitch-cont: per agent and episode, independently: 45% S -> M -> W, 25% S -> T, 30% S2 -> M -> N -> G
   (continuous: the move's action +-0.5 plus N(0, 0.15^2) noise, clipped to [-1, 1]; the move is its sign).
 * landmarks: experts heading for the landmark of the optimal assignment of the initial positions,
@@ -16,7 +18,7 @@ from scipy.optimize import linear_sum_assignment
 
 from algorithms.base import EnvSpec
 from benchmarks.data.transitions import Dataset
-from benchmarks.envs.games import (COORD_REWARD, CREDIT_JOINT, CREDIT_REWARD, STITCH_NEXT, STITCH_REWARD,
+from benchmarks.envs.games import (COORD_REWARD, CREDIT_CONT_JOINT, CREDIT_JOINT, CREDIT_REWARD, STITCH_NEXT, STITCH_REWARD,
                                    STITCH_NODES, STITCH_STEPS, S2_, S_, Stitch, LANDMARK_DT, LANDMARK_STEPS, XOR_MODES, XOR_STD, BanditGame,
                                    assignment_cost_np, initial_positions, landmark_expert_action,
                                    landmark_positions)
@@ -57,12 +59,24 @@ def payoff_dataset(zeta: float, seed: int = 0, size: int = 10_000) -> Dataset:
     return _bandit_dataset(a, r, BanditGame("payoff").spec, {"generator": f"payoff(zeta={zeta})", "seed": seed})
 
 
-def credit_dataset(seed: int = 0, size: int = 10_000) -> Dataset:
+STITCH_ACTION_NOISE = 0.15  # std of the continuous games' action noise around +-0.5 (stitch-cont, credit-cont)
+
+
+def credit_dataset(seed: int = 0, size: int = 10_000, continuous: bool = False) -> Dataset:
+    """Joint moves drawn from CREDIT_JOINT; continuous: actions +-0.5 plus N(0, 0.15^2), clipped to [-1, 1], whose
+    signs are the moves (the reward is the move's: noise that crosses 0 changes the move and its reward)."""
     rng = np.random.default_rng(seed)
-    joints = np.array(list(CREDIT_JOINT), np.int64)
-    a = joints[rng.choice(len(joints), size=size, p=np.array(list(CREDIT_JOINT.values())))]
-    r = CREDIT_REWARD[a[:, 0], a[:, 1]]
-    return _bandit_dataset(a, r, BanditGame("credit").spec, {"generator": f"credit({CREDIT_JOINT})", "seed": seed})
+    table = CREDIT_CONT_JOINT if continuous else CREDIT_JOINT
+    joints = np.array(list(table), np.int64)
+    a = joints[rng.choice(len(joints), size=size, p=np.array(list(table.values())))]
+    kind = "credit-cont" if continuous else "credit"
+    if continuous:
+        a = np.clip(np.where(a == 1, 0.5, -0.5) + STITCH_ACTION_NOISE * rng.standard_normal(a.shape), -1, 1)
+        moves = (a > 0).astype(np.int64)
+    else:
+        moves = a
+    r = CREDIT_REWARD[moves[:, 0], moves[:, 1]]
+    return _bandit_dataset(a, r, BanditGame(kind).spec, {"generator": f"{kind}({table})", "seed": seed})
 
 
 STITCH_BEHAVIOURS = {  # name: (probability, start node, moves at t = 0, 1, 2)
@@ -70,7 +84,6 @@ STITCH_BEHAVIOURS = {  # name: (probability, start node, moves at t = 0, 1, 2)
     "C: S -> T": (0.25, S_, (0, 0, 0)),
     "B: S2 -> M -> N -> G": (0.3, S2_, (1, 1, 1)),
 }
-STITCH_ACTION_NOISE = 0.15
 
 
 def stitch_dataset(continuous: bool = False, seed: int = 0, episodes: int = 2000) -> Dataset:

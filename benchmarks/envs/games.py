@@ -27,6 +27,16 @@
   the marginals' modes (1,0) = 10; an additive decomposition fitted to the team reward (VDN / mean /
   QMIX / linear mixers) recovers Q_1(1) - Q_1(0) = 10 and Q_2(1) - Q_2(0) = 20 exactly (the reward is
   additive and every joint action is in the data) and picks (1,1) = 30. Uniform random: 15.
+  credit-cont: the same reward with actions a_i in [-1, 1], move 1 iff a_i > 0 (as stitch-cont); the
+  dataset's actions are +-0.5 plus N(0, 0.15^2) noise around joint moves drawn from CREDIT_CONT_JOINT:
+  50% (0,1), 40% (1,0), 6% (0,0), 4% (1,1). The agents are swapped with respect to credit because a
+  deterministic actor regularised towards the data (TD3+BC, OMAR, MAC-Flow's distillation) starts from
+  the data's mean action, and with credit's moves agent 1's mean (+0.04) already makes move 1, so every
+  learner would find (1,1) (measured: matd3bc with and without its mixer, 30 on 3 of 4 seeds). Here
+  agent 1's mean is -0.06 (move 0) and its own value points to move 0 too: E[r | a1 > 0] = 10 + 20
+  (.04/.44) = 11.8 < E[r | a1 < 0] = 20 (.50/.56) = 17.9, E[r | a2 > 0] = 20 + 10 (.04/.54) = 20.7 >
+  E[r | a2 < 0] = 10 (.40/.46) = 8.7. So BC (the modes and the mean actions) and independent
+  learners play (0,1) = 20; an additive mixed value (1,1) = 30.
 * stitch, stitch-cont (known-answer task, not in the paper): trajectory stitching over 3 steps, 2
   agents, team reward = the sum of the agents' rewards. Each agent moves on its own small graph
   (nodes S, S2, M, N, G, W, T; ``STITCH_NEXT``), choosing "0" or "1" each step (stitch: actions
@@ -63,6 +73,8 @@ from algorithms.base import CONTINUOUS, DISCRETE, EnvSpec
 COORD_REWARD = np.array([[0.0, 1.0], [1.0, 2.0]], np.float32)  # [a1, a2]
 CREDIT_REWARD = np.array([[0.0, 20.0], [10.0, 30.0]], np.float32)  # [a1, a2]: 10 a1 + 20 a2
 CREDIT_JOINT = {(1, 0): 0.50, (0, 1): 0.40, (0, 0): 0.06, (1, 1): 0.04}  # the credit dataset's joint actions
+# credit-cont's joint moves: the agents swapped, so that agent 1's actions average below 0 (see the docstring)
+CREDIT_CONT_JOINT = {(0, 1): 0.50, (1, 0): 0.40, (0, 0): 0.06, (1, 1): 0.04}
 XOR_MODES = np.array([[-0.9, 0.9], [0.9, -0.9]], np.float32)
 XOR_STD = 0.05
 PAYOFF_ZETAS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -77,7 +89,7 @@ class BanditGame:
 
     def __init__(self, kind: str):
         self.kind = kind
-        discrete = kind != "xor"
+        discrete = kind not in ("xor", "credit-cont")
         self.spec = EnvSpec(
             n_agents=2, obs_dim=1, state_dim=1, action_kind=DISCRETE if discrete else CONTINUOUS,
             action_dim=2 if discrete else 1, has_legal=False, episode_length=1,
@@ -95,7 +107,9 @@ class BanditGame:
         if self.kind == "xor":
             a = jnp.clip(actions[..., 0], -1.0, 1.0)
             return -a[..., 0] * a[..., 1]
-        table = jnp.asarray(CREDIT_REWARD if self.kind == "credit" else COORD_REWARD)
+        table = jnp.asarray(CREDIT_REWARD if self.kind.startswith("credit") else COORD_REWARD)
+        if self.kind == "credit-cont":
+            actions = (actions[..., 0] > 0).astype(jnp.int32)  # move 1 iff a > 0
         return table[actions[..., 0], actions[..., 1]]
 
     def step(self, env_state, actions, key):

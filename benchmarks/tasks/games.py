@@ -29,6 +29,8 @@ def games_suite() -> Suite:
         # known-answer tasks (tests/test_known_answer.py); refs: uniform random and the exact optimum
         "credit": bandit("credit", "credit", lambda s: data.credit_dataset(s), (15.0, 30.0),
                          "credit assignment: marginal values mislead, a mixed value finds (1,1)"),
+        "credit-cont": bandit("credit-cont", "credit-cont", lambda s: data.credit_dataset(s, continuous=True),
+                              (15.0, 30.0), "credit assignment, continuous actions (move 1 iff a > 0)"),
     }
 
     def stitch(name, continuous):
