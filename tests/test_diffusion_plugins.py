@@ -69,6 +69,35 @@ def test_per_agent_work_grows_with_agents_for_madiff_d_and_not_for_dof():
     assert dof[8] / dof[2] < 1.5
 
 
+def test_act_runs_the_unet_over_the_history_and_the_planned_steps():
+    """``act`` (what ``bench latency`` times) is one decision with a fresh observation history, so its U-Net
+    runs over history + H steps: 20 + 8 = 28 at the default, 3.5 x the convolution work of history 0; the
+    acting carry keeps the last ``history`` observations, oldest first."""
+    from algorithms.madiff import HORIZON
+
+    cls = algorithms.get("madiff-c")
+    with_history = _act_flops("madiff-c", 3)
+    cfg = cls.make_config({"dim": 16, "dim_mults": (1, 2), "inv_hidden": (32, 32), "history": 0})
+    spec = Landmarks(3).spec
+    state = jax.eval_shape(lambda k: cls.init(k, spec, cfg), jax.random.PRNGKey(0))
+    lowered = jax.jit(cls.act).lower(state, jnp.zeros((1, 3, spec.obs_dim)), jnp.ones((1, 3, 1), bool),
+                                     jax.random.PRNGKey(0))
+    analysis = lowered.cost_analysis()
+    without = float((analysis[0] if isinstance(analysis, (list, tuple)) else analysis)["flops"])
+    assert cls.Config().history == 20 and cls.window(cls.Config()) == (20, 20 + HORIZON)
+    assert 2.5 < with_history / without < 4.0, (with_history, without)
+    # the carry: history copies of the first observation, then shifted by one step per decision
+    state = cls.init(jax.random.PRNGKey(0), spec, cls.make_config({"dim": 8, "dim_mults": (1,), "history": 3}))
+    o = [jnp.full((2, 3, spec.obs_dim), float(i)) for i in range(3)]
+    carry = cls.act_carry_init(state, o[0], jnp.ones((2, 3, 1), bool))
+    assert carry.shape == (2, 3, 3, spec.obs_dim) and float(jnp.abs(carry).max()) == 0.0
+    step = jax.jit(cls.act_step)
+    for i in (0, 1, 2):
+        a, carry = step(state, carry, o[i], jnp.ones((2, 3, 1), bool), jax.random.PRNGKey(i))
+        assert a.shape == (2, 3, 2)
+    np.testing.assert_array_equal(np.asarray(carry[0, 0, :, 0]), [0.0, 1.0, 2.0])
+
+
 # ---- expressiveness on xor ------------------------------------------------------------------------------
 def _train_and_sample(name, overrides, steps, n=400, batch=128):
     cls = algorithms.get(name)
@@ -78,7 +107,7 @@ def _train_and_sample(name, overrides, steps, n=400, batch=128):
     class _RC:  # the trainer's own data path (windows for the trajectory models)
         dataset, data_seed = None, 0
 
-    _, data = load_data(task, cls, _RC)
+    _, data = load_data(task, cls, _RC, cfg)
     states = init_states(cls, task.spec, cfg, (0,))
     states, metrics = make_chunk(cls, batch, steps)(states, jax.random.PRNGKey(1)[None], data)
     state = jax.tree.map(lambda x: x[0], states)
@@ -102,7 +131,7 @@ def test_xor_joint_model_madiff_c_reproduces_both_anti_aligned_modes():
     agents, so it can represent the coupled modes (-0.9, 0.9) / (0.9, -0.9). xor observations are
     constant, so actions are diffused inside the trajectory (inv_dyn=False, the official code's other
     mode); an inverse-dynamics model cannot see actions in constant observations."""
-    a, m = _train_and_sample("madiff-c", {"dim": 16, "dim_mults": (1, 2), "inv_dyn": False, "lr": 1e-3}, 600)
+    a, m = _train_and_sample("madiff-c", {"dim": 16, "dim_mults": (1, 2), "inv_dyn": False, "history": 0, "lr": 1e-3}, 600)
     st = _xor_stats(a)
     print("\nmadiff-c on xor:", st, m)
     assert st["anti_aligned"] > 0.75, st
@@ -112,7 +141,8 @@ def test_xor_joint_model_madiff_c_reproduces_both_anti_aligned_modes():
 @pytest.mark.parametrize("name,over", [
     ("diffusionbc", {"hidden": (64, 64), "lr": 1e-3}),
     # slow: ~80 s idle on a cold cache (U-Net compilation); dof's contract tests stay in the default run
-    pytest.param("dof", {"dim": 16, "dim_mults": (1, 2), "inv_dyn": False, "lr": 1e-3}, marks=pytest.mark.slow),
+    pytest.param("dof", {"dim": 16, "dim_mults": (1, 2), "inv_dyn": False, "history": 0, "lr": 1e-3},
+                 marks=pytest.mark.slow),
 ])
 def test_xor_factorised_models_give_bimodal_marginals_but_independent_agents(name, over):
     """Diffusion BC (independent noise per agent) and DoF (per-agent noise models without cross-agent
@@ -191,7 +221,7 @@ def test_planners_condition_on_the_reward_to_go_to_the_episode_end(name):
         want = sum(0.99 ** (u - t) * r[u] for u in range(t, end + 1))
         np.testing.assert_allclose(float(Planner._return(cfg, batch)[row]), want, rtol=1e-5)
     window = Planner._return(cls.make_config({"return_condition": "window"}), batch)
-    assert batch.reward.shape[1] == HORIZON
+    assert batch.reward.shape[1] == cfg.history + HORIZON == 28  # 20 past steps (the default history) + 8 planned
     assert float(jnp.abs(window - Planner._return(cfg, batch)).max()) > 0.1
     with pytest.raises(ConfigError, match="reward-to-go"):
         Planner._return(cfg, batch.replace(rtg=None))
