@@ -158,6 +158,25 @@ class Algorithm:
     # online phase collects with ``act`` (its own stochasticity), plus any --online-noise.
     explore: ClassVar[Any] = None
 
+    # Optional acting carry (both hooks or neither), static methods when defined:
+    #   act_carry_init(state, obs, legal) -> carry
+    #   act_step(state, carry, obs, legal, key) -> (actions, carry)
+    # for a policy that keeps something from one step of an episode to the next (MADiff's observation history).
+    # The evaluators (benchmarks/training/evaluate.py, both paths) build the carry from every episode's first
+    # observation and thread it through the episode; all episodes of a batch start together and a finished one is
+    # masked, so a carry is never reset mid-batch. Without the hooks the evaluators call ``act`` with an empty
+    # carry (``acting`` below). ``act`` stays the one-decision entry point (latency, contract tests): for a plugin
+    # with a carry it is one ``act_step`` from a fresh carry.
+    act_carry_init: ClassVar[Any] = None
+    act_step: ClassVar[Any] = None
+
+    @classmethod
+    def window(cls, cfg) -> tuple:
+        """(past, length): the windows the plugin's update reads, ``length`` steps of which the first ``past`` come
+        before the sampled transition (an observation history; steps before the episode's start repeat its first
+        step and have ``valid`` = 0). Default: (0, ``sequence_length``)."""
+        return 0, cls.sequence_length
+
     @staticmethod
     def rtg_discount(cfg) -> float | None:
         """The discount of the reward-to-go the plugin's batches must carry (``Batch.rtg``), or None (no
@@ -274,6 +293,19 @@ def check_choice(algo: str, key: str, value, allowed) -> None:
     """A string-valued config switch must be one of ``allowed``; otherwise a ConfigError naming them."""
     if value not in allowed:
         raise ConfigError(f"{algo}: {key} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+
+
+def acting(algo):
+    """(init, step) of ``algo``'s policy with its acting carry: ``init(state, obs, legal) -> carry`` and
+    ``step(state, carry, obs, legal, key) -> (actions, carry)``; a plugin without the carry hooks gets an empty
+    carry and ``act``."""
+    init, step = getattr(algo, "act_carry_init", None), getattr(algo, "act_step", None)
+    if (init is None) != (step is None):
+        raise ConfigError(f"plugin '{getattr(algo, 'name', algo)}' defines only one of act_carry_init / act_step; "
+                          "define both or neither")
+    if step is not None:
+        return init, step
+    return (lambda state, obs, legal: ()), (lambda state, carry, obs, legal, key: (algo.act(state, obs, legal, key), carry))
 
 
 def mask_logits(logits: jax.Array, legal: jax.Array) -> jax.Array:

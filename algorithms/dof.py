@@ -12,6 +12,10 @@ sampling. The released code uses w_i eps_i / sum_j w_j, which with w = 1 shrinks
 1/N (card 10 pitfall iii); we implement the intended weighting, normalised by the mean,
 w_i eps_i / mean_j w_j, so w = 1 is the plain concatenation (``w_concat=False`` gives plain Concat).
 
+Observation history: MADiff's (``history``, default 20, the DoF SMAC 3m config's H_hist = 20 too; presets
+mpe 0, mamujoco 18, games 0; see :mod:`algorithms.madiff`): each agent's slice imposes its own past
+observations, kept at execution in the acting carry.
+
 Execution: agent i runs its own K-step chain on its own slice from its own observation; nothing crosses
 agents, so the work per agent does not depend on N (O(K) per agent, O(IK) in total). The chains of all
 agents are evaluated as one batched call per step (a network evaluation counts once however many

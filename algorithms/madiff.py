@@ -1,9 +1,10 @@
 """MADiff: return-conditioned multi-agent trajectory diffusion (Zhu et al., NeurIPS 2024; card 9).
 
-A DDPM (K = 200 steps, cosine schedule, clipped x0, epsilon prediction) over windows of H = 8 per-agent
-observations [B, N, H, O], denoised by the temporal U-Net with cross-agent attention
-(:mod:`algorithms.temporal`, shared across agents). The current observation is imposed by inpainting
-before every denoising step; actions come from a shared inverse-dynamics MLP a_t = f(o_t, o_{t+1})
+A DDPM (K = 200 steps, cosine schedule, clipped x0, epsilon prediction) over windows of per-agent
+observations [B, N, T, O], T = ``history`` past steps + a planned horizon of H = 8 (see below), denoised
+by the temporal U-Net with cross-agent attention (:mod:`algorithms.temporal`, shared across agents). The
+observation history and the current observation are imposed by inpainting before every denoising step;
+actions come from a shared inverse-dynamics MLP a_t = f(o_t, o_{t+1})
 (2 x 256 ReLU) applied to the agent's own generated next observation. Loss 1/2 (L_diff + L_inv).
 Return conditioning with classifier-free guidance: the return embedding is dropped with probability
 0.25 during training (one mask for all agents) and sampling uses eps_u + w (eps_c - eps_u), w = 1.2,
@@ -12,20 +13,40 @@ K = 200 U-Net calls plus 1 inverse-dynamics call (Cost.nfe = 201; card 1.1 count
 as 2K). Sampling starts from x_K ~ 0.5 N(0, I) (low temperature). EMA 0.995 of the parameters every 10
 steps from step 2000 (copied before), used at execution. Adam, lr 2e-4.
 
-* madiff-c (centralised): every agent's current observation is imposed; one chain for the team.
-* madiff-d (decentralised): training imposes one random agent's observation per window (the others'
-  are imagined); at execution each agent runs its own chain over the joint N-agent trajectory from its
-  own observation only and keeps its own slice, so its work grows with N (O(IK) per agent).
+* madiff-c (centralised): every agent's history and current observation are imposed; one chain for the team.
+* madiff-d (decentralised): training imposes one random agent's history and observation per window, the
+  others' history as zeros and their present and future imagined (official ``mask_generator``); at
+  execution each agent runs its own chain over the joint N-agent trajectory from its own observations
+  only and keeps its own slice, so its work grows with N (O(IK) per agent).
+
+Observation history (``history``, the official ``history_horizon``). A training window spans the
+``history`` steps before its transition, the transition and the planned steps after it, gathered by index
+(``window(cfg)`` -> the data layer's ``past``); steps before the episode's start repeat its first step (the
+official dataset's padding with ``use_zero_padding=False``, every official config). The history steps are
+imposed, never a diffusion target (official ``loss_masks``). At execution the plugin's acting carry
+(``act_carry_init`` / ``act_step``, threaded by both evaluators) holds the last ``history`` observations, at
+an episode's start ``history`` copies of its first one (the official evaluator's queue); ``act`` alone is one
+decision with such a fresh history (latency and contract tests). The official configs: SMAC 20 (3m, 5m6m,
+8m; 2s3z 8), MA-MuJoCo 18, MPE 0. The Config default is 20, the SMAC value: MAC-Flow's MADiff comparison
+and its latency figures are on SMAC, and ``bench latency`` times the Config default. ``history`` is not in
+``cost_defining``, as the U-Net's width is not: it leaves the number of network calls per decision (201)
+as it is and changes what one call costs, (history + H) / H = 3.5 times the U-Net work of history 0 (the
+same kind of change as ``dim``, which the games preset shrinks). That lets the per-suite values be
+``suite_presets``: mpe 0, mamujoco 18, games 0 (one-step bandits and 25-step landmarks; MADiff was never
+run on them). Caveat: ``bench run --paper-size`` drops every preset, so there ``history`` is 20 on every
+suite; give ``--set history=0`` (MPE) or ``18`` (MA-MuJoCo) with it.
 
 Choices the harness forces (documented deviations from the official code):
-* ``act`` sees only the current observation, so there is no observation history (H_hist = 0, as in
-  the official MPE Spread config; the paper's SMAC configs keep 20 steps, MA-MuJoCo 18) and no
-  return-to-go update between steps (the official SMAC evaluator's R <- (R - r_t) / gamma): the plugin
-  contract's ``act(state, obs, legal, key)`` carries nothing from one step to the next. Adding it needs
-  an acting carry threaded through the evaluators (benchmarks/training/evaluate.py, both paths) and the
-  latency tool; not done.
-* Horizon H = 8 for every task (divisible by the U-Net's down-sampling factor 4); official configs use
-  4 (+20 history) on SMAC, 10 (+18) on MA-MuJoCo and 24 on MPE.
+* No return-to-go update between steps (the official SMAC evaluator's R <- (R - r_t) / gamma): the acting
+  carry holds the observation history only, and the evaluators do not pass rewards to the policy.
+* The planned horizon is the smallest H >= 8 that makes history + H divisible by the U-Net's
+  down-sampling factor (4 at the paper size): 8 on SMAC (20 + 8; the official configs use 20 + 4), 10 on
+  MA-MuJoCo (18 + 10, the official pair), 8 on MPE (official 24).
+* The official attention masks (history steps of invisible agents left out of the cross-agent attention)
+  are not applied: our U-Net attends over every step.
+* With ``inv_dyn=False`` (actions diffused) the history imposes the observations only; the official
+  ``action_visible`` would also impose the past actions. The official history configs all use inverse
+  dynamics.
 * Return condition (``return_condition="episode"``, the paper's): R = sum_{t' >= t} gamma^(t' - t) r_t',
   the discounted (gamma 0.99) team reward-to-go from the window's first step to its episode's end,
   as the official ``sequence.py``. The data layer computes it once per dataset row (``rtg_discount``
@@ -59,6 +80,7 @@ action. Landmarks keeps inverse dynamics (measured, DoF, 2 seeds, step 500: norm
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -91,6 +113,9 @@ class Config:
     discount: float = 0.99  # gamma of the return used as the condition, 0.99 (MADiff configs)
     # return condition: "episode" = reward-to-go to the episode's end (MADiff sequence.py) | "window" (old: 8 steps)
     return_condition: str = "episode"
+    # past observations imposed by inpainting before the current one, 20 (MADiff SMAC configs 3m/5m6m/8m
+    # history_horizon; MA-MuJoCo 18 and MPE 0 are suite presets; games preset 0); see the module docstring
+    history: int = 20
     inv_dyn: bool = True  # actions by inverse dynamics f(o_t, o_t+1), True (MADiff code, card 9); False diffuses [a, o]
     # keep steps past the episode end in the diffusion loss, True (MADiff configs; see module docstring)
     pred_future_padding: bool = True
@@ -125,16 +150,19 @@ class Planner(Algorithm):
     train_visible = "all"     # whose current observation is imposed in training: "all" | "one"
     chains = "team"           # execution: "team" (one chain) | "per_agent" (one joint chain per agent)
     # contract-test size (one U-Net level keeps compilation cheap; tests/test_diffusion_plugins.py runs two)
-    tiny = {"dim": 8, "dim_mults": (1,), "inv_hidden": (32, 32)}
-    suite_presets = {"games": {"dim": 32, "dim_mults": (1, 2), "inv_dyn": False},  # see the module docstring
-                     "games/landmarks*": {"inv_dyn": True}}
+    # and a 2-step observation history, so the contract tests run the history's inpainting at a near-flat cost
+    tiny = {"dim": 8, "dim_mults": (1,), "inv_hidden": (32, 32), "history": 2}
+    suite_presets = {"games": {"dim": 32, "dim_mults": (1, 2), "inv_dyn": False, "history": 0},  # see the module docstring
+                     "games/landmarks*": {"inv_dyn": True},
+                     "mpe": {"history": 0},  # MADiff's MPE configs: history_horizon 0
+                     "mamujoco": {"history": 18}}  # MADiff's MA-MuJoCo configs: history_horizon 18
 
     def __init_subclass__(cls, **kw):
         # the contract's entry points are plain static functions bound to the variant once, so that
         # ``jax.jit(cls.update)`` sees the same function object every time (a classmethod would give a
         # new bound method per attribute access and defeat jit's trace cache)
         super().__init_subclass__(**kw)
-        for fn in ("init", "update", "act", "cost"):
+        for fn in ("init", "update", "act", "cost", "act_carry_init", "act_step"):
             impl = getattr(Planner, "_" + fn).__func__
 
             def bound(*args, _impl=impl, _cls=cls):
@@ -142,6 +170,18 @@ class Planner(Algorithm):
 
             bound.__name__ = bound.__qualname__ = f"{cls.__name__}.{fn}"
             setattr(cls, fn, staticmethod(bound))
+
+    # ---- windows: history + planned horizon ------------------------------------------------------
+    @staticmethod
+    def _length(cfg):
+        """T: the U-Net's sequence, ``history`` past steps then the planned horizon, which is the smallest
+        number >= HORIZON making T divisible by the U-Net's down-sampling factor."""
+        factor = 2 ** (len(cfg.dim_mults) - 1)
+        return -(-(cfg.history + HORIZON) // factor) * factor
+
+    @classmethod
+    def window(cls, cfg):
+        return cfg.history, cls._length(cfg)
 
     # ---- networks ----------------------------------------------------------------------------
     @classmethod
@@ -166,10 +206,8 @@ class Planner(Algorithm):
         make_schedule(cfg.schedule, cfg.diffusion_steps)
         if cfg.return_condition not in ("episode", "window"):
             raise ConfigError(f"{cls.name}: return_condition must be 'episode' or 'window', got {cfg.return_condition!r}")
-        factor = 2 ** (len(cfg.dim_mults) - 1)
-        if HORIZON % factor:
-            raise ConfigError(f"{cls.name}: horizon {HORIZON} is not divisible by the U-Net's down-sampling "
-                              f"factor {factor}; use at most {HORIZON.bit_length()} entries in dim_mults")
+        if cfg.history < 0:
+            raise ConfigError(f"{cls.name}: history must be >= 0 (past observations imposed), got {cfg.history}")
 
     @classmethod
     def _init(cls, key, spec, cfg):
@@ -178,7 +216,7 @@ class Planner(Algorithm):
         n, o = spec.n_agents, spec.obs_dim
         feat = o if cfg.inv_dyn else spec.action_dim + o
         ku, ki = jax.random.split(key)
-        params = {"unet": unet.init(ku, jnp.zeros((1, n, HORIZON, feat)), jnp.zeros((1,), jnp.int32),
+        params = {"unet": unet.init(ku, jnp.zeros((1, n, cls._length(cfg), feat)), jnp.zeros((1,), jnp.int32),
                                     jnp.zeros((1, n)), jnp.ones((1,)))}
         if cfg.inv_dyn:
             params["inv"] = inv.init(ki, jnp.zeros((1, n, 2 * o)))
@@ -201,7 +239,9 @@ class Planner(Algorithm):
 
     @staticmethod
     def _return(cfg, batch):
-        """[B]: the return each window is conditioned on (see ``return_condition``)."""
+        """[B]: the return each window is conditioned on (see ``return_condition``), from the window's
+        current step (step ``history``; the steps before it are the observation history)."""
+        P = cfg.history
         if cfg.return_condition == "episode":
             if batch.rtg is None:
                 from algorithms.errors import ConfigError
@@ -209,9 +249,9 @@ class Planner(Algorithm):
                 raise ConfigError("madiff: the batch carries no reward-to-go; build the data with "
                                   "rtg_discount=<plugin>.rtg_discount(cfg) (the trainer's load_data does), or "
                                   "--set return_condition=window")
-            return batch.rtg[:, 0]
-        disc = cfg.discount ** jnp.arange(batch.reward.shape[1])
-        return jnp.sum(batch.reward * batch.valid * disc, axis=1)
+            return batch.rtg[:, P]
+        disc = cfg.discount ** jnp.arange(batch.reward.shape[1] - P)
+        return jnp.sum(batch.reward[:, P:] * batch.valid[:, P:] * disc, axis=1)
 
     @classmethod
     def _stats(cls, state, batch):
@@ -238,11 +278,16 @@ class Planner(Algorithm):
             visible = jax.nn.one_hot(jax.random.randint(k_vis, (B,), 0, N), N) > 0
         else:
             visible = jnp.ones((B, N), bool)
+        # inpainting (official mask_generator): a visible agent's history and current observation, an
+        # invisible agent's history as zeros (MADiff-D); step P = cfg.history is the current one
+        P = cfg.history
         feat_is_obs = jnp.arange(x0.shape[-1]) >= A
-        cond = visible[:, :, None, None] & (jnp.arange(H) == 0)[None, None, :, None] & feat_is_obs
-        inpaint = lambda x: jnp.where(cond, x0, x)
+        steps = jnp.arange(H)[None, None, :, None]
+        cond = ((visible[:, :, None, None] & (steps <= P)) | (steps < P)) & feat_is_obs
+        cond_val = jnp.where(visible[:, :, None, None], x0, 0.0)
+        inpaint = lambda x: jnp.where(cond, cond_val, x)
         step_mask = jnp.ones_like(batch.valid) if cfg.pred_future_padding else batch.valid
-        mask = (~cond) * step_mask[:, None, :, None]
+        mask = (~cond) * step_mask[:, None, :, None] * (steps >= P)  # the history is never a target (official loss_masks)
         r = cls._return(cfg, batch)
         ret = jnp.broadcast_to(((r - extra["ret_lo"]) / jnp.maximum(extra["ret_hi"] - extra["ret_lo"], 1e-6))[:, None], (B, N))
         if cfg.returns_condition:
@@ -277,23 +322,27 @@ class Planner(Algorithm):
 
     # ---- execution -----------------------------------------------------------------------------
     @classmethod
-    def plan(cls, state, obs, key):
-        """Denoised windows [B, N, H, F] (normalised units) for obs [B, N, O]; per_agent chains return
-        agent i's slice of agent i's own chain."""
+    def plan(cls, state, hist, obs, key):
+        """Denoised windows [B, N, T - history, F] (normalised units, from the current step on) for the past
+        observations hist [B, N, history, O] and the current obs [B, N, O]; per_agent chains return agent
+        i's slice of agent i's own chain (which imposes agent i's history and observation, and zeros for
+        the others' history, as the official evaluator)."""
         spec, cfg = state.spec, state.cfg
         params = state.target["ema"]
         B, N, O = obs.shape
-        obs_n = cls._norm_obs(state.extra, obs)
+        P, T = cfg.history, cls._length(cfg)
+        seq_n = cls._norm_obs(state.extra, jnp.concatenate([hist, obs[:, :, None]], 2))  # [B, N, P + 1, O]
         A = 0 if cfg.inv_dyn else spec.action_dim
         F = A + O
-        if cls.chains == "per_agent":  # chain c (rows c*B..) imposes only agent c's observation
+        if cls.chains == "per_agent":  # chain c (rows c*B..) imposes only agent c's observations
             vis = jnp.repeat(jnp.eye(N, dtype=bool), B, axis=0)  # [N*B, N]
-            cond_obs = jnp.where(vis[..., None], jnp.tile(obs_n, (N, 1, 1)), 0.0)
+            cond_seq = jnp.where(vis[..., None, None], jnp.tile(seq_n, (N, 1, 1, 1)), 0.0)
         else:
-            vis, cond_obs = jnp.ones((B, N), bool), obs_n
+            vis, cond_seq = jnp.ones((B, N), bool), seq_n
         M = vis.shape[0]
-        cond_val = jnp.zeros((M, N, HORIZON, F)).at[:, :, 0, A:].set(cond_obs)
-        cond = vis[:, :, None, None] & (jnp.arange(HORIZON) == 0)[None, None, :, None] & (jnp.arange(F) >= A)
+        cond_val = jnp.zeros((M, N, T, F)).at[:, :, :P + 1, A:].set(cond_seq)
+        steps = jnp.arange(T)[None, None, :, None]
+        cond = ((vis[:, :, None, None] & (steps <= P)) | (steps < P)) & (jnp.arange(F) >= A)
         inpaint = lambda x: jnp.where(cond, cond_val, x)
         ret = jnp.full((M, N), cfg.test_ret)
         if cfg.returns_condition:
@@ -302,29 +351,43 @@ class Planner(Algorithm):
         else:
             eps = lambda x, k: cls._eps(spec, cfg, params, x, k, ret, jnp.zeros((M,)))
         kx, ks = jax.random.split(key)
-        x = cfg.init_scale * jax.random.normal(kx, (M, N, HORIZON, F))
+        x = cfg.init_scale * jax.random.normal(kx, (M, N, T, F))
         x = ddpm_sample(eps, make_schedule(cfg.schedule, cfg.diffusion_steps), x, ks,
-                        clip=1.0 if cfg.clip_sample else None, inpaint=inpaint)
+                        clip=1.0 if cfg.clip_sample else None, inpaint=inpaint)[:, :, P:]
         if cls.chains == "per_agent":
-            x = x.reshape(N, B, N, HORIZON, F)[jnp.arange(N), :, jnp.arange(N)]  # [N, B, H, F]
+            x = x.reshape(N, B, N, T - P, F)[jnp.arange(N), :, jnp.arange(N)]  # [N, B, T - P, F]
             x = jnp.swapaxes(x, 0, 1)
         return x
 
     @classmethod
-    def _act(cls, state, obs, legal, key):
+    def _act_carry_init(cls, state, obs, legal):
+        """The observation history at an episode's first step: ``history`` copies of its first observation
+        [..., N, history, O] (the official evaluator's padding with use_zero_padding=False)."""
+        return jnp.repeat(obs[..., None, :], state.cfg.history, axis=-2)
+
+    @classmethod
+    def _act_step(cls, state, carry, obs, legal, key):
+        """One decision from the history ``carry`` and the current obs; the carry moves on by one step."""
         spec, cfg = state.spec, state.cfg
         lead = obs.shape[:-2]
-        obs = obs.reshape((-1,) + obs.shape[-2:])
-        legal = legal.reshape((-1,) + legal.shape[-2:])
-        x = cls.plan(state, obs, key)
+        flat = lambda x: x.reshape((math.prod(lead),) + x.shape[len(lead):])  # not -1: history 0 is an empty axis
+        o, hist, lg = flat(obs), flat(carry), flat(legal)
+        x = cls.plan(state, hist, o, key)
         if cfg.inv_dyn:
             inv = cls._nets(spec, cfg)[1]
-            pair = jnp.concatenate([cls._norm_obs(state.extra, obs), x[:, :, 1]], -1)
+            pair = jnp.concatenate([cls._norm_obs(state.extra, o), x[:, :, 1]], -1)
             out = inv.apply(state.target["ema"]["inv"], pair)
         else:
             out = x[:, :, 0, :spec.action_dim]
-        a = _decode(spec, out, legal)
-        return a.reshape(lead + a.shape[1:])
+        a = _decode(spec, out, lg)
+        carry = jnp.concatenate([carry, obs[..., None, :]], -2)[..., 1:, :]
+        return a.reshape(lead + a.shape[1:]), carry
+
+    @classmethod
+    def _act(cls, state, obs, legal, key):
+        """One decision with a fresh history (``act_carry_init`` of this observation): what ``act`` means for
+        a single step (latency, contract tests); the evaluators thread the real history (``act_step``)."""
+        return cls._act_step(state, cls._act_carry_init(state, obs, legal), obs, legal, key)[0]
 
     @classmethod
     def _cost(cls, spec, cfg):
@@ -334,8 +397,8 @@ class Planner(Algorithm):
                 "per_agent": "each agent runs a chain over the joint N-agent trajectory"}[cls.chains]
         per_agent = "O(K)" if not cls.attention else "O(IK)"
         return Cost(nfe=k + inv, per_agent=per_agent, centralised=cls.centralised_execution,
-                    note=f"{k} DDPM steps (classifier-free guidance in one batched call each) + {inv} "
-                         f"inverse-dynamics pass; {what}")
+                    note=f"{k} DDPM steps (classifier-free guidance in one batched call each) over {cfg.history} "
+                         f"past + {cls._length(cfg) - cfg.history} planned steps + {inv} inverse-dynamics pass; {what}")
 
 
 @register

@@ -31,7 +31,8 @@ def _setup(name, kind):
     cfg = cls.make_config(tiny_overrides(cls), allow_cost_override=True)
     ds = task.make_dataset(0)
     rtg = cls.rtg_discount(cfg)
-    arrays = to_transitions(ds, rtg) if cls.sequence_length == 1 else to_windows(ds, cls.sequence_length, rtg)
+    past, length = cls.window(cfg)  # madiff / dof: windows with an observation history (history = 20 by default)
+    arrays = to_transitions(ds, rtg) if length == 1 else to_windows(ds, length, rtg, past=past)
     data = {k: jnp.asarray(v) for k, v in arrays.items()}
     return cls, task, cfg, data, jax.jit(cls.update), jax.jit(cls.act)
 

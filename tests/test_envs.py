@@ -101,6 +101,97 @@ def test_python_evaluator_matches_direct_stepping():
     np.testing.assert_allclose(returns.reshape(-1), tot, rtol=1e-6)
 
 
+class _Recall:
+    """A plugin with an acting carry (algorithms/base.py ``act_carry_init`` / ``act_step``) whose action depends on
+    it: the carry holds the step count and the episode's first positions, and each agent pushes towards a point
+    that turns with the step count relative to where it started. ``act`` (a fresh carry each step) behaves
+    differently, so an evaluator that drops or resets the carry gets other returns."""
+
+    name = "recall"
+
+    @staticmethod
+    def act_carry_init(state, obs, legal):
+        return {"t": jnp.zeros(obs.shape[:-2]), "o0": obs[..., :2]}
+
+    @staticmethod
+    def act_step(state, carry, obs, legal, key):
+        t = carry["t"][..., None, None]
+        turn = jnp.concatenate([jnp.cos(0.4 * t), jnp.sin(0.4 * t)], -1) * state["r"]
+        a = jnp.clip(carry["o0"] + turn - obs[..., :2], -1.0, 1.0)
+        return a, {"t": carry["t"] + 1, "o0": carry["o0"]}
+
+    @staticmethod
+    def act(state, obs, legal, key):
+        return _Recall.act_step(state, _Recall.act_carry_init(state, obs, legal), obs, legal, key)[0]
+
+
+def _recall_by_hand(r, obs0, step, n_steps, carry=True):
+    """The _Recall policy stepped by hand with numpy: returns [E]; ``carry=False`` restarts it every step."""
+    t, o0, obs, total, alive = 0, obs0[..., :2].copy(), obs0, 0.0, True
+    for _ in range(n_steps):
+        if not carry:
+            t, o0 = 0, obs[..., :2].copy()
+        turn = np.concatenate([np.cos(0.4 * np.full(obs.shape[:-1] + (1,), t)),
+                               np.sin(0.4 * np.full(obs.shape[:-1] + (1,), t))], -1) * r
+        obs, reward, done = step(np.clip(o0 + turn - obs[..., :2], -1.0, 1.0))
+        total = total + np.where(alive, reward, 0.0)
+        alive = alive & ~done
+        t += 1
+    return total
+
+
+def test_evaluators_thread_the_acting_carry():
+    """Both evaluators build a plugin's acting carry from the episodes' first observations and thread it
+    through the episode (a JAX environment: landmarks; a Python one: MPE Spread): the returns equal a
+    hand-written loop's, and differ from those of the same policy restarted every step (``act``)."""
+    from benchmarks.envs.games import Landmarks
+    from benchmarks.training.evaluate import make_evaluator, make_python_evaluator
+
+    # JAX environment: the jitted rollout, one seed, 8 episodes, replayed with the rollout's own keys
+    env, E = Landmarks(3), 8
+    state = {"r": jnp.asarray(0.3)}
+    key = jax.random.PRNGKey(4)
+    returns, _ = make_evaluator(env, _Recall, E)(jax.tree.map(lambda x: x[None], state), key[None])
+    k_reset, k_run = jax.random.split(key)
+    env_state, obs0, _, _ = jax.vmap(env.reset)(jax.random.split(k_reset, E))
+    keys = iter(jax.random.split(k_run, env.spec.episode_length))
+
+    def jax_step(actions):
+        nonlocal env_state
+        ks = jax.random.split(next(keys))[1]
+        env_state, obs, _, _, reward, done, _ = jax.vmap(env.step)(env_state, jnp.asarray(actions, jnp.float32),
+                                                                     jax.random.split(ks, E))
+        return np.asarray(obs), np.asarray(reward), np.asarray(done)
+
+    want = _recall_by_hand(0.3, np.asarray(obs0), jax_step, env.spec.episode_length)
+    np.testing.assert_allclose(np.asarray(returns[0]), want, rtol=1e-4, atol=1e-4)
+    keys = iter(jax.random.split(k_run, env.spec.episode_length))
+    env_state = jax.vmap(env.reset)(jax.random.split(k_reset, E))[0]
+    restarted = _recall_by_hand(0.3, np.asarray(obs0), jax_step, env.spec.episode_length, carry=False)
+    assert np.abs(restarted - want).max() > 0.1, "the test cannot tell a threaded carry from a restarted one"
+
+    # Python environment: two seeds x 3 episodes stepped together
+    states = {"r": jnp.asarray([0.3, 0.6])}
+    keys2 = jnp.stack([jax.random.PRNGKey(0), jax.random.PRNGKey(1)])
+    returns, _ = make_python_evaluator(mpe.Spread(), _Recall, n_episodes=3)(states, keys2)
+    seed = int(jax.random.randint(keys2[0], (), 0, 2 ** 30))
+    r = np.repeat(np.asarray(states["r"]), 3)[:, None, None]
+    for carry in (True, False):
+        batch = mpe.SpreadBatch(6, seed)
+        obs0 = np.asarray(batch.reset()[0])
+
+        def py_step(actions):
+            obs, _, _, reward, done, _ = batch.step(np.asarray(actions, np.float32))
+            return np.asarray(obs), np.asarray(reward), np.asarray(done, bool)
+
+        got = _recall_by_hand(r, obs0, py_step, mpe.Spread().spec.episode_length, carry=carry)
+        if carry:
+            np.testing.assert_allclose(returns.reshape(-1), got, rtol=1e-5, atol=1e-5)
+        else:
+            assert np.abs(got - returns.reshape(-1)).max() > 0.1
+        batch.close()
+
+
 # ---- SMAX -----------------------------------------------------------------------------------------
 def test_smax_rolls_out_in_jit_with_legal_masks_and_wins():
     from benchmarks.envs.smax import SMAX

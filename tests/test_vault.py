@@ -341,17 +341,31 @@ def test_sampling_by_index_gives_exactly_the_materialised_transitions_and_window
     from benchmarks.data.device import DeviceData
 
     ds = read_dataset(write_ogmarl_vault(tmp_path, _variants()[variant]))
-    for length in (1, 2, 4, 9):
+    # (length, past): past > 0 are MADiff's windows with an observation history (its `history` steps first)
+    for length, past in ((1, 0), (2, 0), (4, 0), (9, 0), (9, 3), (14, 10)):
         rtg = 0.9 if length in (1, 9) else None  # the reward-to-go row (MADiff) when asked for
-        dev = DeviceData.from_dataset(ds, length, rtg_discount=rtg)
-        want = to_transitions(ds, rtg) if length == 1 else to_windows(ds, length, rtg)
+        dev = DeviceData.from_dataset(ds, length, rtg_discount=rtg, past=past)
+        want = to_transitions(ds, rtg) if length == 1 else to_windows(ds, length, rtg, past=past)
         assert ("rtg" in want) == (rtg is not None) == (dev.rtg is not None)
         got = dev.batch_at(jnp.arange(dev.size))
         assert dev.size == len(want["reward"])
         for k, v in want.items():
             g = np.asarray(getattr(got, k))
             assert g.dtype == v.dtype, (length, k)
-            np.testing.assert_array_equal(g, v, err_msg=f"{variant}, length {length}, field {k}")
+            np.testing.assert_array_equal(g, v, err_msg=f"{variant}, length {length}, past {past}, field {k}")
+        if past:  # by hand: a window's step `past` is its own transition; the history before the episode's
+            # first step repeats that step with valid 0 (MADiff's official padding, use_zero_padding=False)
+            np.testing.assert_array_equal(np.asarray(got.obs[:, past]), np.asarray(dev.obs[dev.start]))
+            ep_first = np.asarray(dev.first)
+            for row in range(0, dev.size, 5):
+                t0 = int(dev.start[row])
+                for j in range(past):
+                    t = t0 - past + j
+                    assert float(got.valid[row, j]) == float(t >= ep_first[row]), (row, j)
+                    np.testing.assert_array_equal(np.asarray(got.obs[row, j]),
+                                                  np.asarray(dev.obs[max(t, ep_first[row])]))
+    with pytest.raises(DatasetError, match="past"):
+        DeviceData.from_dataset(ds, 4, past=4)
 
 
 def test_returns_to_go_run_to_each_episode_end_and_never_past_it():

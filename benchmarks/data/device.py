@@ -5,8 +5,8 @@ one row per transition (and ``next_obs`` / ``next_state`` / ``next_legal`` again
 into one row per window of L steps, multiplying memory by up to 2 x L. Here the dataset's fields stay as
 they are, with the streams laid end to end ([B, T, ...] -> [B*T, ...], a view), and three int32 index
 arrays say where every transition starts (``start``), where its successor is (``nxt``: the next step, or
-itself for a terminal step whose next fields are never used) and where its episode's last transition is
-(``last``, for windows). Row i of :meth:`DeviceData.batch_at` is exactly row i of the materialised arrays
+itself for a terminal step whose next fields are never used) and where its episode's last transition and
+first step are (``last``, ``first``, for windows; ``first`` bounds a window's history, ``past`` > 0). Row i of :meth:`DeviceData.batch_at` is exactly row i of the materialised arrays
 (same order, same values; tests/test_vault.py checks every row), so training samples the same
 transitions from the same random indices as before.
 
@@ -25,7 +25,7 @@ from algorithms.errors import DatasetError
 from benchmarks.data.transitions import Dataset, _valid_transition, returns_to_go
 
 def indices(ds: Dataset) -> dict:
-    """{start, nxt, last}: int32 flat indices into [B*T] of every transition (see the module docstring)."""
+    """{start, nxt, last, first}: int32 flat indices into [B*T] of every transition (see the module docstring)."""
     B, T = ds.rewards.shape
     valid = _valid_transition(ds.terminals, ds.truncations).reshape(-1)
     start = np.flatnonzero(valid)
@@ -42,7 +42,10 @@ def indices(ds: Dataset) -> dict:
     episode = np.cumsum(begins)[start]
     # the last valid transition of each episode: the last start with that episode id (starts are sorted)
     last = start[np.searchsorted(episode, episode, side="right") - 1]
-    return {"start": start.astype(np.int32), "nxt": nxt.astype(np.int32), "last": last.astype(np.int32)}
+    # and its first step (where a window's history stops: earlier steps repeat it)
+    first = np.flatnonzero(begins)[episode - 1]
+    return {"start": start.astype(np.int32), "nxt": nxt.astype(np.int32), "last": last.astype(np.int32),
+            "first": first.astype(np.int32)}
 
 
 def _put(x: np.ndarray, dtype) -> jax.Array:
@@ -66,12 +69,20 @@ class DeviceData:
     start: jax.Array
     nxt: jax.Array
     last: jax.Array
+    first: jax.Array | None = None  # [M] flat index of each transition's episode's first step (windows with past > 0)
     rtg: jax.Array | None = None  # [B*T] discounted reward-to-go to the episode's end, if the plugin asks for it
     length: int = flax.struct.field(pytree_node=False, default=1)  # 1: transitions; L > 1: windows of L steps
+    # windows: how many of the L steps come before the sampled transition (an observation history; steps before
+    # the episode's first repeat it, valid 0, as MADiff's official dataset pads with use_zero_padding=False)
+    past: int = flax.struct.field(pytree_node=False, default=0)
 
     @classmethod
-    def from_dataset(cls, ds: Dataset, length: int = 1, rtg_discount: float | None = None) -> "DeviceData":
-        """``rtg_discount``: also hold the per-step discounted reward-to-go (one float per row, computed once)."""
+    def from_dataset(cls, ds: Dataset, length: int = 1, rtg_discount: float | None = None,
+                     past: int = 0) -> "DeviceData":
+        """``rtg_discount``: also hold the per-step discounted reward-to-go (one float per row, computed once);
+        ``past``: the first ``past`` of a window's ``length`` steps precede its transition (see ``past``)."""
+        if not 0 <= past < max(length, 1) or (past and length < 2):
+            raise DatasetError(f"a window of {length} steps cannot hold {past} past steps; use 0 <= past < length")
         idx = indices(ds)
         if not len(idx["start"]):
             raise DatasetError("dataset has no complete transition" + (" to build windows from" if length > 1 else ""))
@@ -82,7 +93,8 @@ class DeviceData:
                    reward=_put(flat(ds.rewards), np.float32), terminal=_put(flat(ds.terminals), bool),
                    legal=_put(flat(ds.legal), bool), state=_put(flat(ds.state), np.float32),
                    start=jax.device_put(idx["start"]), nxt=jax.device_put(idx["nxt"]),
-                   last=jax.device_put(idx["last"]), length=int(length),
+                   last=jax.device_put(idx["last"]), length=int(length), past=int(past),
+                   first=jax.device_put(idx["first"]) if past else None,
                    rtg=None if rtg_discount is None else _put(
                        flat(returns_to_go(ds.rewards, ds.terminals, ds.truncations, rtg_discount)), np.float32))
 
@@ -100,10 +112,15 @@ class DeviceData:
         if self.length == 1:
             valid = jnp.ones(t.shape, jnp.float32)
         else:
-            t = t[:, None] + jnp.arange(self.length)
+            t = t[:, None] + jnp.arange(-self.past, self.length - self.past)
             last = self.last[i][:, None]
-            valid = (t <= last).astype(jnp.float32)
-            t = jnp.minimum(t, last)
+            if self.past:
+                first = self.first[i][:, None]
+                valid = ((t <= last) & (t >= first)).astype(jnp.float32)
+                t = jnp.clip(t, first, last)
+            else:
+                valid = (t <= last).astype(jnp.float32)
+                t = jnp.minimum(t, last)
         nt = jnp.where(self.terminal[t], t, t + 1) if self.length > 1 else self.nxt[i]
         return Batch(obs=self.obs[t], actions=self.actions[t], reward=self.reward[t], next_obs=self.obs[nt],
                      terminal=self.terminal[t].astype(jnp.float32), legal=self.legal[t], next_legal=self.legal[nt],

@@ -173,11 +173,13 @@ def to_transitions(ds: Dataset, rtg_discount: float | None = None) -> dict:
     return out
 
 
-def to_windows(ds: Dataset, length: int, rtg_discount: float | None = None) -> dict:
+def to_windows(ds: Dataset, length: int, rtg_discount: float | None = None, past: int = 0) -> dict:
     """Windows of ``length`` consecutive transitions that start inside an episode and never cross its end.
 
     Every field gets a time axis [M, length, ...]; steps past the episode's last transition are
-    padded by repeating it and marked ``valid`` = 0 (so trajectory models can mask them).
+    padded by repeating it and marked ``valid`` = 0 (so trajectory models can mask them). With ``past``
+    > 0 the window of transition s spans steps s - past .. s - past + length - 1 (an observation history);
+    steps before the episode's first repeat that first step and are marked ``valid`` = 0 too.
     """
     tr_valid = _valid_transition(ds.terminals, ds.truncations)
     ends = ds.terminals | ds.truncations
@@ -189,10 +191,10 @@ def to_windows(ds: Dataset, length: int, rtg_discount: float | None = None) -> d
             if ends[b, t] or t == T - 1:
                 last = t if tr_valid[b, t] else t - 1  # last step that forms a transition
                 for s in range(ep_start, last + 1):
-                    steps = np.arange(s, s + length)
+                    steps = np.arange(s - past, s - past + length)
                     starts_b.append(b)
-                    idx_t.append(np.minimum(steps, last))
-                    mask.append(steps <= last)
+                    idx_t.append(np.clip(steps, ep_start, last))
+                    mask.append((steps <= last) & (steps >= ep_start))
                 ep_start = t + 1
     if not starts_b:
         raise DatasetError("dataset has no complete transition to build windows from")

@@ -45,10 +45,10 @@ def measure(algo_cls, task, overrides: dict, steps: int, batch_size: int, seeds:
     ds = task.make_dataset(0)
     rtg = algo_cls.rtg_discount(cfg)
     # the trainer's data: one copy, gathered by index
-    dev = DeviceData.from_dataset(ds, algo_cls.sequence_length, rtg_discount=rtg)
+    past, length = algo_cls.window(cfg)
+    dev = DeviceData.from_dataset(ds, length, rtg_discount=rtg, past=past)
     # the reference loop's data: materialised rows on the host, sampled with numpy
-    host = (to_transitions(ds, rtg) if algo_cls.sequence_length == 1
-            else to_windows(ds, algo_cls.sequence_length, rtg))
+    host = to_transitions(ds, rtg) if length == 1 else to_windows(ds, length, rtg, past=past)
 
     # scanned: one chunk of `steps` updates, the seeds vmapped (one seed: the seed axis dropped), as the trainer
     chunk = make_chunk(algo_cls, batch_size, steps)

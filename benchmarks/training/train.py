@@ -57,8 +57,9 @@ def enable_compilation_cache() -> None:
 # ---- the pieces of one training program ------------------------------------------------------------------
 def load_data(task: Task, algo_cls, cfg: RunConfig, algo_cfg=None):
     """(Dataset, DeviceData): the dataset, checked against the task, and on the device at one copy (on a CPU
-    the same memory), sampled by index as transitions, or as windows of ``algo_cls.sequence_length`` steps;
-    with the per-step reward-to-go when the plugin's ``rtg_discount(algo_cfg)`` (default config if None) asks."""
+    the same memory), sampled by index as transitions, or as the windows of the plugin's ``window(algo_cfg)``
+    (``sequence_length`` steps, some of them an observation history); with the per-step reward-to-go when the
+    plugin's ``rtg_discount(algo_cfg)`` asks (default config if None)."""
     if cfg.dataset:
         from benchmarks.data.vault import read_dataset
 
@@ -66,8 +67,9 @@ def load_data(task: Task, algo_cls, cfg: RunConfig, algo_cfg=None):
     else:
         ds = task.make_dataset(cfg.data_seed)
     check_dataset(ds, task)
-    rtg = algo_cls.rtg_discount(algo_cfg if algo_cfg is not None else algo_cls.default_config())
-    return ds, DeviceData.from_dataset(ds, algo_cls.sequence_length, rtg_discount=rtg)
+    algo_cfg = algo_cfg if algo_cfg is not None else algo_cls.default_config()
+    past, length = algo_cls.window(algo_cfg)
+    return ds, DeviceData.from_dataset(ds, length, rtg_discount=algo_cls.rtg_discount(algo_cfg), past=past)
 
 
 def check_dataset(ds, task: Task) -> None:
