@@ -129,6 +129,9 @@ class Algorithm:
     # the preset under the user's --set, says so, and records it in the run's overrides;
     # ``bench run --paper-size`` ignores every preset.
     suite_presets: ClassVar[dict] = {}
+    # Preset keys whose per-suite values are the method's own paper's (MADiff's observation history: its official
+    # configs give 20 on SMAC, 18 on MA-MuJoCo, 0 on MPE): ``bench run --paper-size`` keeps these entries.
+    paper_preset_keys: ClassVar[tuple] = ()
     # Config overrides that make the plugin small enough for the contract tests (tests/conftest.py
     # ``tiny_overrides``: hidden=(32, 32) plus these), e.g. a one-level U-Net. Never a cost-defining
     # key: the tests check the declared cost as the method really runs.

@@ -33,8 +33,8 @@ and its latency figures are on SMAC, and ``bench latency`` times the Config defa
 as it is and changes what one call costs, (history + H) / H = 3.5 times the U-Net work of history 0 (the
 same kind of change as ``dim``, which the games preset shrinks). That lets the per-suite values be
 ``suite_presets``: mpe 0, mamujoco 18, games 0 (one-step bandits and 25-step landmarks; MADiff was never
-run on them). Caveat: ``bench run --paper-size`` drops every preset, so there ``history`` is 20 on every
-suite; give ``--set history=0`` (MPE) or ``18`` (MA-MuJoCo) with it.
+run on them). ``history`` is a ``paper_preset_keys`` entry: ``bench run --paper-size``, which drops the
+networks' presets, keeps these per-suite values, the official configs' own.
 
 Choices the harness forces (documented deviations from the official code):
 * No return-to-go update between steps (the official SMAC evaluator's R <- (R - r_t) / gamma): the acting
@@ -152,6 +152,7 @@ class Planner(Algorithm):
     # contract-test size (one U-Net level keeps compilation cheap; tests/test_diffusion_plugins.py runs two)
     # and a 2-step observation history, so the contract tests run the history's inpainting at a near-flat cost
     tiny = {"dim": 8, "dim_mults": (1,), "inv_hidden": (32, 32), "history": 2}
+    paper_preset_keys = ("history",)  # per-suite values of the official configs: --paper-size keeps them
     suite_presets = {"games": {"dim": 32, "dim_mults": (1, 2), "inv_dyn": False, "history": 0},  # see the module docstring
                      "games/landmarks*": {"inv_dyn": True},
                      "mpe": {"history": 0},  # MADiff's MPE configs: history_horizon 0

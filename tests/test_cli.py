@@ -137,7 +137,7 @@ def test_suite_presets_resize_networks_only_where_declared_and_the_user_wins():
     preset = algorithms.get("dof").suite_presets["games"]
     argv = ["run", "--task", "games/xor", "--algos", "dof", "--set", "dim=16"]
     planned = plan_jobs(build_parser().parse_args(argv))
-    assert planned[0].preset == ("dim_mults", "inv_dyn")  # recorded for reports; the user's dim is not a preset
+    assert planned[0].preset == ("dim_mults", "inv_dyn", "history")  # recorded for reports; the user's dim is not
     same = dataclasses.replace(planned[0], preset=())
     assert same.run_id == planned[0].run_id  # a run is identified by its effective config
     jobs, notes = plan("--suite", "games", "--tasks", "coordination,landmarks,landmarks-10", "--algos", "dof,bc")
@@ -149,10 +149,17 @@ def test_suite_presets_resize_networks_only_where_declared_and_the_user_wins():
         assert jobs[("dof", task)] == {**preset, "inv_dyn": True}
     jobs, _ = plan("--task", "games/xor", "--algos", "dof", "--set", "dim=16")
     assert jobs[("dof", "games/xor")] == {**preset, "dim": "16"}  # parsed per plugin later
+    # --paper-size drops the networks' preset but keeps the paper's own per-suite values (paper_preset_keys: the
+    # official configs' observation history, 0 on MPE, 18 on MA-MuJoCo; the Config default 20 is SMAC's)
     jobs, notes = plan("--task", "games/xor", "--algos", "dof", "--paper-size")
-    assert jobs[("dof", "games/xor")] == {} and not notes
-    jobs, _ = plan("--task", "mpe/spread-expert", "--algos", "dof")
-    assert jobs[("dof", "mpe/spread-expert")] == {}
+    assert jobs[("dof", "games/xor")] == {"history": 0}
+    for size in ((), ("--paper-size",)):
+        jobs, _ = plan("--task", "mpe/spread-expert,mamujoco/2-ant-medium", "--algos", "dof,madiff-c", *size)
+        for algo in ("dof", "madiff-c"):
+            assert jobs[(algo, "mpe/spread-expert")] == {"history": 0}
+            assert jobs[(algo, "mamujoco/2-ant-medium")] == {"history": 18}
+    jobs, _ = plan("--task", "mpe/spread-expert", "--algos", "bc", "--paper-size")
+    assert jobs[("bc", "mpe/spread-expert")] == {}
 
 
 def test_a_preset_may_not_change_the_cost_defining_settings():

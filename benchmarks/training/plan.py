@@ -269,7 +269,8 @@ def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
                            f"{' and '.join(sorted(algo.supports))} actions only")
         presets: dict = {}  # the preset shown -> the tasks it applies to (one note each)
         for task in fitting:
-            preset = {} if paper_size else {k: v for k, v in algo.preset_for(task.id).items() if k not in overrides}
+            preset = {k: v for k, v in algo.preset_for(task.id).items()
+                      if k not in overrides and (not paper_size or k in algo.paper_preset_keys)}
             if preset:
                 presets.setdefault(", ".join(f"{k}={_show(v)}" for k, v in preset.items()), []).append(task.id)
             for group in seed_groups:
