@@ -33,7 +33,8 @@ after 3000 steps (move 1 iff > 0; all positive = 40): matd3bc (.39, .32, .49) / 
 and their discount-0 variants (slow run). Credit (500 steps, seeds 0-3): mabcq 30 x 4 (mixer none: 20,
 20, 20, 30), omiga 30 x 4, macql none 20 x 4, bc 10 x 4; macql / icq / macflow see CREDIT_KNOWN. Continuous
 credit (3000 steps, seeds 0-3, session 7, loaded machine): matd3bc 30 x 4 (mixer none: 20 x 4), omiga 30 x 4, mabcq
-30 x 4 (mixer none: 20 x 4), bc 20 x 4 (1000 steps); macql and macflow below (CREDIT_CONT_KNOWN).
+30 x 4 (mixer none: 20 x 4), macql 30 x 4 (mixer none: 20 x 4), bc 20 x 4 (1000 steps); macflow in
+CREDIT_CONT_KNOWN.
 """
 from __future__ import annotations
 
