@@ -266,6 +266,16 @@ CONTINUOUS_STITCH = ("matd3bc", "omar", "vgm2p", "om2p", "omiga", "macql", "mabc
 # (tests/test_value_baselines.py)
 DEFAULT_RUN = {("games/stitch", n) for n in DISCRETE_STITCH} | {("games/stitch-cont", "matd3bc")}
 KNOWN = {  # (task, plugin) -> reason of a strict xfail, with the measurement (hidden (32, 32), seeds 0, 1)
+    # continuous stitching, first measured by session 7's `pytest -m slow` (3000 steps); causes not established yet
+    ("games/stitch-cont", "mabcq"): (
+        "measured: team return 0, 0 (BC's S -> M -> W) at the defaults; cause not established (BCQ's perturbation "
+        "xi = 0.05 around the VAE's candidates should still let Q choose N at M)"),
+    ("games/stitch-cont", "macflow"): (
+        "measured: team return 25.0, 21.9 (above BC's 0 and discount 0's 10, below the pass 30) at the defaults; "
+        "the continuous one-step policy samples z at execution, so episodes mix the stitched and unstitched paths "
+        "(as on credit-cont); not established whether more steps close the gap"),
+    ("games/stitch-cont", "mafql"): (
+        "measured: team return 23.75, 19.4 at the defaults (above BC's 0 and discount 0's 10, below 30); as macflow"),
     ("games/stitch", "icq"): (
         "genuine property of ICQ as implemented after ICQ-MA/og-marl: its critic target uses the dataset's own next "
         "action, r + gamma w_Q Q'(s', a'_data), and every transition leaving S for M belongs to behaviour A, whose "
