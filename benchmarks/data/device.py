@@ -6,7 +6,8 @@ into one row per window of L steps, multiplying memory by up to 2 x L. Here the 
 they are, with the streams laid end to end ([B, T, ...] -> [B*T, ...], a view), and three int32 index
 arrays say where every transition starts (``start``), where its successor is (``nxt``: the next step, or
 itself for a terminal step whose next fields are never used) and where its episode's last transition and
-first step are (``last``, ``first``, for windows; ``first`` bounds a window's history, ``past`` > 0). Row i of :meth:`DeviceData.batch_at` is exactly row i of the materialised arrays
+first step are (``last``, ``first``: the bounds of a window, whose steps outside them repeat the bound).
+Row i of :meth:`DeviceData.batch_at` is exactly row i of the materialised arrays
 (same order, same values; tests/test_vault.py checks every row), so training samples the same
 transitions from the same random indices as before.
 
@@ -69,7 +70,7 @@ class DeviceData:
     start: jax.Array
     nxt: jax.Array
     last: jax.Array
-    first: jax.Array | None = None  # [M] flat index of each transition's episode's first step (windows with past > 0)
+    first: jax.Array  # [M] flat index of each transition's episode's first step (a window's history stops there)
     rtg: jax.Array | None = None  # [B*T] discounted reward-to-go to the episode's end, if the plugin asks for it
     length: int = flax.struct.field(pytree_node=False, default=1)  # 1: transitions; L > 1: windows of L steps
     # windows: how many of the L steps come before the sampled transition (an observation history; steps before
@@ -94,7 +95,7 @@ class DeviceData:
                    legal=_put(flat(ds.legal), bool), state=_put(flat(ds.state), np.float32),
                    start=jax.device_put(idx["start"]), nxt=jax.device_put(idx["nxt"]),
                    last=jax.device_put(idx["last"]), length=int(length), past=int(past),
-                   first=jax.device_put(idx["first"]) if past else None,
+                   first=jax.device_put(idx["first"]),
                    rtg=None if rtg_discount is None else _put(
                        flat(returns_to_go(ds.rewards, ds.terminals, ds.truncations, rtg_discount)), np.float32))
 
@@ -113,14 +114,9 @@ class DeviceData:
             valid = jnp.ones(t.shape, jnp.float32)
         else:
             t = t[:, None] + jnp.arange(-self.past, self.length - self.past)
-            last = self.last[i][:, None]
-            if self.past:
-                first = self.first[i][:, None]
-                valid = ((t <= last) & (t >= first)).astype(jnp.float32)
-                t = jnp.clip(t, first, last)
-            else:
-                valid = (t <= last).astype(jnp.float32)
-                t = jnp.minimum(t, last)
+            first, last = self.first[i][:, None], self.last[i][:, None]
+            valid = ((t >= first) & (t <= last)).astype(jnp.float32)
+            t = jnp.clip(t, first, last)
         nt = jnp.where(self.terminal[t], t, t + 1) if self.length > 1 else self.nxt[i]
         return Batch(obs=self.obs[t], actions=self.actions[t], reward=self.reward[t], next_obs=self.obs[nt],
                      terminal=self.terminal[t].astype(jnp.float32), legal=self.legal[t], next_legal=self.legal[nt],
