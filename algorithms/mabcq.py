@@ -22,6 +22,9 @@ measured on games/stitch-cont (hidden (32, 32), 3 000 steps, seeds 0, 1), with "
 candidate at (M, t=1) lay in [-0.18, -0.10] (the data's mean between its moves +-0.5), so no perturbed
 candidate could reach N although Q ranked it first: team return 0, 0 (BC's path). With "mean" 34-35% of
 the candidates lie on N's side and MABCQ stitches: 40, 40.
+The latent clip (``latent_clip`` = 0.5, BCQ code) decodes only the prior's central 38%: a mode holding 20%
+of the data sits in the prior's tail and is never a candidate (tests/test_value_baselines.py's continuous
+bandit: 1.05-1.15 at the clip 0.5, 1.80-1.99 at 3; BC 0.73, optimum 2).
 
 Choices where the paper is silent (card 2): mixer = QMIX (og-marl's qmix_bcq, the likely origin of
 MAC-Flow's discrete baselines; ``mixer`` switch: mean / vdn / none); twin heads combined by min for
@@ -66,6 +69,8 @@ class Config:
     n_act_samples: int = 100  # continuous: candidates per agent at execution, 100 (BCQ code select_action)
     # continuous: VAE loss = mean over dims of (a - a_hat)^2 + 0.5 x mean over latent dims of KL (BCQ code) | "sum"
     vae_reduce: str = "mean"
+    # continuous: decoded latents z ~ N(0, I) clipped to [-latent_clip, latent_clip], 0.5 (BCQ code VAE.decode)
+    latent_clip: float = 0.5
 
 
 def _nets(spec, cfg):
@@ -88,12 +93,12 @@ def _greedy(q_min, adm):
     return jnp.argmax(jnp.where(adm, q_min, -jnp.inf), -1)
 
 
-def _decode(nets, params, spec, oid, key, k=None):
-    """Decoded behaviour actions in [-1, 1] (latent N(0, I) clipped to [-0.5, 0.5]); k candidates first."""
+def _decode(nets, params, spec, cfg, oid, key, k=None):
+    """Decoded behaviour actions in [-1, 1] (latent N(0, I) clipped to +-latent_clip); k candidates first."""
     a_dim = spec.action_dim
     if k is not None:
         oid = jnp.broadcast_to(oid, (k,) + oid.shape)
-    z = jnp.clip(jax.random.normal(key, oid.shape[:-1] + (2 * a_dim,)), -0.5, 0.5)
+    z = jnp.clip(jax.random.normal(key, oid.shape[:-1] + (2 * a_dim,)), -cfg.latent_clip, cfg.latent_clip)
     return jnp.tanh(nets["dec"].apply(params["dec"], jnp.concatenate([oid, z], -1))), oid
 
 
@@ -153,7 +158,7 @@ class MABCQ(Algorithm):
             y = bootstrap(batch.reward, batch.terminal, cfg.discount, mix(tp["mix"], q_next, s2).min(0), indep)
         else:
             k_dec, k_vae, k_act = jax.random.split(key, 3)
-            cand, o_rep = _decode(nets, state.params, spec, noid, k_dec, cfg.n_target_samples)
+            cand, o_rep = _decode(nets, state.params, spec, cfg, noid, k_dec, cfg.n_target_samples)
             cand = _perturb(nets, tp["actor"], cfg, o_rep, cand)  # [K, B, N, A]
             qc = nets["q"].apply(tp["q"], jnp.concatenate([o_rep, cand], -1))[..., 0]  # [2, K, B, N]
             qc = cfg.lmbda * qc.min(0) + (1.0 - cfg.lmbda) * qc.max(0)
@@ -175,7 +180,7 @@ class MABCQ(Algorithm):
                 z = mu + jnp.exp(log_std) * jax.random.normal(k_vae, mu.shape)
                 recon = jnp.tanh(nets["dec"].apply(params["dec"], jnp.concatenate([oid, z], -1)))
                 out["vae_loss"] = vae_loss(recon, a_data, mu, log_std, cfg.vae_reduce).sum(-1).mean()
-                a_b, _ = _decode(nets, jax.lax.stop_gradient(params), spec, oid, k_act)
+                a_b, _ = _decode(nets, jax.lax.stop_gradient(params), spec, cfg, oid, k_act)
                 a_pi = _perturb(nets, params["actor"], cfg, oid, a_b)
                 frozen = jax.lax.stop_gradient(params)
                 q_pi = nets["q"].apply(frozen["q"], jnp.concatenate([oid, a_pi], -1))[0, ..., 0]
@@ -205,7 +210,7 @@ class MABCQ(Algorithm):
             adm = admissible(nets, state.params["bc"], cfg, oid, legal) if cfg.filter_at_execution else legal
             return _greedy(nets["q"].apply(state.params["q"], oid).min(0), adm)
         k = cfg.n_act_samples
-        cand, o_rep = _decode(nets, state.params, spec, oid, key, k)
+        cand, o_rep = _decode(nets, state.params, spec, cfg, oid, key, k)
         cand = _perturb(nets, state.params["actor"], cfg, o_rep, cand)  # [K, ..., N, A]
         q1 = nets["q"].apply(state.params["q"], jnp.concatenate([o_rep, cand], -1))[0, ..., 0]  # [K, ..., N]
         best = jnp.argmax(q1, 0)
