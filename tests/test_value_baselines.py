@@ -111,10 +111,11 @@ def test_finds_the_rare_optimal_joint_action_that_bc_misses(name, bc_rate):
 # Broken variants, each removing what the method's claim rests on:
 # * mabcq, threshold 1.0: only the behaviour policy's favourite action is admissible, i.e. BC's (0,0).
 # * macql, conservative weight 1000: the penalty drowns the TD loss, Q ranks actions by data frequency.
-BROKEN = {"mabcq": {"threshold": 1.0}, "macql": {"cql_weight": 1000.0}}
+BROKEN = {"macql": {"cql_weight": 1000.0}}
 # * icq, beta 1e4: batch-softmax weights become uniform, the actor is plain BC.
 # * omiga, alpha 1e5: exp(w A / alpha) = 1, the policy update is plain BC.
-BROKEN_SLOW = {"icq": {"beta": 1e4}, "omiga": {"alpha": 1e5}}
+# (mabcq's is slow as its test above is)
+BROKEN_SLOW = {"mabcq": {"threshold": 1.0}, "icq": {"beta": 1e4}, "omiga": {"alpha": 1e5}}
 
 
 def _assert_broken_fails(name, over):
@@ -176,19 +177,25 @@ def _assert_beats_bc(name, bc):
     assert r.mean() >= bc + MARGIN and r.min() > bc, f"{name}: rewards {r.tolist()} vs bc {bc:.2f}"
 
 
-@pytest.mark.parametrize("name", ["matd3bc", "omar"])
+# matd3bc: slow, its default-run learning test is continuous stitching (tests/test_known_answer.py)
+@pytest.mark.parametrize("name", [pytest.param("matd3bc", marks=pytest.mark.slow), "omar"])
 def test_continuous_bandit_beats_bc(name, bc_bandit):
     _assert_beats_bc(name, bc_bandit)
 
 
 # Measured below the margin (session 7's `pytest -m slow`, seeds of CONTINUOUS_SEEDS, bc 0.73): both beat BC on every
-# seed but close less than a third of the gap. The cause is not established yet (issue 13 stays open on it).
+# seed but close less than a third of the gap. Both causes are measured: OMIGA's temperature, BCQ's latent clip.
 BANDIT_KNOWN = {
-    "omiga": "measured: rewards 0.88, 0.94, 0.85 (bc 0.73, pass >= 1.13); cause not established",
+    "omiga": ("measured: rewards 0.88, 0.94, 0.85 (bc 0.73, pass >= 1.13). A property of OMIGA's temperature at this "
+              "reward scale: its policy is a Gaussian fitted by regression weighted with exp(w (Q - V) / alpha), and "
+              "the two modes' values differ by about 1 per agent, so at the paper's alpha = 10 the weights are within "
+              "~10% of uniform and the mean stays near the data's; at alpha 3: 1.51, 1.45, 1.42; at alpha 1: 2.00, "
+              "1.97, 1.98 (session 8; test_omiga_at_the_rewards_temperature_beats_bc)"),
     "mabcq": ("measured: rewards 1.05, 1.07, 1.15, actions -0.13 to -0.24 (bc 0.73, pass >= 1.13); 0.99, 0.93, 1.03 "
-              "before the VAE loss took the BCQ code's means (session 8). Suspected, not established: BCQ decodes "
-              "latents clipped to [-0.5, 0.5], the prior's central 38%, and the good mode holds 20% of each agent's "
-              "data, so few candidates reach it"),
+              "before the VAE loss took the BCQ code's means (session 8). A property of BCQ's candidate generator: "
+              "it decodes latents clipped to [-0.5, 0.5], the prior's central 38%, and the good mode holds 20% of "
+              "each agent's data, so no candidate reaches it; with the clip at 3: 1.99, 1.83, 1.80 "
+              "(test_mabcq_decoding_the_whole_latent_prior_beats_bc)"),
 }
 
 
@@ -197,6 +204,22 @@ BANDIT_KNOWN = {
                                                if n in BANDIT_KNOWN else []) for n in ["icq", "omiga", "macql", "mabcq"]])
 def test_continuous_bandit_beats_bc_slow(name, bc_bandit):
     _assert_beats_bc(name, bc_bandit)
+
+
+@pytest.mark.slow  # ~100 s idle
+def test_mabcq_decoding_the_whole_latent_prior_beats_bc(bc_bandit):
+    """MABCQ's xfail above is BCQ's latent clip: decoding latents up to +-3 reaches the 20% mode (measured 1.99,
+    1.83, 1.80)."""
+    r, a = bandit_score("mabcq", {"latent_clip": 3.0})
+    assert r.mean() >= bc_bandit + MARGIN and r.min() > bc_bandit, (r.tolist(), a[..., 0].tolist())
+
+
+@pytest.mark.slow  # ~100 s idle
+def test_omiga_at_the_rewards_temperature_beats_bc(bc_bandit):
+    """OMIGA's xfail above is its temperature: with alpha at this reward scale (1) the advantage weights separate
+    the modes (measured 2.00, 1.97, 1.98)."""
+    r, a = bandit_score("omiga", {"alpha": 1.0})
+    assert r.mean() >= bc_bandit + MARGIN and r.min() > bc_bandit, (r.tolist(), a[..., 0].tolist())
 
 
 # ---- contract details specific to these plugins -----------------------------------------------------
@@ -369,10 +392,11 @@ def test_macql_defaults_are_independent_in_discrete_and_mixed_in_continuous():
         cls.init(jax.random.PRNGKey(0), disc, cls.make_config({"mixer": "sum"}))
 
 
-def test_macql_continuous_independent_switch_trains():
+def test_macql_continuous_independent_switch_update_has_the_right_shapes():
     """mixer=none with continuous actions (the independent switch of games/credit-cont's test): the critics are
     per agent ([B, N]) and the shared actor's objective sums the agents' terms; it crashed on a [B] vs [B, N]
-    broadcast before. One update gives finite losses and moves the actor."""
+    broadcast before. The update traces (shapes only, no compilation: the error was a shape error) to scalar
+    metrics; the switch's behaviour is games/credit-cont's slow test."""
     from algorithms.base import Batch
 
     cls = algorithms.get("macql")
@@ -384,7 +408,6 @@ def test_macql_continuous_independent_switch_trains():
                   next_obs=jnp.ones((B, 2, 1)), terminal=jnp.ones(B), legal=jnp.ones((B, 2, 1), bool),
                   next_legal=jnp.ones((B, 2, 1), bool), state=jnp.zeros((B, 1)), next_state=jnp.zeros((B, 1)),
                   valid=jnp.ones(B))
-    new, metrics = jax.jit(cls.update)(state, batch, jax.random.PRNGKey(1))
-    assert np.isfinite(float(metrics["loss"])) and np.isfinite(float(metrics["actor_loss"]))
-    moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), new.params["actor"], state.params["actor"])
-    assert max(jax.tree.leaves(moved)) > 0.0
+    new, metrics = jax.eval_shape(cls.update, state, batch, jax.random.PRNGKey(1))
+    assert metrics["loss"].shape == () and metrics["actor_loss"].shape == ()
+    assert jax.tree.map(lambda a: a.shape, new.params) == jax.tree.map(lambda a: a.shape, state.params)
