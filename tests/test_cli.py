@@ -12,8 +12,9 @@ import algorithms
 from algorithms.bc import BC
 from benchmarks.cli import main
 
+# --no-ray: the jobs run in this process (the Ray path is tests/test_runner.py's and tests/test_first_run.py's)
 TINY = ["--set", "hidden=32,32", "--steps", "20", "--eval-every", "10", "--eval-episodes", "10", "--seeds", "0",
-        "--no-progress"]
+        "--no-progress", "--no-ray"]
 
 
 def _snapshot(root: Path) -> dict:
