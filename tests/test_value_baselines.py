@@ -252,9 +252,7 @@ def test_discrete_targets_and_penalties_ignore_illegal_actions():
     legal = jnp.array([[True, True, False]])
     pen = float(cql_discrete(q, jnp.array([1]), legal)[0])
     assert abs(pen - (float(jax.nn.logsumexp(jnp.array([0.0, 1.0]))) - 1.0)) < 1e-5
-    cls = algorithms.get("macql")
     spec = EnvSpec(n_agents=2, obs_dim=3, action_kind="discrete", action_dim=4, state_dim=2, has_legal=True)
-    state = cls.init(jax.random.PRNGKey(0), spec, cls.make_config(TINY))
     obs = jax.random.normal(jax.random.PRNGKey(1), (64, 2, 3))
     only = jax.random.randint(jax.random.PRNGKey(2), (64, 2), 0, 4)
     legal = jax.nn.one_hot(only, 4).astype(bool)
@@ -263,7 +261,6 @@ def test_discrete_targets_and_penalties_ignore_illegal_actions():
         st = c.init(jax.random.PRNGKey(0), spec, c.make_config(TINY))
         np.testing.assert_array_equal(np.asarray(c.act(st, obs, legal, jax.random.PRNGKey(3))), np.asarray(only),
                                       err_msg=f"{name} chose an illegal action")
-    del state
 
 
 def test_mixers_are_monotone_and_broadcast_over_twin_heads():
