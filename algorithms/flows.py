@@ -37,9 +37,10 @@ def euler(velocity: Callable, z: jax.Array, steps: int) -> jax.Array:
     return jax.lax.fori_loop(0, steps, body, z)
 
 
-def execution_noise(discrete: bool, act_noise: str, key: jax.Array, shape: tuple) -> jax.Array:
-    """The noise z a one-step policy mu(o, z) executes with: 0 for discrete actions (the legal argmax of the
-    logits at z = 0) or when ``act_noise == "zero"``; otherwise a fresh z ~ N(0, I) per decision."""
-    if discrete or act_noise == "zero":
+def onestep_noise(discrete: bool, mode: str, key: jax.Array, shape: tuple) -> jax.Array:
+    """The noise z a one-step policy mu(o, z) acts with: 0 for discrete actions (the legal argmax of the
+    logits at z = 0) or when ``mode == "zero"`` (an ``act_noise`` switch); otherwise (``"sample"``) a fresh
+    z ~ N(0, I) per decision."""
+    if discrete or mode == "zero":
         return jnp.zeros(shape)
     return jax.random.normal(key, shape)

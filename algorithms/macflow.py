@@ -75,7 +75,7 @@ import optax
 
 from . import register
 from .base import GAMES_NETS, Algorithm, Cost, State, check_choice, mask_logits
-from .flows import euler, execution_noise, flow_matching_loss
+from .flows import euler, flow_matching_loss, onestep_noise
 from .nets import MIXERS, MLP, Ensemble, adam, polyak, sinusoidal, with_agent_id
 
 
@@ -327,7 +327,7 @@ class MACFlow(Algorithm):
         spec, cfg = state.spec, state.cfg
         kz, ks = jax.random.split(key)
         shape = obs.shape[:-1] + (spec.action_dim,)
-        z = execution_noise(spec.discrete, cfg.act_noise, kz, shape)
+        z = onestep_noise(spec.discrete, cfg.act_noise, kz, shape)
         return MACFlow._onestep_actions(_nets(spec, cfg), state.params, spec, cfg, with_agent_id(obs), z, legal, ks)
 
     @staticmethod

@@ -39,7 +39,7 @@ from algorithms.errors import ConfigError
 
 from . import register
 from .base import Algorithm, Cost, State, mask_logits
-from .flows import euler, execution_noise, flow_matching_loss
+from .flows import euler, flow_matching_loss, onestep_noise
 from .meanflow import as_vector
 from .nets import MLP, Ensemble, adam, apply_grads, polyak, sinusoidal, with_agent_id
 
@@ -88,10 +88,6 @@ def _onestep(nets, params, spec, cfg, oid, z, legal, key=None):
     return jnp.clip(out, spec.action_low, spec.action_high)
 
 
-def _noise(spec, key, shape):
-    return jnp.zeros(shape) if spec.discrete else jax.random.normal(key, shape)
-
-
 @register
 class MAFQL(Algorithm):
     name = "mafql"
@@ -129,7 +125,8 @@ class MAFQL(Algorithm):
             xn = euler(_velocity(nets, state.params, noid), zn, cfg.flow_steps)
             a_next = jnp.argmax(mask_logits(xn, batch.next_legal), -1) if spec.discrete else jnp.clip(xn, spec.action_low, spec.action_high)
         else:
-            a_next = _onestep(nets, state.params, spec, cfg, noid, _noise(spec, k_next, avec.shape), batch.next_legal)
+            z_next = onestep_noise(spec.discrete, "sample", k_next, avec.shape)
+            a_next = _onestep(nets, state.params, spec, cfg, noid, z_next, batch.next_legal)
         q_next = _q(nets, state.target["critic"], noid, as_vector(spec, a_next)).mean(0)  # [B, N]
         y = jax.lax.stop_gradient(batch.reward[:, None] + cfg.discount * (1.0 - batch.terminal[:, None]) * q_next)
 
@@ -168,7 +165,7 @@ class MAFQL(Algorithm):
     def act(state, obs, legal, key):
         spec, cfg = state.spec, state.cfg
         kz, ks = jax.random.split(key)
-        z = execution_noise(spec.discrete, cfg.act_noise, kz, obs.shape[:-1] + (spec.action_dim,))
+        z = onestep_noise(spec.discrete, cfg.act_noise, kz, obs.shape[:-1] + (spec.action_dim,))
         return _onestep(_nets(spec, cfg), state.params, spec, cfg, with_agent_id(obs), z, legal, ks)
 
     @staticmethod
