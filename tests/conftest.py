@@ -23,6 +23,11 @@ def tiny_overrides(cls) -> dict:
     return over
 
 
+def known_failure(key, table: dict) -> list:
+    """A strict xfail with the table's measured reason when ``key`` is a known failure, else no mark."""
+    return [pytest.mark.xfail(strict=True, reason=table[key])] if key in table else []
+
+
 @pytest.fixture
 def results(tmp_path):
     return tmp_path / "runs"

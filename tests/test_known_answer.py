@@ -53,6 +53,7 @@ from benchmarks.envs import games
 from benchmarks.tasks import get_task
 from benchmarks.training.evaluate import make_evaluator
 from benchmarks.training.train import fit
+from tests.conftest import known_failure
 
 TINY = {"hidden": (32, 32)}
 STITCH_PASS = 30.0
@@ -296,17 +297,12 @@ KNOWN = {  # (task, plugin) -> reason of a strict xfail, with the measurement (h
 }
 
 
-def _known(key, table) -> list:
-    """A strict xfail with the table's measured reason when ``key`` is a known failure, else no mark."""
-    return [pytest.mark.xfail(strict=True, reason=table[key])] if key in table else []
-
-
 def _cases(task, names):
     out = []
     for n in names:
         # a strict xfail still trains: keep it out of the default run
         marks = [] if (task, n) in DEFAULT_RUN and (task, n) not in KNOWN else [pytest.mark.slow]
-        marks += _known((task, n), KNOWN)
+        marks += known_failure((task, n), KNOWN)
         out.append(pytest.param(task, n, marks=marks, id=f"{task.split('/')[1]}-{n}"))
     return out
 
@@ -377,7 +373,7 @@ def bc_credit():
 
 def _credit_marks(n):
     marks = [] if n == "mabcq" else [pytest.mark.slow]  # each plugin's default-run test is its stitching one
-    return marks + _known(n, CREDIT_KNOWN)
+    return marks + known_failure(n, CREDIT_KNOWN)
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=_credit_marks(n)) for n in MIXED])
@@ -421,7 +417,7 @@ def bc_credit_cont():
 
 
 @pytest.mark.slow  # 3-5 min each on the loaded 2-core machine
-@pytest.mark.parametrize("name", [pytest.param(n, marks=_known(n, CREDIT_CONT_KNOWN)) for n in MIXED_CONT])
+@pytest.mark.parametrize("name", [pytest.param(n, marks=known_failure(n, CREDIT_CONT_KNOWN)) for n in MIXED_CONT])
 def test_a_mixed_value_assigns_credit_with_continuous_actions(name, bc_credit_cont):
     r = evaluate(name, "games/credit-cont", seeds=CREDIT_SEEDS, steps=CREDIT_CONT_STEPS)
     print(f"{name} credit-cont: returns {r.round(2).tolist()} (bc {bc_credit_cont:.0f}, independent 20, optimum 30)")
