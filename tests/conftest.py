@@ -51,8 +51,9 @@ def generated_data_dir(tmp_path_factory, budget: str):
 # ---- scheduling on pytest-xdist workers (``--dist loadgroup`` in pyproject's addopts) ----------------------
 # A test file is one group, so its module-scoped fixtures (trained once) stay on one worker, except the
 # contract tests: one group per plugin (all action kinds), so the plugins' compilations are shared within a
-# group and spread over both workers. Groups are handed out in the order below, the costliest first, so no
-# long file starts last (measured with --durations=0 on a cold compilation cache).
+# group and spread over both workers, and the MPE learning runs, a group each. Groups are handed out in the
+# order below, the costliest first, so no long file starts last (measured with --durations=0 on a cold
+# compilation cache).
 _FIRST = ("test_value_baselines", "test_games", "test_diffusion_plugins", "test_flow_plugins", "test_known_answer",
           "test_online", "test_collect", "test_runner", "test_train")
 
@@ -64,6 +65,10 @@ def pytest_collection_modifyitems(config, items):
         if module == "test_contract" and hasattr(item, "callspec"):
             params = item.callspec.params
             return f"contract-{params.get('name', '')}"
+        if "mpe_data" in getattr(item, "fixturenames", ()):
+            # the slow MPE runs (7-65 min each, under load) are their own groups, so `-m slow` shares them over
+            # both workers; what they share is only the generated data (16 s per worker)
+            return f"{module}-{item.name}"
         return module
 
     def rank(item):

@@ -327,17 +327,18 @@ def _assert_beats_random_on_mpe(name, mpe_data, tmp_path):
     assert scores.min() >= MPE_SEED_FLOOR and scores.mean() >= MPE_MEAN_FLOOR, f"{name}: {scores.tolist()}"
 
 
+# the costliest first (they are handed to the test workers in file order)
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["macql", "omar", "mabcq"])
+def test_beats_random_on_mpe_medium_replay_slow(name, mpe_data, tmp_path):
+    _assert_beats_random_on_mpe(name, mpe_data, tmp_path)
+
+
 # slow: 95-150 s each (idle, two test workers); each plugin keeps a default-run learning test on a game
 # (coordination, the continuous bandit, games/stitch(-cont) in tests/test_known_answer.py)
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["icq", "omiga", "matd3bc"])
 def test_beats_random_on_mpe_medium_replay(name, mpe_data, tmp_path):
-    _assert_beats_random_on_mpe(name, mpe_data, tmp_path)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["macql", "omar", "mabcq"])
-def test_beats_random_on_mpe_medium_replay_slow(name, mpe_data, tmp_path):
     _assert_beats_random_on_mpe(name, mpe_data, tmp_path)
 
 
