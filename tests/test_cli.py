@@ -221,3 +221,8 @@ def test_throughput_json(capsys):
     assert row["algo"] == "bc" and row["task"] == "games/landmarks" and row["steps"] == 5
     assert row["scanned_steps_per_s"] > 0 and row["loop_steps_per_s"] > 0
     assert row["ratio"] == pytest.approx(row["scanned_steps_per_s"] / row["loop_steps_per_s"])
+    # bc's update has no loop: its matmul FLOPs are most of XLA's count, which adds the elementwise work (Adam,
+    # activations: a third at this width, 3% at the paper's)
+    assert 0.5 * row["gflop_per_update"] < row["matmul_gflop_per_update"] <= row["gflop_per_update"]
+    assert row["fraction_of_peak"]["1"] == pytest.approx(
+        row["matmul_gflop_per_update"] * row["scanned_steps_per_s"] / row["gemm_peak_gflops"])
