@@ -264,8 +264,9 @@ def _assert_broken_does_not(name, task, over):
 DISCRETE_STITCH = ("mabcq", "macql", "icq", "omiga", "macflow", "mafql")
 CONTINUOUS_STITCH = ("matd3bc", "omar", "vgm2p", "om2p", "omiga", "macql", "mabcq", "macflow", "mafql")
 # omar's continuous stitch takes 90 s (idle); its default-run learning test is the continuous bandit
-# (tests/test_value_baselines.py)
-DEFAULT_RUN = {("games/stitch", n) for n in DISCRETE_STITCH} | {("games/stitch-cont", "matd3bc")}
+# (tests/test_value_baselines.py); mabcq's discrete stitch (60 s) is slow too, its default-run learning test
+# is the credit task (CI time: the U-Net planners' xor tests took its place)
+DEFAULT_RUN = {("games/stitch", n) for n in DISCRETE_STITCH if n != "mabcq"} | {("games/stitch-cont", "matd3bc")}
 KNOWN = {  # (task, plugin) -> reason of a strict xfail, with the measurement (hidden (32, 32), seeds 0, 1)
     # continuous stitching (3000 steps): the one-step policies' execution noise, measured in session 8
     ("games/stitch-cont", "macflow"): (
@@ -383,8 +384,8 @@ def test_a_mixed_value_assigns_credit(name, bc_credit):
     assert r.mean() >= CREDIT_PASS, f"{name}: {r.tolist()}"
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=[] if n == "mabcq" else [pytest.mark.slow])
-                                  for n in sorted(INDEPENDENT)])
+@pytest.mark.slow  # the broken variants of the credit test (mabcq's positive test stays in the default run)
+@pytest.mark.parametrize("name", sorted(INDEPENDENT))
 def test_independent_learners_are_misled_by_the_marginals(name):
     r = evaluate(name, "games/credit", INDEPENDENT[name], seeds=CREDIT_SEEDS, steps=CREDIT_STEPS)
     print(f"{name} {INDEPENDENT[name]} credit: returns {r.round(2).tolist()}")
