@@ -148,3 +148,34 @@ def test_a_plugin_missing_a_function_is_refused_at_registration():
 
     with pytest.raises(BenchError, match="does not define update, act, cost"):
         register(Half)
+
+
+def test_several_seeds_mapped_or_vmapped_train_to_the_same_states():
+    """The chunk's two ways of running several seeds in one program (``seed_batching``: "map", the CPU default,
+    one seed after another with plain matrix products; "vmap", batched products) train every seed the same,
+    up to float rounding; an unknown choice is refused."""
+    import jax
+    import jax.numpy as jnp
+
+    from benchmarks.tasks import get_task
+    from benchmarks.training.train import init_states, load_data, make_chunk
+
+    cls, task = algorithms.get("bc"), get_task("games/landmarks")
+    cfg = cls.make_config({"hidden": (8,)})
+
+    class _RC:
+        dataset, data_seed = None, 0
+
+    _, data = load_data(task, cls, _RC, cfg)
+    keys = jnp.stack([jax.random.PRNGKey(i) for i in range(3)])
+    out = {mode: make_chunk(cls, 32, 10, mode)(init_states(cls, task.spec, cfg, (0, 1, 2)), keys, data)
+           for mode in ("vmap", "map")}
+    for a, b in zip(jax.tree.leaves(out["vmap"]), jax.tree.leaves(out["map"])):
+        if jnp.issubdtype(a.dtype, jnp.floating):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+        else:
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # the seeds differ from each other, so agreement is not one seed's result broadcast
+    assert float(jnp.abs(out["map"][1]["loss"][0] - out["map"][1]["loss"][1])) > 0
+    with pytest.raises(ValueError, match="seed_batching"):
+        make_chunk(cls, 32, 20, "pmap")

@@ -21,6 +21,9 @@ def add(sub):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seeds", default="1", help="comma-separated numbers of vmapped seeds for the scanned trainer "
                                                 "(seed-steps/s and XLA's planned memory for each), e.g. 1,2,4,6")
+    p.add_argument("--seed-batching", choices=("auto", "vmap", "map"), default="auto",
+                   help="several seeds in one program: vmapped (batched products) or one after another; auto: "
+                        "map on a CPU, vmap on an accelerator (the trainer's default)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (e.g. hidden=64,64)")
     p.add_argument("--discrete-task", default="games/coordination")
     p.add_argument("--continuous-task", default="games/landmarks")
@@ -61,11 +64,13 @@ def cmd_throughput(args) -> int:
         kind = "continuous" if "continuous" in cls.supports else "discrete"
         task = tasks[kind]
         valid = {k: v for k, v in overrides.items() if k in {f.name for f in dataclasses.fields(cls.Config)}}
-        r = measure(cls, task, valid, args.steps, args.batch_size, tuple(sorted(set(seeds) | {1})), peak, args.rounds)
+        r = measure(cls, task, valid, args.steps, args.batch_size, tuple(sorted(set(seeds) | {1})), peak, args.rounds,
+                    args.seed_batching)
         if args.json:
             print(dumps({"algo": cls.name, "task": task.id, "scanned_steps_per_s": r["scanned"],
                          "loop_steps_per_s": r["loop"], "ratio": r["ratio"], "batch_size": args.batch_size,
                          "steps": args.steps, "overrides": valid, "device": jax.devices()[0].platform,
+                         "seed_batching": args.seed_batching,
                          **{k: v for k, v in r.items() if k not in ("scanned", "loop", "ratio")}},
                         default=str), flush=True)
             continue

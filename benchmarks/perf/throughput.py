@@ -29,7 +29,7 @@ def gemm_peak(n: int = 2048, repeats: int = 5) -> float:
 
 
 def measure(algo_cls, task, overrides: dict, steps: int, batch_size: int, seeds: tuple = (1,),
-            peak: float | None = None, rounds: int = 3) -> dict:
+            peak: float | None = None, rounds: int = 3, seed_batching: str = "auto") -> dict:
     """Gradient steps/s of the per-step loop (one seed) and of the scanned trainer with each number of vmapped
     seeds (seed-steps/s), the FLOPs of one update (XLA's, loop bodies once; and the matrix multiplies' with
     loops counted, :func:`algorithms.nets.count_matmul_flops`, from which the fraction of the matmul peak is
@@ -54,7 +54,7 @@ def measure(algo_cls, task, overrides: dict, steps: int, batch_size: int, seeds:
     host = to_transitions(ds, rtg) if length == 1 else to_windows(ds, length, rtg, past=past)
 
     # scanned: one chunk of `steps` updates, the seeds vmapped (one seed: the seed axis dropped), as the trainer
-    chunk = make_chunk(algo_cls, batch_size, steps)
+    chunk = make_chunk(algo_cls, batch_size, steps, seed_batching)
     memory, runs = {}, {}
     for k in seeds:
         states = init_states(algo_cls, task.spec, cfg, tuple(range(k)))
