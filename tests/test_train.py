@@ -179,3 +179,9 @@ def test_several_seeds_mapped_or_vmapped_train_to_the_same_states():
     assert float(jnp.abs(out["map"][1]["loss"][0] - out["map"][1]["loss"][1])) > 0
     with pytest.raises(ValueError, match="seed_batching"):
         make_chunk(cls, 32, 20, "pmap")
+    # "auto" on this CPU: the tests' small networks stay vmapped, paper-size ones are mapped
+    from benchmarks.training.train import auto_seed_batching
+
+    assert auto_seed_batching(init_states(cls, task.spec, cfg, (0, 1, 2)).params, 3) == "vmap"
+    paper = jax.eval_shape(lambda: init_states(cls, task.spec, cls.make_config({}), (0, 1, 2)))
+    assert auto_seed_batching(paper.params, 3) == ("map" if jax.default_backend() == "cpu" else "vmap")

@@ -99,12 +99,12 @@ def make_chunk(algo_cls, batch_size: int, length: int, seed_batching: str = "aut
     matrix product becomes a batched one with a batch of 1, which XLA's CPU backend runs slower than the
     plain product (same results either way). Several seeds are ``seed_batching``: "vmap" (one program whose
     matrix products carry a seed axis: what fills an accelerator) or "map" (the seeds one after another
-    inside the program, each with plain products). "auto" is "map" on a CPU, where the batched products of
-    paper-size networks ran below one seed's rate (MAC-Flow on one core: 5.5 seed-steps/s for 4 vmapped
-    seeds against 7.1 for one; README, ``bench throughput``), and "vmap" on GPUs and TPUs."""
-    if seed_batching == "auto":
-        seed_batching = "map" if jax.default_backend() == "cpu" else "vmap"
-    if seed_batching not in ("vmap", "map"):
+    inside the program, each with plain products). "auto" (:func:`auto_seed_batching`) is "map" on a CPU for
+    networks of at least ``MAP_MIN_PARAMS`` parameters per seed, where the batched products ran below one
+    seed's rate (MAC-Flow at paper size, one core: 6.5 seed-steps/s for 4 vmapped seeds against 8.4 mapped;
+    README, ``bench throughput``), and "vmap" otherwise: small networks gain from the batched products
+    (bc at [64, 64]: 4 vmapped seeds 1.27x one seed's rate) and accelerators from the parallelism."""
+    if seed_batching not in ("auto", "vmap", "map"):
         raise ValueError(f"seed_batching must be 'auto', 'vmap' or 'map', got {seed_batching!r}")
 
     def one_seed(state, key, data):
@@ -119,11 +119,22 @@ def make_chunk(algo_cls, batch_size: int, length: int, seed_batching: str = "aut
         if keys.shape[0] == 1:
             state, metrics = one_seed(jax.tree.map(lambda x: x[0], states), keys[0], data)
             return jax.tree.map(lambda x: x[None], (state, metrics))
-        if seed_batching == "map":
+        mode = auto_seed_batching(states.params, keys.shape[0]) if seed_batching == "auto" else seed_batching
+        if mode == "map":
             return jax.lax.map(lambda sk: one_seed(sk[0], sk[1], data), (states, keys))
         return jax.vmap(one_seed, in_axes=(0, 0, None))(states, keys, data)
 
     return jax.jit(chunk, donate_argnums=0)
+
+
+MAP_MIN_PARAMS = 100_000  # [512] x 4 networks hold ~10^6 parameters, the tests' [32, 32] ~10^3
+
+
+def auto_seed_batching(params, n_seeds: int) -> str:
+    """"map" on a CPU when the networks hold at least ``MAP_MIN_PARAMS`` parameters per seed, else "vmap"
+    (``params`` stacked over the seeds; shapes only, so it can run while tracing)."""
+    per_seed = sum(x.size for x in jax.tree.leaves(params)) // max(n_seeds, 1)
+    return "map" if jax.default_backend() == "cpu" and per_seed >= MAP_MIN_PARAMS else "vmap"
 
 
 def init_states(algo_cls, spec, algo_cfg, seeds):
