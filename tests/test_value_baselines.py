@@ -98,8 +98,8 @@ def bc_rate():
     return rate
 
 
-# mabcq and omiga: slow (~40 s each idle); both keep their default-run known-answer test (stitch, at their
-# defaults, tests/test_known_answer.py), which also needs bootstrapping, unlike this one-step bandit
+# mabcq and omiga: slow (~40 s each idle); both keep a default-run known-answer test at their defaults in
+# tests/test_known_answer.py (mabcq the credit task, omiga stitching, which also needs bootstrapping)
 @pytest.mark.parametrize("name", [pytest.param("mabcq", marks=pytest.mark.slow), "macql", "icq",
                                   pytest.param("omiga", marks=pytest.mark.slow)])
 def test_finds_the_rare_optimal_joint_action_that_bc_misses(name, bc_rate):
