@@ -73,10 +73,9 @@ def _matmul_flops(eqn) -> float:
     """2 x multiply-adds of a dot_general or a convolution; 0 for any other equation."""
     name = eqn.primitive.name
     if name == "dot_general":
-        (lc, _), (lb, _) = eqn.params["dimension_numbers"]
-        lhs, rhs = (v.aval.shape for v in eqn.invars)
-        out = eqn.outvars[0].aval.shape
-        return 2.0 * math.prod(out) * math.prod(lhs[d] for d in lc)
+        (contracting, _), _ = eqn.params["dimension_numbers"]
+        lhs = eqn.invars[0].aval.shape
+        return 2.0 * math.prod(eqn.outvars[0].aval.shape) * math.prod(lhs[d] for d in contracting)
     if name == "conv_general_dilated":
         rhs = eqn.invars[1].aval.shape
         dn = eqn.params["dimension_numbers"]

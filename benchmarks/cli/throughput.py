@@ -19,11 +19,12 @@ def add(sub):
     p.add_argument("--rounds", type=int, default=3,
                    help="interleaved timing rounds; each mode keeps its best (robust to a shared machine)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seeds", default="1", help="comma-separated numbers of vmapped seeds for the scanned trainer "
+    p.add_argument("--seeds", default="1", help="comma-separated numbers of seeds in one program for the scanned trainer "
                                                 "(seed-steps/s and XLA's planned memory for each), e.g. 1,2,4,6")
     p.add_argument("--seed-batching", choices=("auto", "vmap", "map"), default="auto",
-                   help="several seeds in one program: vmapped (batched products) or one after another; auto: "
-                        "map on a CPU, vmap on an accelerator (the trainer's default)")
+                   help="several seeds in one program: vmapped (batched products) or one after another; auto "
+                        "(the trainer's default): map on a CPU for networks of 100 000 parameters or more per seed, "
+                        "else vmap")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (e.g. hidden=64,64)")
     p.add_argument("--discrete-task", default="games/coordination")
     p.add_argument("--continuous-task", default="games/landmarks")

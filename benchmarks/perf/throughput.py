@@ -30,8 +30,8 @@ def gemm_peak(n: int = 2048, repeats: int = 5) -> float:
 
 def measure(algo_cls, task, overrides: dict, steps: int, batch_size: int, seeds: tuple = (1,),
             peak: float | None = None, rounds: int = 3, seed_batching: str = "auto") -> dict:
-    """Gradient steps/s of the per-step loop (one seed) and of the scanned trainer with each number of vmapped
-    seeds (seed-steps/s), the FLOPs of one update (XLA's, loop bodies once; and the matrix multiplies' with
+    """Gradient steps/s of the per-step loop (one seed) and of the scanned trainer with each number of seeds
+    in one program (seed-steps/s, ``seed_batching`` as the trainer's ``make_chunk``), the FLOPs of one update (XLA's, loop bodies once; and the matrix multiplies' with
     loops counted, :func:`algorithms.nets.count_matmul_flops`, from which the fraction of the matmul peak is
     computed), and the memory XLA plans for each scanned chunk."""
     import jax
@@ -53,7 +53,7 @@ def measure(algo_cls, task, overrides: dict, steps: int, batch_size: int, seeds:
     # the reference loop's data: materialised rows on the host, sampled with numpy
     host = to_transitions(ds, rtg) if length == 1 else to_windows(ds, length, rtg, past=past)
 
-    # scanned: one chunk of `steps` updates, the seeds vmapped (one seed: the seed axis dropped), as the trainer
+    # scanned: one chunk of `steps` updates over the seeds (one seed: the seed axis dropped), as the trainer
     chunk = make_chunk(algo_cls, batch_size, steps, seed_batching)
     memory, runs = {}, {}
     for k in seeds:
