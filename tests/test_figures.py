@@ -2,6 +2,7 @@
 figures from synthetic stores and samples; the games command on a tiny budget (slow); the critic switch."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -15,7 +16,7 @@ REFS = (0.0, 100.0)
 
 def _run(root, algo, task, variant_over=None, steps=100, q=True, phases=None, seeds=(0, 1, 2)):
     over = variant_over or {}
-    rid = f"{algo}-{task.replace('/', '-')}-{abs(hash(json.dumps(over, sort_keys=True))) % 9973}"
+    rid = f"{algo}-{task.replace('/', '-')}-{hashlib.sha1(json.dumps(over, sort_keys=True).encode()).hexdigest()[:10]}"
     run = Run(root, rid)
     run.start({"algo": algo, "task": task, "seeds": list(seeds), "steps": steps, "run_id": rid,
                "suite": task.split("/")[0], "task_name": task.split("/")[1], "overrides": over,
