@@ -151,9 +151,9 @@ def test_a_plugin_missing_a_function_is_refused_at_registration():
 
 
 def test_several_seeds_mapped_or_vmapped_train_to_the_same_states():
-    """The chunk's two ways of running several seeds in one program (``seed_batching``: "map", the CPU default,
-    one seed after another with plain matrix products; "vmap", batched products) train every seed the same,
-    up to float rounding; an unknown choice is refused."""
+    """The chunk's two ways of running several seeds in one program (``seed_batching``: "map", one seed after
+    another with plain matrix products, "auto"'s choice on a CPU for paper-size networks; "vmap", batched
+    products) train every seed the same, up to float rounding; an unknown choice is refused."""
     import jax
     import jax.numpy as jnp
 
