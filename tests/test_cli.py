@@ -226,3 +226,5 @@ def test_throughput_json(capsys):
     assert 0.5 * row["gflop_per_update"] < row["matmul_gflop_per_update"] <= row["gflop_per_update"]
     assert row["fraction_of_peak"]["1"] == pytest.approx(
         row["matmul_gflop_per_update"] * row["scanned_steps_per_s"] / row["gemm_peak_gflops"])
+    # the peak is timed before each of the 3 default rounds and after the last, under the rounds' load; the best counts
+    assert len(row["gemm_peak_gflops_rounds"]) == 4 and row["gemm_peak_gflops"] == max(row["gemm_peak_gflops_rounds"])
