@@ -185,3 +185,58 @@ def test_several_seeds_mapped_or_vmapped_train_to_the_same_states():
     assert auto_seed_batching(init_states(cls, task.spec, cfg, (0, 1, 2)).params, 3) == "vmap"
     paper = jax.eval_shape(lambda: init_states(cls, task.spec, cls.make_config({}), (0, 1, 2)))
     assert auto_seed_batching(paper.params, 3) == ("map" if jax.default_backend() == "cpu" else "vmap")
+
+
+def test_auto_seed_batching_maps_small_networks_whose_updates_are_large(monkeypatch):
+    """"auto" also maps the seeds of small networks when one seed's update takes ``MAP_MIN_FLOPS`` matmul FLOPs
+    or more (OMAR at [64, 64] scores hundreds of sampled actions: vmapped, its 4 seeds ran below the per-step
+    loop). The chunk counts the FLOPs of one sampled update while tracing; an update whose FLOPs cannot be
+    counted (a while_loop) is decided by its parameters alone."""
+    import jax
+    import jax.numpy as jnp
+
+    from algorithms.nets import count_matmul_flops
+    from benchmarks.tasks import get_task
+    from benchmarks.training import train
+    from benchmarks.training.train import auto_seed_batching, init_states, make_chunk
+
+    if jax.default_backend() != "cpu":
+        pytest.skip("the FLOP rule is the CPU's; accelerators always vmap")
+    cls, task = algorithms.get("bc"), get_task("games/landmarks")
+    cfg = cls.make_config({"hidden": (8,)})
+    small = init_states(cls, task.spec, cfg, (0, 1)).params
+    assert auto_seed_batching(small, 2, train.MAP_MIN_FLOPS) == "map"
+    assert auto_seed_batching(small, 2, lambda: train.MAP_MIN_FLOPS / 2) == "vmap"
+
+    def while_loop_update():
+        raise ValueError("count_matmul_flops: a while_loop has no static trip count")
+
+    assert auto_seed_batching(small, 2, while_loop_update) == "vmap"
+    # inside the chunk: the count is one seed's sampled update (batch 16 of a tiny bc), and the threshold decides
+    seen = []
+    real = train.auto_seed_batching
+
+    def spy(params, n, flops=None):
+        count = flops() if callable(flops) else flops
+        seen.append((count, real(params, n, count)))
+        return seen[-1][1]
+
+    monkeypatch.setattr(train, "auto_seed_batching", spy)
+
+    class _RC:
+        dataset, data_seed = None, 0
+
+    _, data = train.load_data(task, cls, _RC, cfg)
+    state = jax.tree.map(lambda x: x[0], init_states(cls, task.spec, cfg, (0,)))
+    expected = count_matmul_flops(lambda s, k: cls.update(s, train.sample_batch(data, k, 16), k), state,
+                                  jax.random.PRNGKey(0))
+    assert expected > 0
+    keys = jnp.stack([jax.random.PRNGKey(i) for i in range(2)])
+    outs = {}
+    for threshold, mode in ((expected, "map"), (expected * 2, "vmap")):
+        monkeypatch.setattr(train, "MAP_MIN_FLOPS", threshold)
+        outs[mode] = make_chunk(cls, 16, 3)(init_states(cls, task.spec, cfg, (0, 1)), keys, data)
+        assert seen[-1][0] == pytest.approx(expected) and seen[-1][1] == mode
+    # the two choices are the same training (to float rounding)
+    for a, b in zip(jax.tree.leaves(outs["map"]), jax.tree.leaves(outs["vmap"])):
+        np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), atol=1e-5)

@@ -28,6 +28,7 @@ import numpy as np
 
 import algorithms
 from algorithms.base import Batch, config_dict, cost_overrides
+from algorithms.nets import count_matmul_flops
 from algorithms.errors import BenchError, DatasetError, TrainingError
 from benchmarks import __version__
 from benchmarks.data.catalogue import check_published
@@ -100,17 +101,22 @@ def make_chunk(algo_cls, batch_size: int, length: int, seed_batching: str = "aut
     plain product (same results either way). Several seeds are ``seed_batching``: "vmap" (one program whose
     matrix products carry a seed axis: what fills an accelerator) or "map" (the seeds one after another
     inside the program, each with plain products). "auto" (:func:`auto_seed_batching`) is "map" on a CPU for
-    networks of at least ``MAP_MIN_PARAMS`` parameters per seed, where the batched products ran below one
-    seed's rate (MAC-Flow at paper size, one core: 6.5 seed-steps/s for 4 vmapped seeds against 8.4 mapped;
-    README, ``bench throughput``), and "vmap" otherwise: small networks gain from the batched products
-    (bc at [64, 64]: 4 vmapped seeds 1.27x one seed's rate) and accelerators from the parallelism."""
+    networks of at least ``MAP_MIN_PARAMS`` parameters per seed or updates of at least ``MAP_MIN_FLOPS`` matmul
+    FLOPs per seed, where the batched products ran below one seed's rate (MAC-Flow at paper size, one core:
+    6.5 seed-steps/s for 4 vmapped seeds against 8.4 mapped; OMAR at [64, 64], whose update scores hundreds
+    of sampled actions: see ``MAP_MIN_FLOPS``; README, ``bench throughput``), and "vmap" otherwise: small
+    updates gain from the batched products (bc at [64, 64]: 4 vmapped seeds 1.27x one seed's rate) and
+    accelerators from the parallelism."""
     if seed_batching not in ("auto", "vmap", "map"):
         raise ValueError(f"seed_batching must be 'auto', 'vmap' or 'map', got {seed_batching!r}")
 
+    def one_step(state, k, data):
+        kb, ku = jax.random.split(k)
+        return algo_cls.update(state, sample_batch(data, kb, batch_size), ku)
+
     def one_seed(state, key, data):
         def body(state, k):
-            kb, ku = jax.random.split(k)
-            return algo_cls.update(state, sample_batch(data, kb, batch_size), ku)
+            return one_step(state, k, data)
 
         state, metrics = jax.lax.scan(body, state, jax.random.split(key, length))
         return state, jax.tree.map(lambda m: m.mean(), metrics)
@@ -119,7 +125,11 @@ def make_chunk(algo_cls, batch_size: int, length: int, seed_batching: str = "aut
         if keys.shape[0] == 1:
             state, metrics = one_seed(jax.tree.map(lambda x: x[0], states), keys[0], data)
             return jax.tree.map(lambda x: x[None], (state, metrics))
-        mode = auto_seed_batching(states.params, keys.shape[0]) if seed_batching == "auto" else seed_batching
+        mode = seed_batching
+        if mode == "auto":
+            one = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), (states, keys))  # one seed
+            mode = auto_seed_batching(states.params, keys.shape[0],
+                                      lambda: count_matmul_flops(one_step, *one, jax.tree.map(_abstract, data)))
         if mode == "map":
             return jax.lax.map(lambda sk: one_seed(sk[0], sk[1], data), (states, keys))
         return jax.vmap(one_seed, in_axes=(0, 0, None))(states, keys, data)
@@ -128,13 +138,34 @@ def make_chunk(algo_cls, batch_size: int, length: int, seed_batching: str = "aut
 
 
 MAP_MIN_PARAMS = 100_000  # [512] x 4 networks hold ~10^6 parameters, the tests' [32, 32] ~10^3
+# matmul FLOPs of one sampled update (per seed) from which seeds are mapped on a CPU even for small networks:
+# updates this large already run products of many rows, and a seed axis only adds batched-product overhead
+# (session 10, [64, 64], 4 seeds as a fraction of one seed's rate, vmapped / mapped: omar (2.6e8 FLOPs) 0.59 / 0.97,
+# macql (3.8e8) 0.85 / 1.01, mabcq (1.2e8) 0.84 / 0.90; below the threshold vmap is level or ahead: icq (4.0e7)
+# 0.83 / 0.75, omiga (2.9e7) 0.85 / 0.84, macflow (4.9e7) 1.21 vmapped)
+MAP_MIN_FLOPS = 1e8
 
 
-def auto_seed_batching(params, n_seeds: int) -> str:
-    """"map" on a CPU when the networks hold at least ``MAP_MIN_PARAMS`` parameters per seed, else "vmap"
-    (``params`` stacked over the seeds; shapes only, so it can run while tracing)."""
+def _abstract(x):
+    return jax.ShapeDtypeStruct(x.shape, x.dtype)
+
+
+def auto_seed_batching(params, n_seeds: int, flops: Callable[[], float] | float | None = None) -> str:
+    """"map" on a CPU when the networks hold at least ``MAP_MIN_PARAMS`` parameters per seed, or when one
+    seed's update takes at least ``MAP_MIN_FLOPS`` matmul FLOPs (``flops``: a number, or a function computing
+    it, called only when the parameters alone do not decide); else "vmap" (``params`` stacked over the seeds;
+    shapes only, so it can run while tracing)."""
+    if jax.default_backend() != "cpu":
+        return "vmap"
     per_seed = sum(x.size for x in jax.tree.leaves(params)) // max(n_seeds, 1)
-    return "map" if jax.default_backend() == "cpu" and per_seed >= MAP_MIN_PARAMS else "vmap"
+    if per_seed >= MAP_MIN_PARAMS:
+        return "map"
+    if callable(flops):
+        try:
+            flops = flops()
+        except ValueError:  # a while_loop computes in the update: its FLOPs are unknown, the parameters decide
+            flops = None
+    return "map" if flops is not None and flops >= MAP_MIN_FLOPS else "vmap"
 
 
 def init_states(algo_cls, spec, algo_cfg, seeds):
