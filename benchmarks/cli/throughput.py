@@ -23,8 +23,8 @@ def add(sub):
                                                 "(seed-steps/s and XLA's planned memory for each), e.g. 1,2,4,6")
     p.add_argument("--seed-batching", choices=("auto", "vmap", "map"), default="auto",
                    help="several seeds in one program: vmapped (batched products) or one after another; auto "
-                        "(the trainer's default): map on a CPU for networks of 100 000 parameters or more per seed, "
-                        "else vmap")
+                        "(the trainer's default): map on a CPU for networks of 100 000 parameters or more per seed or "
+                        "updates of 10^8 matmul FLOPs or more per seed, else vmap")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (e.g. hidden=64,64)")
     p.add_argument("--discrete-task", default="games/coordination")
     p.add_argument("--continuous-task", default="games/landmarks")
