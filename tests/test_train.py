@@ -189,7 +189,7 @@ def test_several_seeds_mapped_or_vmapped_train_to_the_same_states():
 
 def test_auto_seed_batching_maps_small_networks_whose_updates_are_large(monkeypatch):
     """"auto" also maps the seeds of small networks when one seed's update takes ``MAP_MIN_FLOPS`` matmul FLOPs
-    or more (OMAR at [64, 64] scores hundreds of sampled actions: vmapped, its 4 seeds ran below the per-step
+    or more (OMAR at [64, 64] scores many sampled actions per transition: vmapped, its 4 seeds ran below the per-step
     loop). The chunk counts the FLOPs of one sampled update while tracing; an update whose FLOPs cannot be
     counted (a while_loop) is decided by its parameters alone."""
     import jax
