@@ -127,7 +127,7 @@ def make_chunk(algo_cls, batch_size: int, length: int, seed_batching: str = "aut
             return jax.tree.map(lambda x: x[None], (state, metrics))
         mode = seed_batching
         if mode == "auto":
-            one = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), (states, keys))  # one seed
+            one = jax.tree.map(lambda x: _abstract(x, drop=1), (states, keys))  # one seed's state and key
             mode = auto_seed_batching(states.params, keys.shape[0],
                                       lambda: count_matmul_flops(one_step, *one, jax.tree.map(_abstract, data)))
         if mode == "map":
@@ -146,8 +146,9 @@ MAP_MIN_PARAMS = 100_000  # [512] x 4 networks hold ~10^6 parameters, the tests'
 MAP_MIN_FLOPS = 1e8
 
 
-def _abstract(x):
-    return jax.ShapeDtypeStruct(x.shape, x.dtype)
+def _abstract(x, drop: int = 0):
+    """The shape and dtype of ``x`` (without its ``drop`` leading axes), to trace a function on."""
+    return jax.ShapeDtypeStruct(x.shape[drop:], x.dtype)
 
 
 def auto_seed_batching(params, n_seeds: int, flops: Callable[[], float] | float | None = None) -> str:
