@@ -27,6 +27,9 @@ class Task:
     # seed -> where the task's vault is (None for data made in memory); lets a job's memory be known from the
     # vault's metadata before anything is read
     data_path: Optional[Callable[[int], object]] = None
+    # (vault path, deep) -> [benchmarks.data.verify.Check]: known-answer checks that the environment is the one
+    # the data were recorded in (dimensions; deep: reward recomputed, dynamics replayed, a reference score)
+    verify: Optional[Callable[[object, bool], list]] = None
 
     @property
     def id(self) -> str:
