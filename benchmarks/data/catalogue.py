@@ -50,8 +50,8 @@ class Entry:
     rel: str  # path of the zip under the repository root
     uids: tuple  # datasets (qualities) inside the zip
     approx: str  # size from the repository listing (for the user; not verified)
-    sha256: Optional[str] = None  # known digest; None: recorded on the first verified download
-    size: Optional[int] = None  # exact size in bytes when known
+    sha256: Optional[str] = None  # pinned from the publisher's listing; None: recorded on the first verified download
+    size: Optional[int] = None  # exact size in bytes, pinned with the sha256
     default: bool = True  # part of `bench data download --suite S` without --task
     # statistics og-marl publishes per dataset (docs/dataset_cards/datacard_info.json, as summarised in
     # shared/reference/ogmarl_datasets.md): uid -> (episodes or None, mean episode return, decimals shown)
@@ -77,39 +77,52 @@ class Entry:
         return (self.vlt_dir(root) / MARKER).is_file()
 
 
-def _e(suite, scenario, source, env, folder, uids, approx, default=True, published=None):
+def _e(suite, scenario, source, env, folder, uids, approx, default=True, published=None, pin=None):
     pub = tuple((uid, v[0], v[1], v[2] if len(v) > 2 else 2) for uid, v in (published or {}).items())
-    return Entry(suite, scenario, source, env, f"{folder}/{env}/{scenario}.zip", tuple(uids), approx, default=default,
-                 published=pub)
+    sha, size = pin or (None, None)
+    return Entry(suite, scenario, source, env, f"{folder}/{env}/{scenario}.zip", tuple(uids), approx, sha256=sha,
+                 size=size, default=default, published=pub)
 
 
 GPM = ("Good", "Medium", "Poor")
 OMIGA_MUJOCO = ("Expert", "Medium", "Medium-Replay", "Medium-Expert")
 CATALOGUE = (
     _e("smacv1", "3m", "og_marl", "smac_v1", "core", GPM, "1.39 GB",
-       published={"Good": (43_559, 16.49), "Medium": (41_619, 9.96), "Poor": (48_779, 4.69)}),
+       published={"Good": (43_559, 16.49), "Medium": (41_619, 9.96), "Poor": (48_779, 4.69)},
+       pin=("4cc6dd8462a1811cdf282a9e2308c8c2367f55d6abaf715389abc4e8182f4727", 1_391_810_903)),
     _e("smacv1", "8m", "og_marl", "smac_v1", "core", GPM, "2.53 GB",
-       published={"Good": (30_638, 16.86), "Medium": (39_208, 10.14), "Poor": (20_629, 5.28)}),
+       published={"Good": (30_638, 16.86), "Medium": (39_208, 10.14), "Poor": (20_629, 5.28)},
+       pin=("b47b976b0af3bb41b9a4175ef23be374db0db824ec58c5dc243420f67a04318e", 2_533_505_237)),
     _e("smacv1", "2s3z", "og_marl", "smac_v1", "core", GPM, "1.75 GB",
-       published={"Good": (18_616, 18.32), "Medium": (18_605, 12.57), "Poor": (9_942, 6.88)}),
+       published={"Good": (18_616, 18.32), "Medium": (18_605, 12.57), "Poor": (9_942, 6.88)},
+       pin=("aedfde67b00c972d9094340c5c41b2b8e1678e9e3a411b7a629b7246f8fa3f3f", 1_753_455_784)),
     _e("smacv1", "5m_vs_6m", "og_marl", "smac_v1", "core", GPM, "2.04 GB",
-       published={"Good": (36_311, 16.58), "Medium": (39_284, 12.62), "Poor": (45_501, 7.45)}),
-    _e("smacv1", "2c_vs_64zg", "omiga", "smac_v1", "prior_work/omiga", GPM, "233 MB",
-       published={"Good": (None, 19.94), "Medium": (None, 13.00), "Poor": (None, 8.91)}),
+       published={"Good": (36_311, 16.58), "Medium": (39_284, 12.62), "Poor": (45_501, 7.45)},
+       pin=("a87997f805a0a4a646accbbb273f856fc04f859e2ed2a03c4aaa6d41c585c125", 2_042_271_016)),
+    _e("smacv1", "2c_vs_64zg", "omiga", "smac_v1", "prior_work/omiga", GPM, "233 MB", default=False,
+       published={"Good": (None, 19.94), "Medium": (None, 13.00), "Poor": (None, 8.91)},
+       pin=("63fc0b8ad46bea5f4fa804d75a588799144eb96e795b3a9d7efe5de51af033c5", 233_310_544)),
     _e("smacv2", "terran_5_vs_5", "og_marl", "smac_v2", "core", ("Replay", "Random"), "965 MB",
-       published={"Replay": (17_958, 10.05), "Random": (37_874, 2.43)}),
+       published={"Replay": (17_958, 10.05), "Random": (37_874, 2.43)},
+       pin=("04b5f9eb9d50193ec756a9820a096b49dfc787e7751dc006e51be4684b98b60b", 964_689_601)),
     _e("smacv2", "zerg_5_vs_5", "og_marl", "smac_v2", "core", ("Replay",), "588 MB",
        published={"Replay": (23_294, 7.34)}),
     _e("smacv2", "terran_10_vs_10", "og_marl", "smac_v2", "core", ("Replay",), "438 MB",
-       published={"Replay": (13_588, 6.32)}),
-    _e("mamujoco", "6halfcheetah", "omiga", "mamujoco", "prior_work/omiga", OMIGA_MUJOCO, "882 MB"),
-    _e("mamujoco", "3hopper", "omiga", "mamujoco", "prior_work/omiga", OMIGA_MUJOCO, "599 MB"),
-    _e("mamujoco", "2ant", "omiga", "mamujoco", "prior_work/omiga", OMIGA_MUJOCO, "1.31 GB"),
+       published={"Replay": (13_588, 6.32)},
+       pin=("a8f2e5647446fc0bc96c0ed39aa3b6d15fe433845293511b6b6e369549011455", 438_138_562)),
+    _e("mamujoco", "6halfcheetah", "omiga", "mamujoco", "prior_work/omiga", OMIGA_MUJOCO, "882 MB",
+       pin=("83228ef6e30f91f3728d26d2f4aa3c6176fd7be026c419032bb91d5cef80a0d9", 882_029_673)),
+    _e("mamujoco", "3hopper", "omiga", "mamujoco", "prior_work/omiga", OMIGA_MUJOCO, "599 MB",
+       pin=("c20dc32579ef352da9bd959e50518178d56ae77916ad639a54b1e323cd5b2c5b", 599_008_299)),
+    _e("mamujoco", "2ant", "omiga", "mamujoco", "prior_work/omiga", OMIGA_MUJOCO, "1.31 GB",
+       pin=("b8bebe9072e84f01e62dd9698cf90e1817bf717ebafb205724a058593417759d", 1_305_860_596)),
     # og-marl's own MaMuJoCo data (MuJoCo 2.1 multiagent_mujoco, not a DESIGN task): only with --task
     _e("mamujoco", "2halfcheetah", "og_marl", "mamujoco", "core", GPM, "8.93 GB", default=False,
-       published={"Good": (1_000, 6924, 0), "Medium": (None, 1485, 0), "Poor": (None, 400, 0)}),
+       published={"Good": (1_000, 6924, 0), "Medium": (None, 1485, 0), "Poor": (None, 400, 0)},
+       pin=("9537abf4fb1a7a8894819c45eb3d3221c074e96023cdc9882b084589c62f6f3e", 8_934_288_721)),
     _e("mpe", "simple_spread", "omar", "mpe", "prior_work/omar", ("Expert", "Medium", "Medium-Replay", "Random"),
-       "4.98 GB"),
+       "4.98 GB",
+       pin=("3ceec3d49c1907ecd5087f425713903151e2c9ae20a19614a0d2c60ef82153e6", 4_983_699_663)),
 )
 
 
