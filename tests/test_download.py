@@ -322,6 +322,7 @@ def test_file_changed_upstream_is_refused_with_both_digests_and_accepted_by_the_
     assert "verified" in capsys.readouterr().out
     assert main(["data", "download", "--suite", "smacv1", "--accept-sha256", sha(replaced)]) == 2
     assert "add --task" in capsys.readouterr().err
+    assert main(get + ["--list"]) == 0 and "sha256 accepted" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("if_range", [True, False], ids=["server-honours-if-range", "server-ignores-if-range"])
@@ -343,6 +344,17 @@ def test_resume_starts_again_when_the_remote_file_changed_between_attempts(tmp_p
     np.testing.assert_array_equal(read_dataset(ENTRY.vault("Good", tmp_path)).observations,
                                   discrete_dataset(seed=1).observations)
     assert json.loads((tmp_path / "digests.json").read_text())[ENTRY.rel]["sha256"] == sha(replaced)
+
+
+def test_part_file_without_a_record_of_its_remote_file_is_not_resumed(tmp_path, server, payload):
+    server.cut_after = 1000
+    with pytest.raises(DatasetError, match="interrupted"):
+        catalogue.download(ENTRY, tmp_path, retries=0)
+    (tmp_path / ".downloads" / "og_marl-smac_v1-3m.zip.part.json").unlink()  # as a part file of an older version
+    log = []
+    catalogue.download(ENTRY, tmp_path, retries=0, log=log.append)
+    assert server.requests[-1][1] is None and any("no record of the remote file" in m for m in log)
+    assert ENTRY.present(tmp_path)
 
 
 def test_zip_missing_a_listed_quality_is_refused_and_an_unlisted_one_reported(tmp_path, server):

@@ -96,6 +96,9 @@ def cmd_download(args) -> int:
             state = "missing" if found is None else "present" if found.downloaded else f"found {found.path}"
             print(f"{e.name:40s} {e.approx:>8s}  {','.join(e.uids):40s} sha256 {catalogue.expected(e, root).origin:8s} "
                   f"{e.url}  {state}")
+        if any(catalogue.expected(e, root).origin == "none" for e in chosen):
+            print("sha256 none: the publisher's listing gives no digest for the file; the first verified download's is "
+                  "recorded and checks every later one")
         return 0
     if args.retries < 0:
         raise BenchError("--retries must be >= 0")

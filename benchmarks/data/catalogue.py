@@ -650,6 +650,8 @@ def download(entry: Entry, root: Optional[Path] = None, force: bool = False, ret
             else:
                 log(f"{entry.name}: using the copy at {found.path}, {found.how()}; `--force` downloads a verified "
                     f"copy to {final}")
+            if accept:
+                log(f"{entry.name}: --accept-sha256 has no effect, nothing is downloaded (add --force to download)")
             return found.path
         if final.is_dir() and any(final.iterdir()):
             raise DatasetError(f"{final} exists but was not installed by `bench data download` and lacks "
