@@ -1,8 +1,9 @@
 """``bench data``: download, verify, describe and generate datasets.
 
-    bench data download --suite smacv1 [--task 3m]     og-marl zips: resumable, size + sha256 checked, atomic
+    bench data download --suite smacv1 [--task 3m]     og-marl zips: resumable, pinned size + sha256 checked, atomic
+                        [--accept-sha256 DIGEST]       accept a file that changed upstream
     bench data verify [PATH ...] [--deep]              open every vault under the data directory (or PATH)
-    bench data info PATH [--json]                      the dataset card of one vault
+    bench data info PATH|SUITE/TASK [--json]           the dataset card of one vault, beside og-marl's numbers
     bench data collect --suite mpe [--task T] [--budget tiny|small|full] [--seed 0] [--out DIR]
 """
 from __future__ import annotations
@@ -18,8 +19,11 @@ from algorithms.errors import BenchError, DatasetError
 def add(sub):
     p = sub.add_parser("data", help="download, verify, describe or generate datasets (og-marl vaults)",
                        description="Datasets live in $BENCH_DATA (default: a user cache directory) in og-marl's "
-                                   "layout <source>/<env>/<scenario>.vlt/<quality>/.",
+                                   "layout <source>/<env>/<scenario>.vlt/<quality>/; datasets og-marl already "
+                                   "downloaded are used where they are ($BENCH_OGMARL_VAULTS, default ./vaults). "
+                                   "See docs/downloads.md.",
                        epilog="examples:\n  bench data download --suite smacv1 --task 3m\n  bench data verify\n"
+                              "  bench data info smacv1/3m-good\n"
                               "  bench data info ~/.cache/bench/data/og_marl/smac_v1/3m.vlt/Good --json\n"
                               "  bench data collect --suite mpe --budget small",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -29,19 +33,26 @@ def add(sub):
     d.add_argument("--suite", required=True, help="smacv1, smacv2, mamujoco or mpe")
     d.add_argument("--task", help="one scenario or task of the suite, e.g. 3m or 3m-good (default: all)")
     d.add_argument("--data-dir", help="where to put the data (default: $BENCH_DATA or the user cache directory)")
-    d.add_argument("--force", action="store_true", help="download again and replace what is there")
+    d.add_argument("--force", action="store_true",
+                   help="download again and replace what is there (also when og-marl's copy would be used)")
+    d.add_argument("--accept-sha256", metavar="DIGEST",
+                   help="accept this sha256 for the file of --task in place of the pinned or recorded one (a file "
+                        "the publisher replaced; the refused download's message gives the digest and the command)")
     d.add_argument("--keep-zip", action="store_true", help="keep the verified zip next to the data")
     d.add_argument("--retries", type=int, default=3, help="automatic resumes of an interrupted transfer")
-    d.add_argument("--list", action="store_true", help="only list the catalogue entries and where they go")
+    d.add_argument("--list", action="store_true",
+                   help="only list the catalogue entries, the copy each would use and the digest it is checked against")
     d.set_defaults(func=cmd_download)
 
-    v = verbs.add_parser("verify", help="open every vault (data directory or PATHs) and check its fields")
+    v = verbs.add_parser("verify", help="open every vault (data directory, og-marl's copies the catalogue uses, or "
+                                        "PATHs) and check its fields")
     v.add_argument("paths", nargs="*", help="vault directories (default: everything under the data directory)")
     v.add_argument("--deep", action="store_true", help="read all data (NaN, ranges), not just metadata and a prefix")
     v.set_defaults(func=cmd_verify)
 
     i = verbs.add_parser("info", help="print the dataset card of a vault")
-    i.add_argument("path", help="<root>/<scenario>.vlt/<quality> (or a .vlt directory holding one quality)")
+    i.add_argument("path", help="<root>/<scenario>.vlt/<quality> (or a .vlt directory holding one quality), or a "
+                                "catalogue dataset by task name, e.g. smacv1/3m-good")
     i.add_argument("--json", action="store_true", help="print JSON")
     i.set_defaults(func=cmd_info)
 
@@ -77,19 +88,27 @@ def cmd_download(args) -> int:
     from benchmarks.data import catalogue
     from benchmarks.data.vault import data_dir
 
-    root = Path(args.data_dir).expanduser() if args.data_dir else data_dir()
+    root = (Path(args.data_dir).expanduser() if args.data_dir else data_dir()).absolute()
     chosen = catalogue.entries(args.suite, args.task)
     if args.list:
         for e in chosen:
-            state = "present" if e.present(root) else "missing"
-            print(f"{e.name:40s} {e.approx:>8s}  {','.join(e.uids):40s} {state:8s} {e.url}")
+            found = e.locate(root)
+            state = "missing" if found is None else "present" if found.downloaded else f"found {found.path}"
+            print(f"{e.name:40s} {e.approx:>8s}  {','.join(e.uids):40s} sha256 {catalogue.expected(e, root).origin:8s} "
+                  f"{e.url}  {state}")
+        if any(catalogue.expected(e, root).origin == "none" for e in chosen):
+            print("sha256 none: the publisher's listing gives no digest for the file; the first verified download's is "
+                  "recorded and checks every later one")
         return 0
     if args.retries < 0:
         raise BenchError("--retries must be >= 0")
+    if args.accept_sha256 and len(chosen) != 1:
+        raise BenchError(f"--accept-sha256 is the digest of one file: add --task (one of "
+                         f"{', '.join(e.scenario for e in chosen)})")
     for e in chosen:
         print(f"{e.name}: {e.url} (~{e.approx}) -> {e.vlt_dir(root)}")
         catalogue.download(e, root, force=args.force, retries=args.retries, keep_zip=args.keep_zip,
-                           progress=_progress())
+                           progress=_progress(), accept_sha256=args.accept_sha256)
     return 0
 
 
@@ -136,12 +155,15 @@ def cmd_verify(args) -> int:
             targets += found
     else:
         targets = _all_vaults(root)
-        for e in catalogue.CATALOGUE:  # a download whose marker lists a quality that is gone
-            if e.present(root):
+        for e in catalogue.CATALOGUE:
+            if e.present(root):  # a download whose marker lists a quality that is gone
                 marker = json.loads((e.vlt_dir(root) / catalogue.MARKER).read_text())
                 for uid in marker.get("uids", {}):
                     if not (e.vault(uid, root) / "metadata.json").is_file():
                         targets.append(e.vault(uid, root))
+            found = e.locate(root)
+            if found is not None and root.absolute() not in found.path.parents:  # og-marl's copy, used in place
+                targets += [found.path / uid for uid in e.uids]
         if not targets:
             print(f"no datasets under {root}; get some with `bench data download --suite S` or `bench data collect --suite S`")
             return 0
@@ -159,9 +181,19 @@ def cmd_verify(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from benchmarks.data import catalogue
     from benchmarks.data.vault import describe
 
-    card = describe(args.path)
+    path = Path(args.path).expanduser()
+    if not path.exists() and not args.path.startswith((".", "/", "~")) and args.path.count("/") == 1:
+        entry, uid = catalogue.resolve(args.path)
+        found = entry.locate()
+        if found is None:
+            raise DatasetError(f"{args.path} ({entry.name}/{uid}) is not downloaded: run `bench data download --suite "
+                               f"{entry.suite} --task {entry.scenario}`")
+        path = found.path / uid
+    card = describe(path)
+    card.update(catalogue.about(card["path"], card))
     if args.json:
         print(json.dumps(card, indent=2, default=str))
         return 0
@@ -171,10 +203,30 @@ def cmd_info(args) -> int:
         if k in card:
             v = card[k]
             print(f"{k:12s} {v:.4g}" if isinstance(v, float) else f"{k:12s} {v}")
+    special = ("catalogue", "copy", "published")
     for k, v in card.items():
-        if k not in order:
+        if k not in order and k not in special:
             print(f"{k:12s} {v}")
+    if "catalogue" in card:
+        copy = card["copy"]
+        dl = copy.get("download")
+        when = f" on {dl['downloaded']}, zip sha256 {dl['sha256']} ({dl.get('digest') or 'checked'})" if dl else ""
+        used = "tasks read this copy" if copy["used"] else f"tasks read the copy at {copy['used_copy'] or 'none'}"
+        print(f"{'catalogue':12s} {card['catalogue']}")
+        print(f"{'copy':12s} {copy['path']}: {copy['how']}{when}; {used}")
+        print(f"{'published':12s} {_published_line(card['published'])}")
     return 0
+
+
+def _published_line(cmp) -> str:
+    """``bench data info``'s comparison with og-marl's published statistics, both numbers each."""
+    if cmp is None:
+        return "none listed in the catalogue for this dataset"
+    pub, got, dec = cmp["published"], cmp["got"], cmp["decimals"]
+    eps = f"{got['episodes']} episodes (og-marl publishes {pub['episodes'] if pub['episodes'] is not None else 'no count'})"
+    ret = f"mean return {got['return_mean']:.{dec + 2}f} (og-marl publishes {pub['return_mean']:.{dec}f})"
+    return f"{'match' if cmp['match'] else 'MISMATCH'}: {eps}, {ret}" + (
+        "" if cmp["match"] else "; the data differ from the published dataset, and `bench run` refuses them")
 
 
 def cmd_collect(args) -> int:

@@ -85,8 +85,11 @@ def report(check_sc2: bool = False) -> dict:
                 pre = str(exc)
             suites[name].update(preflight=pre, ok=suites[name]["ok"] and pre is None,
                                 launched=check_sc2 and pre is None)
-    downloads = {e.name: {"suite": e.suite, "present": e.present(data), "approx": e.approx}
-                 for e in catalogue.CATALOGUE}
+    downloads = {}
+    for e in catalogue.CATALOGUE:
+        found = e.locate(data)  # og-marl's own copy (or one unzipped by hand) is used in place
+        downloads[e.name] = {"suite": e.suite, "present": e.present(data), "approx": e.approx,
+                             "found": str(found.path) if found is not None and not found.downloaded else None}
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -134,5 +137,6 @@ def cmd_doctor(args) -> int:
             print(f"  {'':10s} pre-flight: {s['preflight']}")
     print("og-marl datasets (bench data download --suite S --task T):")
     for name, d in rep["datasets"].items():
-        print(f"  {name:36s} {d['suite']:9s} {'present' if d['present'] else 'not downloaded'} (~{d['approx']})")
+        state = "present" if d["present"] else f"found at {d['found']}" if d.get("found") else "not downloaded"
+        print(f"  {name:36s} {d['suite']:9s} {state} (~{d['approx']})")
     return 0
