@@ -182,10 +182,10 @@ def test_missing_mujoco_names_the_install_command(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mujoco" else real(name, *a))
     suite = get_suite("mamujoco")
     assert 'pip install "gymnasium==1.3.0" "mujoco==4.0.0"' in suite.available()
-    with pytest.raises(DependencyError, match="mamujoco/2ant-medium cannot run here.*pip install"):
-        suite.tasks["2ant-medium"].__wrapped__()
+    with pytest.raises(DependencyError, match="mamujoco/2-ant-medium cannot run here.*pip install"):
+        suite.tasks["2-ant-medium"].__wrapped__()
     with pytest.raises(DependencyError, match="pip install"):
-        suite.preflight(["2ant-medium"])
+        suite.preflight(["2-ant-medium"])
 
 
 # ---- the suite --------------------------------------------------------------------------------------------
@@ -206,6 +206,8 @@ def test_task_names_match_the_papers_ma_mujoco_rows():
         assert len(pairs) == 1, name
         seen |= pairs
     assert seen == published
+    # the datasets' spelling names the same task
+    assert suite.task("6halfcheetah-medium-replay").name == "6-halfcheetah-medium-replay"
 
 
 def test_without_the_download_a_run_fails_before_writing_anything(monkeypatch, tmp_path, capsys):
@@ -215,13 +217,13 @@ def test_without_the_download_a_run_fails_before_writing_anything(monkeypatch, t
     monkeypatch.setenv("BENCH_DATA", str(tmp_path / "data"))
     assert "bench data download --suite mamujoco --task 2ant" in get_suite("mamujoco").available()
     results = tmp_path / "runs"
-    for how in (["--task", "mamujoco/3hopper-medium-replay"], ["--suite", "mamujoco", "--tasks", "3hopper-expert"]):
+    for how in (["--task", "mamujoco/3-hopper-medium-replay"], ["--suite", "mamujoco", "--tasks", "3-hopper-expert"]):
         assert main(["run", *how, "--algos", "bc", "--no-progress", "--results", str(results)]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "`bench data download --suite mamujoco --task 3hopper`" in err, err
     assert not results.exists() or not any(results.iterdir())  # no run directory (the CLI makes the root)
     with pytest.raises(DatasetError, match="bench data download --suite mamujoco --task 6halfcheetah"):
-        get_suite("mamujoco").task("6halfcheetah-expert").make_dataset(0)
+        get_suite("mamujoco").task("6-halfcheetah-expert").make_dataset(0)
 
 
 def test_a_run_plans_under_the_protocol_and_trains_on_the_download_layout(recorded, monkeypatch, tmp_path):
@@ -235,14 +237,14 @@ def test_a_run_plans_under_the_protocol_and_trains_on_the_download_layout(record
     monkeypatch.setenv("BENCH_DATA", str(tmp_path / "data"))
     vault = catalogue.find("omiga", "mamujoco", "3hopper").vault("Expert")
     write_ogmarl_vault(vault.parent.parent, recorded["3hopper"], "3hopper", "Expert")
-    task = get_task("mamujoco/3hopper-expert")
+    task = get_task("mamujoco/3-hopper-expert")
     assert task.data_path(0) == vault and task.verify is not None and task.refs()[1] == 2452.02
-    args = build_parser().parse_args(["run", "--suite", "mamujoco", "--tasks", "3hopper-expert", "--algos", "macflow,bc",
+    args = build_parser().parse_args(["run", "--suite", "mamujoco", "--tasks", "3-hopper-expert", "--algos", "macflow,bc",
                                       "--protocol", "macflow-paper"])
     jobs = plan_jobs(args)
     assert {j.algo for j in jobs} == {"macflow", "bc"}
     assert all(j.steps == 500_000 and j.eval_episodes == 10 and j.seeds == (0, 1, 2, 3, 4, 5) for j in jobs)
-    final = train(RunConfig("bc", "mamujoco/3hopper-expert", seeds=(0,), steps=20, eval_every=20, eval_episodes=2,
+    final = train(RunConfig("bc", "mamujoco/3-hopper-expert", seeds=(0,), steps=20, eval_every=20, eval_episodes=2,
                             batch_size=16, overrides={"hidden": (16, 16)}), results=tmp_path / "runs")
     assert len(final["returns"]) == 1 and np.isfinite(final["returns"][0])
     assert final["dataset"]["path"] == str(vault)

@@ -1,10 +1,12 @@
 """The mamujoco suite: MA-MuJoCo on OMIGA's datasets (MAC-Flow's Table 2 rows), evaluated in the environment
 they were recorded in (benchmarks/envs/mamujoco_omiga.py).
 
-Tasks are ``<robot>-<quality>`` over 6halfcheetah / 3hopper / 2ant and Expert / Medium-Expert / Medium /
-Medium-Replay (``6halfcheetah-medium-replay``); the data are the og-marl vaults that ``bench data download
---suite mamujoco --task <robot>`` puts at ``$BENCH_DATA/omiga/mamujoco/<robot>.vlt/<Quality>`` (the catalogue's
-``omiga/mamujoco`` entries). Without them a task fails before anything starts, naming that command.
+Tasks are ``<robot>-<quality>`` over 6-halfcheetah / 3-hopper / 2-ant (the paper's names) and Expert /
+Medium-Expert / Medium / Medium-Replay (``6-halfcheetah-medium-replay``; the datasets' spelling,
+``6halfcheetah-medium-replay``, is accepted too). The data are the og-marl vaults that ``bench data download
+--suite mamujoco --task <scenario>`` puts at ``$BENCH_DATA/omiga/mamujoco/<scenario>.vlt/<Quality>`` (the
+catalogue's ``omiga/mamujoco`` entries: 6halfcheetah, 3hopper, 2ant). Without them a task fails before anything
+starts, naming that command.
 
 The paper reports raw returns. Normalised scores (tables' brackets, aggregates) use fixed references per robot,
 shared by its four datasets: random = a uniformly random policy's mean return in this environment (measured,
@@ -23,7 +25,8 @@ from benchmarks.envs import mamujoco_omiga as env
 from benchmarks.tasks.base import Suite, Task
 
 SUITE = "mamujoco"
-SCENARIOS = ("6halfcheetah", "3hopper", "2ant")
+SCENARIOS = ("6halfcheetah", "3hopper", "2ant")  # the datasets' (catalogue's) names
+LABELS = {"6halfcheetah": "6-halfcheetah", "3hopper": "3-hopper", "2ant": "2-ant"}  # the tasks' (paper's)
 QUALITIES = ("Expert", "Medium-Expert", "Medium", "Medium-Replay")
 # og-marl's datacard (docs/dataset_cards/datacard_info.json at f4eb8f0), per dataset: episodes, rows, mean
 # episode return, its std, min, max
@@ -44,7 +47,7 @@ PUBLISHED = {
 # uniformly random actions in [-1, 1] in this environment: mean return over 100 episodes (OmigaBatch of 10 seeded
 # 1000 + 10 b, b = 0..9; standard errors 8.8, 1.5, 8.3; tests/test_mamujoco_paper.py re-measures a smaller sample)
 RANDOM = {"6halfcheetah": -286.48, "3hopper": 18.88, "2ant": -46.74}
-DEFAULT_TASKS = ("3hopper-medium", "6halfcheetah-medium")
+DEFAULT_TASKS = ("3-hopper-medium", "6-halfcheetah-medium")
 
 
 def refs(scenario: str) -> tuple:
@@ -96,7 +99,15 @@ def _split(name: str) -> tuple:
 
 
 def task_name(scenario: str, quality: str) -> str:
-    return f"{scenario}-{quality.lower()}"
+    return f"{LABELS[scenario]}-{quality.lower()}"
+
+
+def _alias(name: str) -> Optional[str]:
+    """The task a name in the datasets' spelling (``2ant-medium``) stands for."""
+    for sc, label in LABELS.items():
+        if name.startswith(sc + "-"):
+            return label + name[len(sc):]
+    return None
 
 
 def preflight(names, launch: bool = False) -> None:
@@ -141,4 +152,5 @@ def suites() -> list:
             tasks[task_name(scenario, quality)] = make
     return [Suite(SUITE, "Multi-agent MuJoCo on OMIGA's datasets (MAC-Flow Table 2): 6-HalfCheetah, 3-Hopper, 2-Ant, "
                          "Expert/Medium-Expert/Medium/Medium-Replay, in gymnasium v5 MuJoCo set up as OMIGA recorded them",
-                  tasks, DEFAULT_TASKS, available=available, preflight=preflight)]
+                  tasks, DEFAULT_TASKS, available=available, preflight=preflight,
+                  resolve=lambda name: tasks.get(_alias(name) or ""))]
