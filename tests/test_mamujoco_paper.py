@@ -152,6 +152,8 @@ def test_checks_refuse_observations_not_built_as_omiga_built_them(recorded, tmp_
     for uid, (o, name) in cases.items():
         path = write_ogmarl_vault(tmp_path, {**exp, "observations": o}, "3hopper", uid)
         assert name in _failed(OM.verify("3hopper", path)), uid
+    # nothing to replay from observations that give no state: said so, not replayed into nonsense
+    assert "one step replayed from the recovered state" in _failed(OM.verify("3hopper", path, deep=True))
     ant = recorded["2ant"]
     contact = ant["observations"].copy()
     contact[..., 30] += 0.5  # a contact dimension that is not zero

@@ -117,6 +117,11 @@ def recover(obs: np.ndarray, n_agents: int):
     The id slots of agent i hold (1 - m) / s at i and -m / s elsewhere, so s = 1 / (b - a) and m = -a s
     with a the mean of the other slots and b the largest; raw = z s + m."""
     z = np.asarray(obs, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):  # data that are not OMIGA's: inf / nan, which checks refuse
+        return _recover(z, n_agents)
+
+
+def _recover(z: np.ndarray, n_agents: int):
     slots = z[..., -n_agents:]
     ids = slots.argmax(-1)
     b = np.take_along_axis(slots, ids[..., None], -1)[..., 0]
