@@ -23,8 +23,11 @@ stores every agent's state equal to its observation; the vault keeps one 23 / 14
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import os
+import sys
 
 import numpy as np
 
@@ -142,6 +145,26 @@ def _env_class(module: str, cls: str):
     return getattr(importlib.import_module(f"gymnasium.envs.mujoco.{module}"), cls)
 
 
+@contextlib.contextmanager
+def _quiet_compiler():
+    """Silence MuJoCo's C-level stderr while a model compiles: MuJoCo 4.0 warns on every load that
+    half_cheetah.xml's ``settotalmass`` is deprecated (it is still applied: HalfCheetah steps as in MuJoCo 2.2, see
+    docs/mamujoco.md), which would print once per evaluation episode."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no stderr file descriptor: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class Body:
     """One v5 robot stepped as OMIGA's v2 one: ``reset`` / ``step`` return the raw v2 observation."""
 
@@ -150,7 +173,8 @@ class Body:
         if why:
             raise DependencyError(why)
         self.robot = robot(scenario)
-        self.env = _env_class(self.robot.module, self.robot.cls)(**dict(self.robot.kwargs))
+        with _quiet_compiler():
+            self.env = _env_class(self.robot.module, self.robot.cls)(**dict(self.robot.kwargs))
         self.dt = self.env.dt
         self.default_map = concatenated(self.robot)
 
