@@ -33,8 +33,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from benchmarks.data.verify import Check
-from benchmarks.envs.mamujoco_omiga import (EPISODE_LENGTH, MAMUJOCO_V1_ANT, Body, concatenated, observe, recover,
-                                            robot)
+from benchmarks.envs.mamujoco_omiga import EPISODE_LENGTH, Body, concatenated, observe, recover, robot
 
 # (next observation, reward): tolerances on the median replay error over sampled rows
 TOLERANCE = {"6halfcheetah": (0.01, 0.01), "3hopper": (0.04, 0.01), "2ant": (1.0, 0.1)}
@@ -178,19 +177,18 @@ def replay(scenario: str, flat: dict, rows: int = REPLAY_ROWS, seed: int = 0, ac
     pairs = np.flatnonzero(~ends[:T - 1])
     if len(pairs) > rows:
         pairs = np.sort(np.random.default_rng(seed).choice(pairs, rows, replace=False))
-    shown = r.raw_dim - r.zeros
-    nv = None
+    shown = r.raw_dim - r.zeros  # observation dims that come from the state (Ant's contacts do not)
     body = Body(scenario)
+    nv = body.env.model.nv
     obs_err, rew_err, skipped = [], [], 0
     try:
-        nv = body.env.model.nv
         for t in pairs:
             vel = raw[t, shown - nv:shown]
             if np.abs(vel).max() >= r.qvel_clip - 1e-4:  # v2 clipped the velocity: the state is not recoverable
                 skipped += 1
                 continue
             lag = 0.0
-            if r.nq_hidden == 2 and t > 0 and not ends[t - 1]:  # Ant reads progress from a lagging frame
+            if r.frame_progress and t > 0 and not ends[t - 1]:  # Ant reads progress from a lagging frame
                 body.set_raw(raw[t - 1])
                 body.step(act[t - 1], action_map)
                 lag = body.lag()
@@ -219,13 +217,13 @@ def replay_checks(scenario: str, flat: dict, rows: int = REPLAY_ROWS) -> list:
                     float(np.median(o)), obs_tol, _stats(o) + note),
               Check("the replayed reward equals the stored reward", float(np.median(w)) <= rew_tol,
                     float(np.median(w)), rew_tol, _stats(w))]
-    if r.nq_hidden == 2:  # Ant: the partition of mamujoco_v1 drives other legs
-        other, _, _ = replay(scenario, flat, rows, action_map=MAMUJOCO_V1_ANT)
+    if r.other_map:  # Ant: the partition of mamujoco_v1 drives other legs
+        other, _, _ = replay(scenario, flat, rows, action_map=r.other_map)
         ours, theirs = float(np.median(o)), float(np.median(other))
         checks.append(Check("OMIGA's action map (agents' actions concatenated), not mamujoco_v1's",
                             ours <= obs_tol < theirs, ours, obs_tol,
                             f"median next-observation error {ours:.3g} with the concatenation {concatenated(r)}, "
-                            f"{theirs:.3g} with mamujoco_v1's {MAMUJOCO_V1_ANT}"))
+                            f"{theirs:.3g} with mamujoco_v1's {r.other_map}"))
     return checks
 
 

@@ -51,6 +51,8 @@ class Robot:
     zeros: int = 0         # observation dims v2 filled with MuJoCo 2.0's zero contact forces (Ant)
     pays_healthy_on_end: bool = False  # v2 pays the healthy reward on the terminating step
     qvel_clip: float = float("inf")    # |qvel| at which the v2 observation clips velocities (Hopper: 10)
+    frame_progress: bool = False       # forward progress read from the torso's body frame (Ant), not from qpos
+    other_map: tuple = ()              # the action map another release uses (mamujoco_v1's Ant partition)
 
     @property
     def obs_dim(self) -> int:
@@ -64,12 +66,12 @@ class Robot:
 ROBOTS = {
     "6halfcheetah": Robot("6halfcheetah", "half_cheetah_v5", "HalfCheetahEnv", 6, 1, 17, 1),
     "3hopper": Robot("3hopper", "hopper_v5", "HopperEnv", 3, 1, 11, 1, pays_healthy_on_end=True, qvel_clip=10.0),
-    "2ant": Robot("2ant", "ant_v5", "AntEnv", 2, 4, 111, 2,
-                  kwargs=(("include_cfrc_ext_in_observation", False), ("contact_cost_weight", 0.0)),
-                  zeros=84, pays_healthy_on_end=True),
 }
 # mamujoco_v1's partition of Ant 2x4 (agent -> actuators): the one OMIGA did not use (would drive other legs)
 MAMUJOCO_V1_ANT = ((2, 3, 4, 5), (6, 7, 0, 1))
+ROBOTS["2ant"] = Robot("2ant", "ant_v5", "AntEnv", 2, 4, 111, 2,
+                       kwargs=(("include_cfrc_ext_in_observation", False), ("contact_cost_weight", 0.0)),
+                       zeros=84, pays_healthy_on_end=True, frame_progress=True, other_map=MAMUJOCO_V1_ANT)
 
 
 def robot(scenario: str) -> Robot:
