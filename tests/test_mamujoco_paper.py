@@ -128,7 +128,19 @@ def test_checks_refuse_a_shifted_or_offset_reward(recorded, scenario, tmp_path):
     exp = recorded[scenario]
     for uid, rewards in (("shifted", np.roll(exp["rewards"], -1, 1)), ("offset", exp["rewards"] - 1.0)):
         path = write_ogmarl_vault(tmp_path, {**exp, "rewards": rewards}, scenario, uid)
-        assert _failed(OM.verify(scenario, path, deep=True)) == {"the replayed reward equals the stored reward"}, uid
+        failed = _failed(OM.verify(scenario, path, deep=True)) - {"the falling step pays v2's healthy reward"}
+        assert failed == {"the replayed reward equals the stored reward"}, uid
+
+
+def test_checks_refuse_v5s_reward_on_the_falling_step(recorded, tmp_path):
+    """v5 alone pays no healthy reward on the step that falls: only the checks of the falls see it."""
+    exp = recorded["3hopper"]
+    rewards = exp["rewards"].copy()
+    falls = np.flatnonzero(exp["terminals"][0, :, 0] > 0) - 1  # the step before each final row
+    assert len(falls) == 3
+    rewards[0, falls] -= 1.0  # every recorded episode fell within the horizon
+    path = write_ogmarl_vault(tmp_path, {**exp, "rewards": rewards}, "3hopper", "v5-reward")
+    assert _failed(OM.verify("3hopper", path, deep=True)) == {"the falling step pays v2's healthy reward"}
 
 
 def test_the_replay_tells_the_two_ant_action_maps_apart(recorded, tmp_path):

@@ -15,8 +15,9 @@ Checks (``verify``; a list of benchmarks.data.verify.Check):
 * dimensions; undoing the z-score recovers the one-hot id of each agent and the same raw vector for every
   agent (Ant: zeros in the 84 contact dimensions); what ``infos.state`` holds; the episode layout;
 * deep: the simulator set to the recovered state and stepped with the stored actions reproduces the next
-  observation and the stored reward (median over sampled rows, within ``TOLERANCE``), and on Ant the
-  concatenated action map is told apart from mamujoco_v1's [2,3,4,5] / [6,7,0,1].
+  observation and the stored reward (median over sampled rows, within ``TOLERANCE``), the falling steps of
+  Hopper and Ant pay v2's healthy reward, and on Ant the concatenated action map is told apart from
+  mamujoco_v1's [2,3,4,5] / [6,7,0,1].
 
 Tolerances. The data were recorded with MuJoCo 2.0; here runs MuJoCo 4.0. Replaying the same states and
 controls in MuJoCo 2.2.0 (the oldest on PyPI) and 4.0.0, one step (docs/mamujoco.md): HalfCheetah agrees to
@@ -165,7 +166,9 @@ def layout_check(ends: np.ndarray) -> Check:
 
 
 def replay(scenario: str, flat: dict, rows: int = REPLAY_ROWS, seed: int = 0, action_map: Optional[tuple] = None):
-    """Replay sampled rows: (obs errors [M] max |raw next - replayed| in raw units, reward errors [M], skipped)."""
+    """Replay sampled rows, and every last step of an episode (up to ``rows`` more, where falls are): (obs errors
+    [M] max |raw next - replayed| in raw units, reward errors [M], fell [M] whether the replayed step fell,
+    skipped)."""
     r = robot(scenario)
     obs = np.asarray(flat["observations"])[0]
     act = np.asarray(flat["actions"], np.float64)[0]
@@ -175,12 +178,14 @@ def replay(scenario: str, flat: dict, rows: int = REPLAY_ROWS, seed: int = 0, ac
     raw = recover(obs, r.n_agents)[0].mean(1)  # [T, D]: the agents agree (checked apart)
     T = len(raw)
     pairs = np.flatnonzero(~ends[:T - 1])
+    last = pairs[ends[pairs + 1]][:rows]  # steps into an episode's final row: the falls are among them
     if len(pairs) > rows:
-        pairs = np.sort(np.random.default_rng(seed).choice(pairs, rows, replace=False))
+        pairs = np.random.default_rng(seed).choice(pairs, rows, replace=False)
+    pairs = np.union1d(pairs, last)
     shown = r.raw_dim - r.zeros  # observation dims that come from the state (Ant's contacts do not)
     body = Body(scenario)
     nv = body.env.model.nv
-    obs_err, rew_err, skipped = [], [], 0
+    obs_err, rew_err, fell, skipped = [], [], [], 0
     try:
         for t in pairs:
             vel = raw[t, shown - nv:shown]
@@ -193,13 +198,14 @@ def replay(scenario: str, flat: dict, rows: int = REPLAY_ROWS, seed: int = 0, ac
                 body.step(act[t - 1], action_map)
                 lag = body.lag()
             body.set_raw(raw[t])
-            nxt, reward, _ = body.step(act[t], action_map)
+            nxt, reward, down = body.step(act[t], action_map)
             reward -= lag / body.dt
             obs_err.append(np.abs(nxt[:shown] - raw[t + 1, :shown]).max())
             rew_err.append(abs(reward - rew[t]))
+            fell.append(down)
     finally:
         body.close()
-    return np.asarray(obs_err), np.asarray(rew_err), skipped
+    return np.asarray(obs_err), np.asarray(rew_err), np.asarray(fell, bool), skipped
 
 
 def _stats(x: np.ndarray) -> str:
@@ -209,7 +215,7 @@ def _stats(x: np.ndarray) -> str:
 def replay_checks(scenario: str, flat: dict, rows: int = REPLAY_ROWS) -> list:
     obs_tol, rew_tol = TOLERANCE[scenario]
     r = robot(scenario)
-    o, w, skipped = replay(scenario, flat, rows)
+    o, w, fell, skipped = replay(scenario, flat, rows)
     if not len(o):
         return [Check("one step replayed from the recovered state", False, detail="no row could be replayed")]
     note = f"; {skipped} rows skipped (velocity clipped at 10 in the observation)" if skipped else ""
@@ -217,8 +223,13 @@ def replay_checks(scenario: str, flat: dict, rows: int = REPLAY_ROWS) -> list:
                     float(np.median(o)), obs_tol, _stats(o) + note),
               Check("the replayed reward equals the stored reward", float(np.median(w)) <= rew_tol,
                     float(np.median(w)), rew_tol, _stats(w))]
+    if r.pays_healthy_on_end:  # a difference on the falling steps alone hides in the median over all rows
+        name = "the falling step pays v2's healthy reward"
+        checks.append(Check(name, float(np.median(w[fell])) <= rew_tol, float(np.median(w[fell])), rew_tol,
+                            f"reward error on the replayed falls: {_stats(w[fell])}") if fell.any() else
+                      Check(name, True, detail="no replayed step fell"))
     if r.other_map:  # Ant: the partition of mamujoco_v1 drives other legs
-        other, _, _ = replay(scenario, flat, rows, action_map=r.other_map)
+        other = replay(scenario, flat, rows, action_map=r.other_map)[0]
         ours, theirs = float(np.median(o)), float(np.median(other))
         checks.append(Check("OMIGA's action map (agents' actions concatenated), not mamujoco_v1's",
                             ours <= obs_tol < theirs, ours, obs_tol,
