@@ -262,9 +262,9 @@ def test_missing_mujoco_gives_the_install_command(monkeypatch):
         mamujoco.make_raw("3-hopper")
     from benchmarks.tasks import get_suite
 
-    suite = get_suite("mamujoco")
+    suite = get_suite("mamujoco-gen")
     assert "pip install" in suite.available()
-    with pytest.raises(DependencyError, match="mamujoco/3-hopper-expert cannot run here.*pip install"):
+    with pytest.raises(DependencyError, match="mamujoco-gen/3-hopper-expert cannot run here.*pip install"):
         suite.tasks["3-hopper-expert"].__wrapped__()
 
 

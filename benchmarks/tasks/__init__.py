@@ -2,7 +2,8 @@
 
     get_task("games/coordination") -> Task     get_suite("mpe") -> Suite     all_suites()
 
-Each suite is built by its own module here (games, mpe, smax, mamujoco, smac for smacv1 / smacv2),
+Each suite is built by its own module here (games, mpe, smax, mamujoco_paper for mamujoco, mamujoco for the
+generated mamujoco-gen, smac for smacv1 / smacv2),
 from an environment and a dataset source; the environments know nothing of suites or data.
 See benchmarks/tasks/base.py for Task and Suite.
 """
@@ -49,8 +50,8 @@ def _load():
     if _loaded:
         return
     _loaded = True
-    from benchmarks.tasks import games, mamujoco, mpe, smac, smax
+    from benchmarks.tasks import games, mamujoco, mamujoco_paper, mpe, smac, smax
 
-    for module in (games, smac, mpe, smax, mamujoco):  # the order of `bench list suites`
+    for module in (games, smac, mpe, smax, mamujoco_paper, mamujoco):  # the order of `bench list suites`
         for suite in module.suites():
             register_suite(suite)

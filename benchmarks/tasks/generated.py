@@ -20,7 +20,10 @@ def generated_suite(suite: str, description: str, spec_of, env_of, available, de
     spec_of(scenario) -> EnvSpec and env_of(scenario) -> env (or env maker) are called lazily, so listing
     the suite never imports its environment package. Data: generated on first use (load_or_generate);
     normalisation references: the ones measured when the data was generated (its card's ``refs``).
+    A ``<name>-gen`` suite reads the generator's ``<name>`` datasets while the generator knows them by that name.
     """
+    key = suite if suite in SCENARIOS else suite.removesuffix("-gen")
+
     def make(scenario, quality):
         @functools.lru_cache(None)
         def task():
@@ -28,12 +31,12 @@ def generated_suite(suite: str, description: str, spec_of, env_of, available, de
             if why:
                 raise DependencyError(f"task {suite}/{task_name(scenario, quality)} cannot run here: {why}")
             return Task(suite, task_name(scenario, quality), spec_of(scenario), lambda: env_of(scenario),
-                        lambda seed: load_or_generate(suite, scenario, quality, seed),
-                        lambda: refs_of(load_or_generate(suite, scenario, quality, 0)),
+                        lambda seed: load_or_generate(key, scenario, quality, seed),
+                        lambda: refs_of(load_or_generate(key, scenario, quality, 0)),
                         describe(scenario, quality), jax_env=jax_env, reports_win_rate=reports_win_rate,
-                        data_path=lambda seed: vault_path(data_dir(), suite, scenario, quality, seed))
+                        data_path=lambda seed: vault_path(data_dir(), key, scenario, quality, seed))
 
         return task
 
-    tasks = {task_name(sc, q): make(sc, q) for sc in SCENARIOS[suite] for q in QUALITIES[suite]}
+    tasks = {task_name(sc, q): make(sc, q) for sc in SCENARIOS[key] for q in QUALITIES[key]}
     return Suite(suite, description, tasks, tuple(default_tasks), available=available)
