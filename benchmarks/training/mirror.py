@@ -10,7 +10,8 @@ effective config and overrides, cost overrides) and its provenance (spec.json's 
 device, dataset digest) are attached to each: as TensorBoard text summaries ``config`` and ``provenance``, and
 as the W&B run's config.
 
-TensorBoard: ``DIR`` (default ``<results>/tensorboard``) holds ``<suite>/<task>/<variant>#<run id>/seed-<s>``;
+TensorBoard: ``DIR`` (default ``<results>/tensorboard``) holds ``<suite>/<task>/<variant>#<run id>/seed-<s>``
+(brackets of the variant as parentheses);
 ``tensorboard --logdir DIR`` shows the curves while the jobs run. Each run's directory keeps a small
 ``mirrored.json`` (how many rows of metrics.jsonl are in its event files), so running the command again
 (a resume, or finished runs skipped) adds only new rows; after ``--fresh`` the old event files are replaced.
@@ -82,11 +83,13 @@ class TensorBoardSink:
             raise DependencyError("--tensorboard needs tensorboardX: pip install -e '.' (it is a dependency of the "
                                   "harness) or pip install tensorboardX") from None
         self.root = Path(root)
-        self.writers: dict = {}
 
     def run_dir(self, spec: dict, rid: str) -> Path:
+        """``<suite>/<task>/<variant>#<run id>``, brackets as parentheses: TensorBoard globs its log directories,
+        where ``[...]`` would be a character class (``bc(lr=0.001)#3f2a9c0d1e4b5a67``)."""
         task = str(spec.get("task", "?/?"))
-        return self.root / Path(*task.split("/", 1)) / f"{variant_label(spec)}#{rid}"
+        label = variant_label(spec).translate(str.maketrans("[]*?", "()__"))
+        return self.root / Path(*task.split("/", 1)) / f"{label}#{rid}"
 
     def open(self, rid: str, spec: dict, first: str) -> int:
         """Rows of the run already in its event files (0 for a new or restarted run, whose old files go)."""
@@ -102,25 +105,28 @@ class TensorBoardSink:
         return 0
 
     def write(self, rid: str, spec: dict, rows: list, done: int, first: str) -> None:
+        """Each sync writes a new event file per seed and closes it: tensorboardX queues events for a writer thread
+        that its flush() does not wait for, while close() does, so TensorBoard sees the rows at once."""
         from tensorboardX import SummaryWriter
 
         d = self.run_dir(spec, rid)
-        for r in rows:
-            key = (rid, r.get("seed"))
-            if key not in self.writers:
-                w = self.writers[key] = SummaryWriter(str(d / f"seed-{r.get('seed')}"), flush_secs=5)
-                for name, value in attached(spec).items():
-                    w.add_text(name, "```\n" + json.dumps(value, indent=2, sort_keys=True, default=str) + "\n```", 0)
-            for tag, v in scalars(r).items():
-                self.writers[key].add_scalar(tag, v, int(r["step"]))
-        for (r_id, _), w in self.writers.items():
-            if r_id == rid:
-                w.flush()
+        before = done - len(rows)
+        for seed in dict.fromkeys(r.get("seed") for r in rows):
+            w = SummaryWriter(str(d / f"seed-{seed}"), filename_suffix=f".{before}")
+            try:
+                if before == 0:  # the run's first rows: its config and provenance, once
+                    for name, value in attached(spec).items():
+                        w.add_text(name, "```\n" + json.dumps(value, indent=2, sort_keys=True, default=str) + "\n```", 0)
+                for r in rows:
+                    if r.get("seed") == seed:
+                        for tag, v in scalars(r).items():
+                            w.add_scalar(tag, v, int(r["step"]))
+            finally:
+                w.close()
         atomic_write_json(d / MARKER, {"rows": done, "first": first, "run_id": rid})
 
     def close(self, rid: str) -> None:
-        for key in [k for k in self.writers if k[0] == rid]:
-            self.writers.pop(key).close()
+        pass
 
 
 class WandbSink:

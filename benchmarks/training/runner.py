@@ -133,6 +133,7 @@ def execute(job: dict, root: str, resume: bool = True, report: Optional[Callable
                f"must be a path on a filesystem shared by every node")
         return {"status": "failed", "error": msg, "node": node}
     with run.lock():
+        record_sweep(run, job["cfg"].get("sweep"))
         if resume and run.finished:
             return {"status": "skipped", "final": run.final(), "node": node}
         if not resume:  # --fresh: forget the earlier result, its metrics and its checkpoints
@@ -162,6 +163,18 @@ def execute(job: dict, root: str, resume: bool = True, report: Optional[Callable
             return {"status": "failed", "error": _one_line(exc), "node": node}
         run.record_attempt(node, status="done")
         return {"status": "done", "final": final, "node": node}
+
+
+def record_sweep(run: Run, keys) -> None:
+    """A run that a ``--sweep`` finds already made (the same inputs run before, without a sweep or in another one)
+    is one of its configurations too: the keys join spec.json's ``sweep``, so the report's tuning budget counts it."""
+    if not keys or not run.spec_path.exists():
+        return
+    spec = run.spec()
+    have = list(spec.get("sweep") or ())
+    if set(keys) - set(have):
+        spec["sweep"] = have + [k for k in keys if k not in have]
+        run.rewrite_spec(spec)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -440,6 +453,7 @@ def _skip_finished(jobs, root, args, view):
     for j in jobs:
         run = Run(root, j["run_id"])
         if not args.fresh and run.finished:
+            record_sweep(run, j["cfg"].get("sweep"))
             j.update(status="skipped", final=run.final(), node=run.node(), error=None)
             view.update(j["run_id"], status="skipped", ret=j["final"].get("return_mean"), node=j["node"])
         else:
