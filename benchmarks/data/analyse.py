@@ -38,7 +38,8 @@ _MULTIPLIERS = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
 def pair_digests(state: np.ndarray, actions: np.ndarray) -> np.ndarray:
     """[n, 2] uint64: two independent 64-bit hashes of every row's bytes (state row, then action row).
 
-    ``state`` [n, ...] and ``actions`` [n, ...]; floats are compared as values (-0.0 == 0.0)."""
+    ``state`` [n, ...] and ``actions`` [n, ...]; floats are compared as values (-0.0 == 0.0). The rows' 8-byte
+    words are folded in one at a time (xor, multiply by an odd constant, xor-shift), both hashes together."""
     n = state.shape[0]
     parts = []
     for x in (state, actions):
@@ -46,21 +47,19 @@ def pair_digests(state: np.ndarray, actions: np.ndarray) -> np.ndarray:
         if np.issubdtype(x.dtype, np.floating):
             x = x + x.dtype.type(0.0)  # -0.0 + 0.0 = 0.0: one value, one byte pattern
         parts.append(x.view(np.uint8).reshape(n, -1))
-    rows = np.concatenate(parts, axis=1)
-    pad = (-rows.shape[1]) % 8
-    if pad:
-        rows = np.concatenate([rows, np.zeros((n, pad), np.uint8)], axis=1)
-    words = np.ascontiguousarray(rows).view(np.uint64)
-    out = np.empty((n, 2), np.uint64)
-    with np.errstate(over="ignore"):
-        for lane, (seed, mult) in enumerate(zip(_SEEDS, _MULTIPLIERS)):
-            h = np.full(n, seed, np.uint64)
-            for j in range(words.shape[1]):
-                h ^= words[:, j]
-                h *= mult
-                h ^= h >> np.uint64(29 + 2 * lane)
-            out[:, lane] = h
-    return out
+    pad = (-sum(p.shape[1] for p in parts)) % 8
+    rows = np.concatenate(parts + [np.zeros((n, pad), np.uint8)], axis=1)
+    words = np.ascontiguousarray(rows.view(np.uint64).T)  # [W, n]: each word of every row, contiguous
+    h = np.empty((2, n), np.uint64)
+    h[:] = np.array(_SEEDS, np.uint64)[:, None]
+    mult, shift = np.array(_MULTIPLIERS, np.uint64)[:, None], np.array([29, 31], np.uint64)[:, None]
+    tmp = np.empty_like(h)
+    for w in words:
+        h ^= w
+        h *= mult
+        np.right_shift(h, shift, out=tmp)
+        h ^= tmp
+    return np.ascontiguousarray(h.T)
 
 
 def coverage(digests: np.ndarray) -> dict:
@@ -184,9 +183,11 @@ def analyse_vault(path: str | Path, name: Optional[str] = None) -> DatasetAnalys
     step = _steps_per_slice(itemsize(pairs) + itemsize(actions), B)
 
     def slices():
+        reads = lambda t0: (pairs[:, t0:min(n, t0 + step)].read(), actions[:, t0:min(n, t0 + step)].read())
+        ahead = reads(0) if n else None
         for t0 in range(0, n, step):
-            t1 = min(n, t0 + step)
-            s, a = pairs[:, t0:t1].read().result(), actions[:, t0:t1].read().result()
+            s, a = ahead[0].result(), ahead[1].result()
+            ahead = reads(t0 + step) if t0 + step < n else None  # the next slice is read while this one is hashed
             if not state_name:
                 s = np.where(np.isneginf(s), 0.0, s)  # OMAR MPE's -inf observation padding, as the reader maps it
             m = s.shape[0] * s.shape[1]
