@@ -54,7 +54,7 @@ def figure(analyses: list, path: Path, title: str = "") -> Path:
     ax.set_xlabel("occurrences k of a (state, joint action) pair")
     ax.set_ylabel("distinct pairs occurring k times")
     ax.set_title("joint coverage (og-marl's SACo)")
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=7, loc="lower right")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -185,7 +185,7 @@ def print_summary(finals, console) -> None:
     table = Table()
     table.add_column("task", overflow="fold")
     for a in algos:
-        table.add_column(a, justify="right", overflow="fold")
+        table.add_column(escape(a), justify="right", overflow="fold")  # variants: [k=v] is not markup
     for t in dict.fromkeys(r["task"] for r in rows):
         cells = {r["variant"]: r for r in rows if r["task"] == t}
         row = [t]
