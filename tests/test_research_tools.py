@@ -119,6 +119,22 @@ def test_derive_subsample_target_and_combine_write_vaults_whose_cards_name_rule_
     assert main(["data", "derive", "subsample", str(vlt / "Coordination"), "--episodes", "10", "--out", str(sub)]) == 2
 
 
+@pytest.mark.parametrize("sweep,needle", [
+    (["alpha"], "--sweep expects KEY=V1,V2,..."),
+    (["lr=1e-3,1e-3"], "a value is repeated"),
+    (["lr=1e-3", "--sweep", "lr=3e-4"], "--sweep lr is given twice"),
+    (["lr=fast,slow"], "--set lr=fast: expected a value of type float"),
+    (["hidden=(64,64),(32,32)", "--set", "hidden=16,16"], "which --set or an --algos variant also sets"),
+])
+def test_bad_sweeps_are_one_line_before_anything_runs(sweep, needle, tmp_path, capsys):
+    argv = ["run", "--task", "games/coordination", "--algos", "bc", "--results", str(tmp_path / "runs"), "--no-ray",
+            "--no-progress", "--sweep", *sweep]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+    assert not [p for p in (tmp_path / "runs").glob("*") if (p / "spec.json").exists()]
+
+
 # ---- a hand-made store: the mirror and the selection read only spec.json, metrics.jsonl and final.json ----------
 def fake_run(root, rid, algo="bc", task="games/coordination", overrides=None, sweep=None, returns=(1.0,),
              seeds=(0,), steps=(10, 20), episodes=10):

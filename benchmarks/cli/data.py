@@ -235,9 +235,7 @@ def vaults_at(path) -> list:
 
 def analyse_sources(paths, tasks: str | None, data_seed: int) -> list:
     """One DatasetAnalysis per vault path and per task's data (a vault when the task has one on disk, else the
-    dataset the task makes in memory). Generation messages go to stderr, so --json output stays clean."""
-    import contextlib
-
+    dataset the task makes in memory)."""
     from benchmarks.cli.args import csv_list
     from benchmarks.data.analyse import analyse_dataset, analyse_vault
 
@@ -245,20 +243,26 @@ def analyse_sources(paths, tasks: str | None, data_seed: int) -> list:
         raise BenchError("give vault paths or --task SUITE/TASK[,...] to analyse (e.g. bench data analyse --task "
                          "games/coordination)")
     out = [analyse_vault(v) for p in paths for v in vaults_at(p)]
-    if tasks:
-        from benchmarks.tasks import get_task
-
-        for tid in csv_list(tasks):
-            task = get_task(tid)
-            path = task.data_path(data_seed) if task.data_path is not None else None
-            if path is not None and Path(path).exists():
-                out.append(analyse_vault(path, name=tid))
-                continue
-            with contextlib.redirect_stdout(sys.stderr):
-                ds = task.make_dataset(data_seed)
-            out.append(analyse_dataset(ds, tid, (ds.card or {}).get("path") or
-                                       f"task {tid} (in memory, data seed {data_seed})"))
+    for tid in csv_list(tasks or ""):
+        path, ds, label = task_data(tid, data_seed)
+        out.append(analyse_vault(path, name=tid) if path else analyse_dataset(ds, tid, label))
     return out
+
+
+def task_data(task_id: str, data_seed: int = 0) -> tuple:
+    """(vault path, None, label) when the task's data are a vault on disk, else (None, Dataset, label): the data the
+    task makes (generated on first use, or in memory for the games), generation messages sent to stderr."""
+    import contextlib
+
+    from benchmarks.tasks import get_task
+
+    task = get_task(task_id)
+    path = task.data_path(data_seed) if task.data_path is not None else None
+    if path is not None and Path(path).exists():
+        return Path(path), None, str(path)
+    with contextlib.redirect_stdout(sys.stderr):  # keeps --json output clean
+        ds = task.make_dataset(data_seed)
+    return None, ds, (ds.card or {}).get("path") or f"task {task.id} (data seed {data_seed})"
 
 
 def cmd_analyse(args) -> int:
@@ -340,23 +344,16 @@ def add_derive(verbs) -> None:
 
 def load_source(source: str, data_seed: int = 0):
     """(Dataset, label) of a vault path or of SUITE/TASK's data (its vault, or what it makes in memory)."""
-    import contextlib
-
     from benchmarks.data.vault import read_dataset
 
     p = Path(source).expanduser()
-    if p.exists():
-        ds = read_dataset(p)
-        return ds, ds.card["path"]
-    if "/" not in source:
+    if not p.exists() and "/" not in source:
         raise DatasetError(f"no dataset at {p}: give a vault path or SUITE/TASK (e.g. smax/3m-good)")
-    from benchmarks.tasks import get_task
-
-    task = get_task(source)
-    with contextlib.redirect_stdout(sys.stderr):
-        ds = task.make_dataset(data_seed)
-    path = (ds.card or {}).get("path")
-    return ds, path or f"task {task.id} (data seed {data_seed})"
+    path, ds, label = (p, None, None) if p.exists() else task_data(source, data_seed)
+    if path is not None:
+        ds = read_dataset(path)
+        label = ds.card["path"]
+    return ds, label
 
 
 def cmd_derive(args) -> int:
