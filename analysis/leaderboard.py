@@ -92,9 +92,9 @@ def _suites(an) -> list:
 def write(an, out: Path, figs: dict, missing: list) -> dict:
     from analysis import tables
     from analysis.reference import load_reference
-    from analysis.score import caption
+    from analysis.select import full_caption
 
-    rule = caption(an.score_rule)
+    rule = full_caption(an.score_rule, an.selection)
     out = Path(out)
     stamp = _stamp()
     ref = load_reference()
@@ -103,8 +103,9 @@ def write(an, out: Path, figs: dict, missing: list) -> dict:
     suite_tables = {}
     for s in _suites(an):
         f = an.finals[an.finals["suite"] == s]
-        suite_tables[s] = (tables.build(f, "normalised", title=f"{s}: normalised score"),
-                           tables.build(f, "return", reference=ref, title=f"{s}: return (published numbers beside)"))
+        suite_tables[s] = (tables.build(f, "normalised", title=f"{s}: normalised score", selection=an.selection),
+                           tables.build(f, "return", reference=ref, title=f"{s}: return (published numbers beside)",
+                                        selection=an.selection))
     problems = an.data.problems + an.notes + missing
     e = html.escape
     body = ["<h1>Offline MARL leaderboard</h1>",
@@ -171,5 +172,6 @@ def write(an, out: Path, figs: dict, missing: list) -> dict:
                                       "latency": an.latency.to_dict("records"), "tasks": an.matrix.tasks,
                                       "excluded": an.matrix.excluded, "problems": problems,
                                       "score_rule": an.score_rule, "provenance": prov,
+                                      "selection": an.selection.caption if an.selection is not None else None,
                                       "finals": an.finals.drop(columns=[], errors="ignore").to_dict("records")})
     return paths

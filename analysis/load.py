@@ -116,11 +116,28 @@ def load(root=None, run_ids=None, score: str = "final") -> StoreData:
     return StoreData(root, runs, evals, finals, latency, problems, score)
 
 
-_RUN_COLS = ["run_id", "algo", "variant", "preset", "off_protocol",
+def dataset_label(spec: dict) -> tuple[str, str]:
+    """(tag, description) of the data a run trained on when it was given with ``bench run --dataset``: the tag is
+    the vault's name and the first 8 hex digits of its content sha256 (``Good-10pc:1a2b3c4d``); the description adds
+    how it was derived (``bench data derive``) and from which parents. ("", "") for a task's own data."""
+    if not spec.get("dataset"):
+        return "", ""
+    ds = (spec.get("provenance") or {}).get("dataset") or {}
+    sha = (ds.get("sha256") or "")[:8]
+    tag = Path(str(spec["dataset"])).name + (f":{sha}" if sha else "")
+    text = f"{spec['dataset']} (sha256 {sha or 'not recorded'})"
+    derived = ds.get("derived")
+    if derived:
+        parents = "; ".join(f"{p.get('source')} sha256 {str(p.get('sha256'))[:8]}" for p in derived.get("parents", []))
+        text += f": {derived.get('text', derived.get('rule'))}, from {parents}"
+    return tag, text
+
+
+_RUN_COLS = ["run_id", "algo", "variant", "preset", "off_protocol", "dataset", "sweep", "sweep_base", "eval_episodes",
              "suite", "task", "task_name", "status", "seeds", "steps",
              "flagged", "cost_overrides", "nfe", "train_time", "wall_time", "steps_per_sec", "error",
              "harness_version", "refs", "provenance", "commit", "device", "jax", "dataset_sha256"]
-_FINAL_COLS = ["run_id", "algo", "variant", "preset", "off_protocol", "suite", "task", "task_name", "seed", "return",
+_FINAL_COLS = ["run_id", "algo", "variant", "preset", "off_protocol", "dataset", "sweep", "sweep_base", "suite", "task", "task_name", "seed", "return",
                "normalised", "win_rate", "flagged", "cost_overrides", "nfe", "train_time", "steps", "score_rule",
                "provenance"]
 
@@ -177,9 +194,15 @@ def _load_run(run: Run, problems: list, rule: str = "final"):
     if spec.get("online_steps"):  # a fine-tuned run is its own variant, e.g. macflow[online=500000]
         own["online"] = spec["online_steps"]
     variant = variant_name(algo, own, f"{suite} preset" if preset else "")
+    swept = list(spec.get("sweep") or ())  # a `bench run --sweep` configuration: the keys the sweep varied
+    data_tag, data_text = dataset_label(spec)
+    if data_tag:  # trained on a dataset given with --dataset: its own row, named after the data
+        task, task_name = f"{task}@{data_tag}", f"{task_name}@{data_tag}"
     base = {"run_id": run.id, "algo": algo, "variant": variant, "suite": suite, "task": task,
             "task_name": task_name, "preset": _settings_text({k: overrides[k] for k in preset & set(overrides)}),
-            "off_protocol": off_protocol(PAPER_PROTOCOL, spec)}
+            "off_protocol": off_protocol(PAPER_PROTOCOL, spec), "dataset": data_text, "sweep": ",".join(swept),
+            "sweep_base": variant_name(algo, {k: v for k, v in own.items() if k not in swept},
+                                       f"{suite} preset" if preset else "") if swept else ""}
     flagged = bool(co)
     final, error = None, None
     try:
@@ -224,6 +247,7 @@ def _load_run(run: Run, problems: list, rule: str = "final"):
                "cost_overrides": _flag_text(co), "nfe": nfe,
                "train_time": (final or {}).get("train_time"), "wall_time": (final or {}).get("wall_time"),
                "steps_per_sec": (final or {}).get("steps_per_sec"), "error": error,
+               "eval_episodes": spec.get("eval_episodes"),
                "harness_version": spec.get("harness_version"), "refs": refs, **prov}
     return {"run": run_row, "evals": evals, "finals": finals}
 

@@ -39,15 +39,22 @@ class Analysis:
     notes: list
     reps: int = 2000
     score_rule: str = "final"  # the one rule every table and aggregate of this analysis reports
+    selection: object = None  # analysis.select.Selection when the report selects configurations (--select)
 
 
-def analyse(root=None, reps: int | None = None, seed: int = 0, run_ids=None, score: str = "final") -> Analysis:
+def analyse(root=None, reps: int | None = None, seed: int = 0, run_ids=None, score: str = "final",
+            select: str = "") -> Analysis:
+    """select: "" (every configuration of a sweep is its own column) or "best-config" (analysis/select.py)."""
     from analysis import aggregate
     from analysis.load import latest_finals, load
+    from analysis.select import best_config, parse
 
     reps = reps or aggregate.DEFAULT_REPS
     data = load(root, run_ids, score)
     finals = latest_finals(data)
+    selection = None
+    if parse(select):
+        finals, selection = best_config(finals, data, data.score_rule)
     notes = []
     matrix = aggregate.score_matrix(finals)
     for v, why in matrix.excluded.items():
@@ -55,7 +62,8 @@ def analyse(root=None, reps: int | None = None, seed: int = 0, run_ids=None, sco
     aggs = aggregate.aggregates(matrix.scores, reps, seed) if matrix.scores else pd.DataFrame()
     poi = (aggregate.probability_of_improvement(matrix.scores, reps=reps, seed=seed)
            if len(matrix.scores) > 1 else pd.DataFrame(columns=["x", "y", "P(X>Y)", "lo", "hi"]))
-    return Analysis(data, finals, matrix, aggs, poi, latency_per_variant(data, finals), notes, reps, data.score_rule)
+    return Analysis(data, finals, matrix, aggs, poi, latency_per_variant(data, finals), notes, reps, data.score_rule,
+                    selection)
 
 
 def latency_per_variant(data, finals: pd.DataFrame) -> pd.DataFrame:
@@ -96,7 +104,7 @@ def write_tables(an: Analysis, out: Path) -> dict:
     written = {}
     for value in ("return", "normalised"):
         t = tables.build(an.finals, value, reference=ref if value == "return" else None,
-                         title=f"{value} (mean ± 2 std over seeds)")
+                         title=f"{value} (mean ± 2 std over seeds)", selection=an.selection)
         for ext, fn in tables.RENDERERS.items():
             p = out / "tables" / f"results_{value}.{ext}"
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -150,13 +158,17 @@ def score_latency_points(an: Analysis) -> pd.DataFrame:
                          "latency_ms": m["median_ms"]})
 
 
-def write_report(root=None, out=None, reps: int | None = None, run_ids=None, score: str = "final") -> Path:
+def write_report(root=None, out=None, reps: int | None = None, run_ids=None, score: str = "final",
+                 select: str = "") -> Path:
     """Write the report for the store at ``root`` (or only ``run_ids``) into ``out`` with every table and
-    aggregate under one score rule (analysis/score.py); returns report.md's path."""
+    aggregate under one score rule (analysis/score.py) and, with ``select``, one selection of sweep
+    configurations (analysis/select.py); returns report.md's path."""
     from analysis import leaderboard, marl_eval
-    from analysis.score import caption
+    from analysis.select import full_caption
 
-    an = analyse(root, reps, run_ids=run_ids, score=score)
+    an = analyse(root, reps, run_ids=run_ids, score=score, select=select)
+    cap = full_caption(an.score_rule, an.selection)  # every caption: the score rule, and any selection with its budget
+
     out = Path(out) if out else default_out(root)
     out.mkdir(parents=True, exist_ok=True)
     data = an.data
@@ -170,7 +182,7 @@ def write_report(root=None, out=None, reps: int | None = None, run_ids=None, sco
         df.to_csv(out / f"{name}.csv", index=False)
     _, me_problems = marl_eval.write(data, out / "marl_eval.json")
     lb = leaderboard.write(an, out, figs, missing)
-    lines = ["# Benchmark report", "", f"store: `{data.root.resolve()}`", "", f"{caption(an.score_rule)}", ""]
+    lines = ["# Benchmark report", "", f"store: `{data.root.resolve()}`", "", f"{cap}", ""]
     n = data.runs["status"].value_counts().to_dict() if not data.runs.empty else {}
     lines.append(f"runs: {len(data.runs)} ({', '.join(f'{v} {k}' for k, v in n.items()) or 'none'})")
     lines.append("")
@@ -181,12 +193,17 @@ def write_report(root=None, out=None, reps: int | None = None, run_ids=None, sco
         lines += ["## What is missing", ""] + [f"- {p}" for p in data.problems + an.notes + missing + me_problems] + [""]
     if not an.aggregates.empty:
         lines += ["## Aggregates (rliable, stratified bootstrap 95% CIs; runs = seeds, tasks = "
-                  + ", ".join(an.matrix.tasks) + f"; {caption(an.score_rule)})", "",
+                  + ", ".join(an.matrix.tasks) + f"; {cap})", "",
                   leaderboard.aggregate_markdown(an), ""]
     if (("return", "md")) in tables_written:
-        lines += [f"## Return ({caption(an.score_rule)})", "", tables_written[("return", "md")].read_text(), "",
-                  f"## Normalised score ({caption(an.score_rule)})", "",
+        lines += [f"## Return ({cap})", "", tables_written[("return", "md")].read_text(), "",
+                  f"## Normalised score ({cap})", "",
                   tables_written[("normalised", "md")].read_text(), ""]
+    if an.selection is not None and not an.selection.empty:
+        from analysis.select import footnote
+
+        an.selection.choices.to_csv(out / "selection.csv", index=False)
+        lines += ["## Selection", "", an.selection.caption, "", footnote(an.selection.choices), ""]
     lines += provenance_groups(data.runs)
     if figs:
         lines += ["## Figures", ""] + [f"![{k}]({Path(p).relative_to(out)})" for k, p in figs.items()] + [""]

@@ -64,8 +64,9 @@ class ResultTable:
 
 
 def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame | None = None,
-          variants=None, tasks=None, title: str = "", published_papers=None) -> ResultTable:
-    """tasks: optional list of (suite, task_name) rows to show (default: every task in ``finals``)."""
+          variants=None, tasks=None, title: str = "", published_papers=None, selection=None) -> ResultTable:
+    """tasks: optional list of (suite, task_name) rows to show (default: every task in ``finals``); selection: the
+    report's hyper-parameter selection (analysis/select.py), whose rule and tuning budget join the title."""
     f = finals if not finals.empty else pd.DataFrame(columns=["variant", "suite", "task_name", value, "flagged"])
     rules = sorted(set(f["score_rule"].dropna())) if "score_rule" in f else []
     if len(rules) > 1:
@@ -74,6 +75,8 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
     rule = rules[0] if rules else "final"
     if caption(rule) not in title:
         title = f"{title} [{caption(rule)}]" if title else caption(rule)
+    if selection is not None and not selection.empty:
+        title = f"{title} [{selection.caption}]"
     variants = list(variants) if variants is not None else list(dict.fromkeys(f["variant"]))
     if tasks is None:
         tasks = list(dict.fromkeys(zip(f["suite"], f["task_name"])))
@@ -135,6 +138,15 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
     if off_runs:
         footnotes.append(f"{DAGGER} not at the paper's protocol (`bench run --protocol {PAPER_PROTOCOL}`): "
                          + "; ".join(sorted(off_runs)))
+    if selection is not None and not selection.empty:
+        from analysis.select import footnote
+
+        shown = selection.choices[selection.choices["variant"].isin(variants)]
+        if not shown.empty:
+            footnotes.append(footnote(shown))
+    data = _dataset_footnote(f, tasks)
+    if data:
+        footnotes.append("rows TASK@DATA: trained on a dataset given with `bench run --dataset`: " + data)
     if pub_cols:
         srcs = sorted({c.source for c in pub_cols.values()})
         footnotes.append("(paper) columns: published numbers, mean +- 2 std (VGM2P's +- std doubled), from " + "; ".join(srcs))
@@ -144,6 +156,14 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
     allv = [c.mean for r in out_rows for c in r.cells.values() if np.isfinite(c.mean)]
     decimals = 1 if value == "normalised" or (allv and max(abs(x) for x in allv) >= 20) else 3
     return ResultTable(title, columns, out_rows, footnotes, decimals)
+
+
+def _dataset_footnote(f: pd.DataFrame, tasks) -> str:
+    """'xor@Good-10pc:1a2b3c4d = /data/xor.vlt/Good-10pc (sha256 1a2b3c4d): 100 of 1000 episodes ..., from ...'."""
+    if "dataset" not in f:
+        return ""
+    shown = f[(f["dataset"].fillna("") != "") & pd.Series(list(zip(f["suite"], f["task_name"])), index=f.index).isin(tasks)]
+    return " | ".join(f"{t} = {d}" for t, d in dict(zip(shown["task_name"], shown["dataset"])).items())
 
 
 def _preset_footnote(f: pd.DataFrame, variants, tasks) -> str:

@@ -5,6 +5,8 @@
     bench data verify [PATH ...] [--deep]              open every vault under the data directory (or PATH)
     bench data info PATH|SUITE/TASK [--json]           the dataset card of one vault, beside og-marl's numbers
     bench data collect --suite mpe [--task T] [--budget tiny|small|full] [--seed 0] [--out DIR]
+    bench data analyse [PATH ...] [--task SUITE/TASK,...] [--out DIR] [--json]   returns, lengths, coverage
+    bench data derive (subsample|target|combine) ... --out PATH              new vaults cut from or joined of others
 """
 from __future__ import annotations
 
@@ -64,6 +66,8 @@ def add(sub):
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", help="output root (default: the data directory)")
     c.set_defaults(func=cmd_collect)
+    add_analyse(verbs)
+    add_derive(verbs)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -243,4 +247,202 @@ def cmd_collect(args) -> int:
     paths = collect(args.suite, args.task, out, args.budget, args.seed)
     for p in paths:
         print(p)
+    return 0
+
+
+# ---- bench data analyse ------------------------------------------------------------------------------------
+def add_analyse(verbs) -> None:
+    a = verbs.add_parser(
+        "analyse", help="episode returns, episode lengths and joint state-action coverage of datasets, side by side",
+        description="Describe datasets as og-marl's analyse_vault does: the distribution of episode returns (the "
+                    "qualities of a scenario side by side), of episode lengths, and the joint state-action coverage "
+                    "(SACo: distinct (state, joint action) pairs / timesteps, with how often each pair occurs). One "
+                    "pass over each vault, a time slice at a time. Writes data_analysis.png and data_analysis.json.",
+        epilog="examples:\n  bench data analyse ~/.cache/bench/data/generated/smax/3m.vlt\n"
+               "  bench data analyse --task smax/3m-good,smax/3m-medium,smax/3m-poor --out 3m-analysis\n"
+               "  bench data analyse --task games/coordination,games/payoff-0.5 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    a.add_argument("paths", nargs="*", help="vaults (<root>/<scenario>.vlt/<quality>; a <scenario>.vlt directory "
+                                            "stands for each of its qualities)")
+    a.add_argument("--task", help="tasks as SUITE/TASK, comma-separated: the data each trains on (downloaded, "
+                                  "generated, or made in memory for the games)")
+    a.add_argument("--data-seed", type=int, default=0, help="seed of generated data (default 0, what bench run uses)")
+    a.add_argument("--bins", type=int, default=30, help="bins of the return histograms in the JSON (shared by all)")
+    a.add_argument("--out", default="data-analysis", help="where the figure and the JSON go (default ./data-analysis)")
+    a.add_argument("--json", action="store_true", help="print the analysis as JSON on stdout")
+    a.set_defaults(func=cmd_analyse)
+
+
+def vaults_at(path) -> list:
+    """The vaults a path names: itself, or each quality of a ``<scenario>.vlt`` directory."""
+    from benchmarks.data.vault import META_FILE, resolve_vault
+
+    p = Path(path).expanduser()
+    if p.is_dir() and not (p / META_FILE).is_file():
+        found = sorted(d for d in p.iterdir() if d.is_dir() and not d.name.startswith(".") and (d / META_FILE).is_file())
+        if found:
+            return found
+    return [resolve_vault(p)]
+
+
+def analyse_sources(paths, tasks: str | None, data_seed: int) -> list:
+    """One DatasetAnalysis per vault path and per task's data (a vault when the task has one on disk, else the
+    dataset the task makes in memory)."""
+    from benchmarks.cli.args import csv_list
+    from benchmarks.data.analyse import analyse_dataset, analyse_vault
+
+    if not paths and not tasks:
+        raise BenchError("give vault paths or --task SUITE/TASK[,...] to analyse (e.g. bench data analyse --task "
+                         "games/coordination)")
+    out = [analyse_vault(v) for p in paths for v in vaults_at(p)]
+    for tid in csv_list(tasks or ""):
+        path, ds, label = task_data(tid, data_seed)
+        out.append(analyse_vault(path, name=tid) if path else analyse_dataset(ds, tid, label))
+    return out
+
+
+def task_data(task_id: str, data_seed: int = 0) -> tuple:
+    """(vault path, None, label) when the task's data are a vault on disk, else (None, Dataset, label): the data the
+    task makes (generated on first use, or in memory for the games), generation messages sent to stderr."""
+    import contextlib
+
+    from benchmarks.tasks import get_task
+
+    task = get_task(task_id)
+    path = task.data_path(data_seed) if task.data_path is not None else None
+    if path is not None and Path(path).exists():
+        return Path(path), None, str(path)
+    with contextlib.redirect_stdout(sys.stderr):  # keeps --json output clean
+        ds = task.make_dataset(data_seed)
+    return None, ds, (ds.card or {}).get("path") or f"task {task.id} (data seed {data_seed})"
+
+
+def cmd_analyse(args) -> int:
+    from analysis.datasets import figure
+    from benchmarks.cli.args import dumps
+    from benchmarks.data.analyse import shared_edges
+
+    if args.bins < 1:
+        raise BenchError(f"--bins must be a positive integer, got {args.bins}")
+    analyses = analyse_sources(args.paths, args.task, args.data_seed)
+    out = Path(args.out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    edges = shared_edges(analyses, args.bins)
+    png = figure(analyses, out / "data_analysis.png")
+    doc = {"datasets": [a.summary(edges) for a in analyses], "figure": str(png.resolve())}
+    (out / "data_analysis.json").write_text(dumps(doc, indent=2) + "\n")
+    if args.json:
+        print(dumps(doc, indent=2))
+        return 0
+    print(f"{'dataset':32s} {'episodes':>9s} {'timesteps':>10s} {'return mean ± std [min, max]':>34s} "
+          f"{'length mean [min, max]':>24s} {'joint SACo':>10s}")
+    for a, d in zip(analyses, doc["datasets"]):
+        r, ln = d["return"], d["episode_length"]
+        ret = f"{r['mean']:.3f} ± {r['std']:.3f} [{r['min']:.3g}, {r['max']:.3g}]" if d["episodes"] else "-"
+        length = f"{ln['mean']:.1f} [{ln['min']:.0f}, {ln['max']:.0f}]" if d["episodes"] else "-"
+        print(f"{a.name:32s} {d['episodes']:>9d} {d['timesteps']:>10d} {ret:>34s} {length:>24s} "
+              f"{d['coverage']['joint_saco']:>10.4g}")
+    print(f"coverage over: {', '.join(dict.fromkeys(d['coverage']['over'] for d in doc['datasets']))}")
+    print(f"figure: {png.resolve()}\njson:   {(out / 'data_analysis.json').resolve()}")
+    return 0
+
+
+# ---- bench data derive -------------------------------------------------------------------------------------
+def add_derive(verbs) -> None:
+    d = verbs.add_parser(
+        "derive", help="new vaults from others: subsample, subsample to a target return distribution, combine",
+        description="Write a new og-marl vault cut from or joined of datasets, with its own card: the rule, its "
+                    "settings and seed, and every parent's content sha256 (recorded again in the provenance of every "
+                    "run trained on it with `bench run --dataset PATH`). Sources are vault paths or SUITE/TASK (the "
+                    "task's own data). Derived datasets hold whole episodes, in their order in the source.",
+        epilog="examples:\n  bench data derive subsample smax/3m-good --fraction 0.1 --out data/3m.vlt/Good-10pc\n"
+               "  bench data derive subsample PATH --episodes 500 --seed 1 --out data/3m.vlt/Good-500\n"
+               "  bench data derive target smax/3m-medium --returns uniform --out data/3m.vlt/Medium-flat\n"
+               "  bench data derive target PATH --returns like:OTHER_PATH --episodes 1000 --out OUT\n"
+               "  bench data derive combine smax/3m-good smax/3m-poor --out data/3m.vlt/Good+Poor",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    rules = d.add_subparsers(dest="rule", metavar="RULE")
+
+    def common(p, many=False):
+        p.add_argument("sources", nargs="+" if many else 1, metavar="SOURCE",
+                       help="a vault path, or SUITE/TASK for the data the task trains on")
+        p.add_argument("--out", required=True, help="the new vault: <root>/<scenario>.vlt/<name> (og-marl's layout)")
+        p.add_argument("--data-seed", type=int, default=0, help="seed of a task's generated data (default 0)")
+        p.add_argument("--force", action="store_true", help="replace a dataset already at --out")
+        p.add_argument("--json", action="store_true", help="print the new card as JSON")
+        p.set_defaults(func=cmd_derive)
+
+    s = rules.add_parser("subsample", help="a number or a fraction of the episodes, uniformly without replacement")
+    common(s)
+    size = s.add_mutually_exclusive_group(required=True)
+    size.add_argument("--episodes", type=int, help="how many episodes")
+    size.add_argument("--fraction", type=float, help="which fraction of the episodes, in (0, 1]")
+    s.add_argument("--seed", type=int, default=0, help="seed of the draw")
+
+    t = rules.add_parser("target", help="episodes drawn so that their returns follow a target distribution")
+    common(t)
+    t.add_argument("--returns", required=True, metavar="TARGET",
+                   help="uniform (flat over the source's return range), normal:MEAN,STD, or like:PATH (the return "
+                        "histogram of another vault or SUITE/TASK)")
+    t.add_argument("--episodes", type=int, help="how many episodes (default: the most that meet the target in "
+                                                "every bin; with N, bins short of episodes are recorded in the card)")
+    t.add_argument("--bins", type=int, default=20, help="equal-width bins over the source's returns (default 20)")
+    t.add_argument("--seed", type=int, default=0, help="seed of the draw")
+
+    c = rules.add_parser("combine", help="every episode of several datasets of one task, one after the other")
+    common(c, many=True)
+    d.set_defaults(func=lambda args: (d.print_help(), 2)[1])
+
+
+def load_source(source: str, data_seed: int = 0):
+    """(Dataset, label) of a vault path or of SUITE/TASK's data (its vault, or what it makes in memory)."""
+    from benchmarks.data.vault import read_dataset
+
+    p = Path(source).expanduser()
+    if not p.exists() and "/" not in source:
+        raise DatasetError(f"no dataset at {p}: give a vault path or SUITE/TASK (e.g. smax/3m-good)")
+    path, ds, label = (p, None, None) if p.exists() else task_data(source, data_seed)
+    if path is not None:
+        ds = read_dataset(path)
+        label = ds.card["path"]
+    return ds, label
+
+
+def cmd_derive(args) -> int:
+    from benchmarks.cli.args import dumps
+    from benchmarks.data import derive
+    from benchmarks.data.vault import describe
+
+    out = Path(args.out).expanduser()
+    if out.exists() and not args.force:
+        raise DatasetError(f"a dataset already exists at {out}; choose another --out or add --force to replace it")
+    if args.rule == "combine" and len(args.sources) < 2:
+        raise DatasetError("combine takes two or more sources")
+    loaded = [load_source(s, args.data_seed) for s in args.sources]
+    dss, labels = [d for d, _ in loaded], [label for _, label in loaded]
+    dropped = 0
+    if args.rule == "subsample":
+        ds, rule = derive.subsample(dss[0], args.episodes, args.fraction, args.seed)
+    elif args.rule == "target":
+        like = None
+        if args.returns.startswith("like:"):
+            other, _ = load_source(args.returns[5:], args.data_seed)
+            like = other.episode_returns()
+        ds, rule = derive.target_returns(dss[0], args.returns, args.episodes, args.bins, args.seed, like)
+    else:
+        ds, rule = derive.combine(dss, labels)
+        dropped = sum(derive.steps_outside_episodes(d) for d in dss)
+    parents = [derive.parent_record(d, label) for d, label in zip(dss, labels)]
+    path = derive.write_derived(ds, rule, parents, [d.card for d in dss], out, overwrite=args.force, dropped=dropped)
+    card = describe(path)
+    if args.json:
+        print(dumps(card, indent=2, default=str))
+        return 0
+    print(f"{path}: {card['episodes']} episodes, {card['transitions']} transitions, return "
+          f"{card['return_mean']:.4g} ± {card['return_std']:.4g}")
+    print(f"rule: {rule['text']}")
+    for p in parents:
+        print(f"parent: {p['source']} sha256 {p['sha256'][:16]}... ({p['episodes']} episodes, return "
+              f"{p['return_mean']:.4g})")
+    print(f"train on it: bench run --task SUITE/TASK --dataset {path}")
     return 0

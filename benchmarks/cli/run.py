@@ -22,6 +22,9 @@ def add(sub):
                               "--online-steps 500000\n"
                               "  bench run --task games/landmarks-10 --algos macflow --set alpha=10\n"
                               "  bench run --task games/coordination --algos 'macflow,macflow[critic=independent]'\n"
+                              "  bench run --task games/xor --algos macflow --sweep alpha=1,3,10 --sweep lr=1e-4,3e-4\n"
+                              "  bench run --suite games --algos macflow --tensorboard   # then: tensorboard --logdir "
+                              "results/runs/tensorboard\n"
                               "  nohup bench run --json > summary.json 2> run.log &",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", help="suite name (bench list suites); default: the embedded default tasks "
@@ -52,6 +55,7 @@ def add(sub):
                         "(macflow-paper: 6 seeds, 1M steps on SMAC, 500K on MPE/MA-MuJoCo, eval every 50K x 10 "
                         "episodes); replaces --seeds/--steps/--eval-every/--eval-episodes/--batch-size")
     add_online_options(p)
+    add_tool_options(p)
     p.add_argument("--fresh", action="store_true", help="ignore finished runs and checkpoints (re-run from scratch; a "
                                                         "fine-tuning re-runs its online phase, reusing its finished "
                                                         "offline parent)")
@@ -85,6 +89,8 @@ def cmd_run(args) -> int:
     outcome = runner.run(args, root, console)
     runner.print_outcome(outcome, root, console)
     finals = outcome.finals  # final.json of every finished job (including ones skipped as already done)
+    labels = variant_labels(outcome.jobs)  # ablation variants and sweep configurations get their own column
+    finals = [{**f, "variant": labels.get(f.get("run_id"), f["algo"])} for f in finals]
     print_summary(finals, console)
     if args.json:
         print(dumps(summary_rows(finals), indent=2), flush=True)
@@ -128,20 +134,36 @@ def measure_latency(algos: list, root, console) -> list:
     return records
 
 
+def variant_labels(jobs) -> dict:
+    """run id -> the algorithm, with the overrides whose values differ between this command's jobs of it
+    (``bc[lr=0.001]``, ``bc[lr=0.003]``; a --set shared by all of them is left out: plain ``bc``)."""
+    by_algo: dict = {}
+    for j in jobs:
+        by_algo.setdefault(j["cfg"]["algo"], []).append(j["cfg"].get("overrides") or {})
+    out = {}
+    for j in jobs:
+        algo, own = j["cfg"]["algo"], j["cfg"].get("overrides") or {}
+        varying = sorted(k for k in own if len({str(o.get(k)) for o in by_algo[algo]}) > 1)
+        out[j["run_id"]] = f"{algo}[{';'.join(f'{k}={own[k]}' for k in varying)}]" if varying else algo
+    return out
+
+
 def summary_rows(finals) -> list[dict]:
     """One row per (task, algorithm) over its finished runs: the numbers of the summary table, for --json."""
     import numpy as np
 
     rows = []
     for t in dict.fromkeys(f["task"] for f in finals):
-        for a in dict.fromkeys(f["algo"] for f in finals):
-            fs = [f for f in finals if f["task"] == t and f["algo"] == a]  # several with --split-seeds
+        for a in dict.fromkeys(f.get("variant", f["algo"]) for f in finals):
+            # one row per algorithm variant (several runs with --split-seeds)
+            fs = [f for f in finals if f["task"] == t and f.get("variant", f["algo"]) == a]
             if not fs:
                 continue
             rets = np.concatenate([f["returns"] for f in fs]).astype(float)
             norm = np.concatenate([f["normalised"] for f in fs]).astype(float)
             wins = [float(w) for f in fs for w in f.get("win_rate") or []]
-            rows.append({"task": t, "algo": a, "seeds": [int(s) for f in fs for s in f.get("seeds", [])],
+            rows.append({"task": t, "algo": fs[0]["algo"], "variant": a,
+                         "seeds": [int(s) for f in fs for s in f.get("seeds", [])],
                          "return_mean": float(rets.mean()), "return_std": float(rets.std()),
                          "returns": rets.tolist(), "normalised_mean": float(norm.mean()),
                          "win_rate": float(np.mean(wins)) if wins else None,
@@ -155,7 +177,7 @@ def print_summary(finals, console) -> None:
     from rich.table import Table
 
     rows = summary_rows(finals)
-    algos = list(dict.fromkeys(r["algo"] for r in rows))
+    algos = list(dict.fromkeys(r["variant"] for r in rows))
     from rich.markup import escape
 
     # the title as its own line: a table's title wraps at the table's width, and "[...]" would be read as markup
@@ -163,9 +185,9 @@ def print_summary(finals, console) -> None:
     table = Table()
     table.add_column("task", overflow="fold")
     for a in algos:
-        table.add_column(a, justify="right", overflow="fold")
+        table.add_column(escape(a), justify="right", overflow="fold")  # variants: [k=v] is not markup
     for t in dict.fromkeys(r["task"] for r in rows):
-        cells = {r["algo"]: r for r in rows if r["task"] == t}
+        cells = {r["variant"]: r for r in rows if r["task"] == t}
         row = [t]
         for a in algos:
             r = cells.get(a)
@@ -204,6 +226,23 @@ def add_online_options(p) -> None:
                         "stochasticity, as the paper)")
     g.add_argument("--mix-offline", action="store_true",
                    help="each online batch adds batch-size offline transitions (symmetric sampling; paper App. E: off)")
+
+
+def add_tool_options(p) -> None:
+    """Sweeps and the metrics mirror of ``bench run`` (benchmarks/training/plan.py sweep_grid, training/mirror.py)."""
+    g = p.add_argument_group("sweeps and following runs in other tools")
+    g.add_argument("--sweep", action="append", metavar="KEY=V1,V2,...",
+                   help="train every algorithm (variant) at each value of a config key, one run and one column each, "
+                        "e.g. macflow[alpha=3]; repeat for a grid over several keys; tuples in brackets: "
+                        "hidden=(64,64),(256,256). `bench report --select best-config` picks per dataset, naming the "
+                        "rule and the tuning budget")
+    g.add_argument("--tensorboard", nargs="?", const="", default=None, metavar="DIR",
+                   help="mirror every job's evaluations, losses and diagnostics to TensorBoard event files while it "
+                        "trains, with its config and provenance (default DIR: <results>/tensorboard); the store "
+                        "stays the source of truth")
+    g.add_argument("--wandb", nargs="?", const="", default=None, metavar="PROJECT",
+                   help="the same to Weights & Biases (project default offline-marl-bench): needs `pip install "
+                        "'offline-marl-bench[wandb]'` and `wandb login` (or WANDB_MODE=offline)")
 
 
 def add_run_options(p) -> None:

@@ -56,6 +56,42 @@ def episode_returns(rewards: np.ndarray, terminals: np.ndarray, truncations: np.
     return np.concatenate(out) if out else np.zeros(0, np.float64)
 
 
+def episode_lengths(terminals: np.ndarray, truncations: np.ndarray) -> np.ndarray:
+    """Timesteps of every complete episode of [B, T] episode ends, in the order of ``episode_returns``."""
+    out = []
+    ends = terminals | truncations
+    for b in range(ends.shape[0]):
+        idx = np.flatnonzero(ends[b])
+        if len(idx):
+            out.append(np.diff(np.concatenate([[-1], idx])))
+    return np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)
+
+
+def episode_bounds(terminals: np.ndarray, truncations: np.ndarray) -> np.ndarray:
+    """[E, 3] int64 (stream, first timestep, last timestep) of every complete episode, in the order of
+    ``episode_returns``; timesteps after a stream's last episode end belong to no complete episode."""
+    out = []
+    ends = terminals | truncations
+    for b in range(ends.shape[0]):
+        last = np.flatnonzero(ends[b])
+        first = np.concatenate([[0], last[:-1] + 1])
+        out.append(np.stack([np.full(len(last), b), first, last], 1))
+    return np.concatenate(out).astype(np.int64) if out else np.zeros((0, 3), np.int64)
+
+
+def content_digest(ds: "Dataset") -> str:
+    """sha256 over every array of the dataset (shape, dtype and bytes): equal only for identical data (what a
+    run's provenance records as the dataset's ``sha256``, and a derived dataset's card as its parents')."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in ("observations", "actions", "rewards", "terminals", "truncations", "legal", "state"):
+        a = np.ascontiguousarray(getattr(ds, name))
+        h.update(f"{name}{a.shape}{a.dtype}".encode())
+        h.update(a.data)
+    return h.hexdigest()
+
+
 def summary(rewards: np.ndarray, terminals: np.ndarray, truncations: np.ndarray, obs_shape: tuple) -> dict:
     """Episodes, transitions, agents, obs_dim and return statistics: what a dataset card states."""
     rets = episode_returns(rewards, terminals, truncations)

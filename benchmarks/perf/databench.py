@@ -11,6 +11,7 @@ dataset's own arrays. Modes:
 * ``materialised``  what the trainer did before: every transition a row, next_* fields copied again,
                     then copied to the device (``to_transitions`` + ``jax.device_put``)
 * ``info``          ``bench data info``: the card from metadata, rewards and episode ends only
+* ``analyse``       ``bench data analyse``: returns, episode lengths and joint coverage in one pass over the vault
 
 Goal of the one-copy design: peak <= 1.2 x the dataset's bytes for ``indexed`` and ``windows``, and a
 load time bounded by reading the vault once.
@@ -24,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-MODES = ("indexed", "windows", "materialised", "info")
+MODES = ("indexed", "windows", "materialised", "info", "analyse")
 WINDOW = 16
 SHAPES = {  # name -> (agents, obs, actions, state, episode length): the og-marl datacard shapes
     "smacv1/8m": (8, 80, 14, 168, 120),
@@ -83,6 +84,9 @@ base = status("VmRSS:")
 t0 = time.perf_counter()
 if mode == "info":
     describe(path)
+elif mode == "analyse":
+    from benchmarks.data.analyse import analyse_vault
+    analyse_vault(path)
 else:
     ds = read_dataset(path)
     if mode == "materialised":

@@ -83,6 +83,9 @@ class RunConfig:
     preset: tuple = ()
     # the named protocol (PROTOCOLS) that set seeds, steps and evaluation; recorded, not part of the run id
     protocol: str = ""
+    # the config keys a `bench run --sweep` varied for this job (its grid point is in ``overrides``); recorded so
+    # `bench report --select best-config` knows which runs are configurations of one tuning; not part of the run id
+    sweep: tuple = ()
     # ---- offline-to-online fine-tuning (benchmarks/training/online.py; MAC-Flow Sec. 5 A3, App. E, Fig. 5) ----
     # gradient steps trained on online rollouts after the ``steps`` offline ones (MAC-Flow App. E: 500K after 500K);
     # 0: an offline run. A run with online steps is the fine-tuning of its offline parent (``parent()``).
@@ -110,7 +113,7 @@ class RunConfig:
         """The fields that identify the run (hashed into its id); an offline run's id does not see the online
         settings, so the ids of runs recorded before the online phase existed are unchanged."""
         d = dataclasses.asdict(self)
-        for k in ("chunk", "allow_cost_override", "preset", "protocol"):
+        for k in ("chunk", "allow_cost_override", "preset", "protocol", "sweep"):
             d.pop(k)
         if not self.online_steps:
             for k in self.ONLINE_FIELDS:
@@ -189,6 +192,42 @@ def algo_variants(text: str) -> list[tuple[str, dict]]:
     return out
 
 
+def _split_values(text: str) -> list[str]:
+    """'1,3,10' -> ['1', '3', '10']; commas inside brackets stay: '(64,64),(128,128)' -> ['(64,64)', '(128,128)']."""
+    out, depth, cur = [], 0, ""
+    for ch in text + ",":
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+            continue
+        depth += ch in "(["
+        depth -= ch in ")]"
+        cur += ch
+    return out
+
+
+def sweep_grid(specs) -> tuple[tuple, list[dict]]:
+    """--sweep's ['alpha=1,3,10', 'lr=1e-4,3e-4'] -> (('alpha', 'lr'), [{'alpha': '1', 'lr': '1e-4'}, ...]): the
+    grid over every key's values (values typed later by the plugin's Config); ((), []) without --sweep."""
+    import itertools
+
+    keys, values = [], []
+    for spec in specs or []:
+        key, sep, text = spec.partition("=")
+        key = key.strip()
+        vals = _split_values(text) if sep else []
+        if not key or not vals or any(not v for v in vals):
+            raise BenchError(f"--sweep expects KEY=V1,V2,... with non-empty values, got '{spec}' (e.g. --sweep "
+                             f"alpha=1,3,10; tuples in brackets: --sweep hidden=(64,64),(256,256))")
+        if key in keys:
+            raise BenchError(f"--sweep {key} is given twice; give each key once with all its values")
+        if len(set(vals)) != len(vals):
+            raise BenchError(f"--sweep {spec}: a value is repeated")
+        keys.append(key)
+        values.append(vals)
+    return tuple(keys), [dict(zip(keys, point)) for point in itertools.product(*values)] if keys else []
+
+
 def _show(v) -> str:
     return ",".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
 
@@ -238,8 +277,15 @@ def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
     protocol = apply_protocol(args, tasks)
     _preflight(tasks)
     variants = algo_variants(args.algos) if args.algos else [(a, {}) for a in DEFAULT_ALGOS]
-    algos = [(algorithms.get(a), own) for a, own in variants]
     common = parse_overrides(args.set)
+    swept, grid = sweep_grid(getattr(args, "sweep", None))
+    if grid:  # every variant at every grid point: one job (and one column) per configuration
+        clash = sorted(set(swept) & (set(common) | {k for _, own in variants for k in own}))
+        if clash:
+            raise BenchError(f"--sweep varies {', '.join(clash)}, which --set or an --algos variant also sets; "
+                             f"give each key one way")
+        variants = [(a, {**own, **point}) for a, own in variants for point in grid]
+    algos = [(algorithms.get(a), own) for a, own in variants]
     seeds = int_list(args.seeds)
     if not seeds:
         raise BenchError("--seeds is empty; give at least one seed, e.g. --seeds 0")
@@ -277,7 +323,8 @@ def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
                 jobs.append(RunConfig(algo.name, task.id, group, protocol_steps(protocol, task.id, default_steps(task.id, args.steps)),
                                       args.eval_every, args.eval_episodes,
                                       args.batch_size, {**preset, **overrides}, args.allow_cost_override,
-                                      dataset=args.dataset, preset=tuple(preset), protocol=protocol, **online))
+                                      dataset=args.dataset, preset=tuple(preset), protocol=protocol,
+                                      sweep=swept, **online))
         for shown, ids in presets.items():
             note = f"{algo.name} on {', '.join(ids)}: suite preset {shown} (--paper-size for the paper's defaults)"
             if notices is not None and note not in notices:

@@ -15,7 +15,6 @@ reproduce`` warns about each), and ``summary`` is the one-line form shown in rep
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import shutil
@@ -24,9 +23,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-
 from benchmarks import __version__
+from benchmarks.data.transitions import content_digest  # noqa: F401  (re-exported: a run's dataset sha256)
 
 CORE_PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint")
 # the distributions each suite's evaluation environment imports (benchmarks/envs/)
@@ -100,16 +98,6 @@ def machine() -> dict:
             "jax": jax.__version__, "python": platform.python_version(), "os": platform.platform()}
 
 
-def content_digest(ds) -> str:
-    """sha256 over every array of the dataset (shape, dtype and bytes): equal only for identical data."""
-    h = hashlib.sha256()
-    for name in ("observations", "actions", "rewards", "terminals", "truncations", "legal", "state"):
-        a = np.ascontiguousarray(getattr(ds, name))
-        h.update(f"{name}{a.shape}{a.dtype}".encode())
-        h.update(a.data)
-    return h.hexdigest()
-
-
 def fingerprint(ds, cfg=None) -> dict:
     """Where the data came from and what they hold: path or generator (with its seed), the catalogue
     download's sha256, the statistics, the content digest and the part of the vault that was read."""
@@ -126,6 +114,8 @@ def fingerprint(ds, cfg=None) -> dict:
            "return_mean": summary["return_mean"],
            "sha256": content_digest(ds),
            "subset": card.get("subset") or "whole dataset (every stream, every stored timestep)"}
+    if card.get("derived"):  # a dataset cut from or joined of others (bench data derive): its rule and parents
+        out["derived"] = card["derived"]
     return out
 
 

@@ -133,6 +133,7 @@ def execute(job: dict, root: str, resume: bool = True, report: Optional[Callable
                f"must be a path on a filesystem shared by every node")
         return {"status": "failed", "error": msg, "node": node}
     with run.lock():
+        record_sweep(run, job["cfg"].get("sweep"))
         if resume and run.finished:
             return {"status": "skipped", "final": run.final(), "node": node}
         if not resume:  # --fresh: forget the earlier result, its metrics and its checkpoints
@@ -164,6 +165,18 @@ def execute(job: dict, root: str, resume: bool = True, report: Optional[Callable
         return {"status": "done", "final": final, "node": node}
 
 
+def record_sweep(run: Run, keys) -> None:
+    """A run that a ``--sweep`` finds already made (the same inputs run before, without a sweep or in another one)
+    is one of its configurations too: the keys join spec.json's ``sweep``, so the report's tuning budget counts it."""
+    if not keys or not run.spec_path.exists():
+        return
+    spec = run.spec()
+    have = list(spec.get("sweep") or ())
+    if set(keys) - set(have):
+        spec["sweep"] = have + [k for k in keys if k not in have]
+        run.rewrite_spec(spec)
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"
@@ -185,11 +198,13 @@ class View:
 
     STYLE = {"queued": "dim", "running": "yellow", "done": "green", "skipped": "cyan", "failed": "bold red"}
 
-    def __init__(self, jobs: list, console, disable: bool, plain: Optional[bool] = None):
+    def __init__(self, jobs: list, console, disable: bool, plain: Optional[bool] = None,
+                 on_update: Optional[Callable] = None):
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                    TimeRemainingColumn)
 
         self.console = console
+        self.on_update = on_update  # (run id, status): e.g. the metrics mirror (benchmarks/training/mirror.py)
         self.plain = (not console.is_terminal) if plain is None else plain
         self.plain = self.plain and not disable
         self.t0 = time.monotonic()
@@ -263,6 +278,8 @@ class View:
         self.prog.update(self.overall, completed=sum(v["total"] if v["status"] in finished else v["step"]
                                                      for v in self.state.values()),
                          status=" ".join(f"{n} {k}" for k, n in counts.items() if n))
+        if self.on_update is not None:
+            self.on_update(rid, s["status"])
 
 
 def _total(job: dict) -> int:
@@ -387,17 +404,24 @@ def run(args, root: Path, console) -> Outcome:
     for line in planned.get("notices", []):
         console.print(f"note: {line}")
     todo = [j for j in jobs if args.fresh or not Run(root, j["run_id"]).finished]
-    if args.no_ray or not todo:
-        check_memory(todo, physical_memory(), "this machine")
-        return _run_inline(jobs, root, args, console)  # (all finished: every job is skipped, no cluster needed)
-    ray = connect(args)
+    from benchmarks.training.mirror import make_mirror
+
+    mirror = make_mirror(args, root, console.print)  # --tensorboard / --wandb: follows the store while jobs run
     try:
-        nodes = [n for n in ray.nodes() if n.get("Alive")]
-        check_memory(todo, max((n["Resources"].get("memory", 0) for n in nodes), default=0),
-                     "the largest Ray node (its 'memory' resource)")
-        return _run_ray(ray, jobs, root, args, console)
+        if args.no_ray or not todo:
+            check_memory(todo, physical_memory(), "this machine")
+            return _run_inline(jobs, root, args, console, mirror)  # (all finished: every job is skipped)
+        ray = connect(args)
+        try:
+            nodes = [n for n in ray.nodes() if n.get("Alive")]
+            check_memory(todo, max((n["Resources"].get("memory", 0) for n in nodes), default=0),
+                         "the largest Ray node (its 'memory' resource)")
+            return _run_ray(ray, jobs, root, args, console, mirror)
+        finally:
+            ray.shutdown()
     finally:
-        ray.shutdown()
+        if mirror is not None:
+            mirror.close()
 
 
 def physical_memory() -> int | None:
@@ -429,6 +453,7 @@ def _skip_finished(jobs, root, args, view):
     for j in jobs:
         run = Run(root, j["run_id"])
         if not args.fresh and run.finished:
+            record_sweep(run, j["cfg"].get("sweep"))
             j.update(status="skipped", final=run.final(), node=run.node(), error=None)
             view.update(j["run_id"], status="skipped", ret=j["final"].get("return_mean"), node=j["node"])
         else:
@@ -446,8 +471,8 @@ def _settle(job, result, view):
     view.update(job["run_id"], status=job["status"], node=job["node"], ret=ret, eval_step=last)
 
 
-def _run_inline(jobs, root, args, console) -> Outcome:
-    with View(jobs, console, args.no_progress) as view:
+def _run_inline(jobs, root, args, console, mirror=None) -> Outcome:
+    with View(jobs, console, args.no_progress, on_update=mirror and mirror.sync) as view:
         for job in _skip_finished(jobs, root, args, view):
             def report(rid=job["run_id"], **kw):
                 view.update(rid, **kw)
@@ -456,10 +481,10 @@ def _run_inline(jobs, root, args, console) -> Outcome:
     return Outcome(jobs)
 
 
-def _run_ray(ray, jobs, root, args, console) -> Outcome:
+def _run_ray(ray, jobs, root, args, console, mirror=None) -> Outcome:
     from ray.exceptions import RayError
 
-    with View(jobs, console, args.no_progress) as view:
+    with View(jobs, console, args.no_progress, on_update=mirror and mirror.sync) as view:
         todo = _skip_finished(jobs, root, args, view)
         if not todo:
             return Outcome(jobs)

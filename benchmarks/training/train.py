@@ -231,6 +231,8 @@ class Job:
                "harness_version": __version__, "env_spec": dataclasses.asdict(task.spec), "refs": list(task.refs()),
                "preset": sorted(cfg.preset), "protocol": cfg.protocol, "chunk": cfg.chunk,
                "allow_cost_override": cfg.allow_cost_override}
+        if cfg.sweep:  # the keys a `bench run --sweep` varied (bench report --select best-config)
+            rec["sweep"] = list(cfg.sweep)
         if ds is not None:
             rec["provenance"] = provenance.collect(task, ds, cfg)
         return rec
