@@ -3,7 +3,7 @@
     bench data download --suite smacv1 [--task 3m]     og-marl zips: resumable, size + sha256 checked, atomic
     bench data verify [PATH ...] [--deep]              open every vault under the data directory (or PATH)
     bench data info PATH [--json]                      the dataset card of one vault
-    bench data collect --suite mpe [--task T] [--budget tiny|small|full] [--seed 0] [--out DIR]
+    bench data collect --suite mpe-gen [--task T] [--budget tiny|small|full] [--seed 0] [--out DIR]
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def add(sub):
                                    "layout <source>/<env>/<scenario>.vlt/<quality>/.",
                        epilog="examples:\n  bench data download --suite smacv1 --task 3m\n  bench data verify\n"
                               "  bench data info ~/.cache/bench/data/og_marl/smac_v1/3m.vlt/Good --json\n"
-                              "  bench data collect --suite mpe --budget small",
+                              "  bench data collect --suite mpe-gen --budget small",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
 
@@ -45,7 +45,7 @@ def add(sub):
     i.add_argument("--json", action="store_true", help="print JSON")
     i.set_defaults(func=cmd_info)
 
-    c = verbs.add_parser("collect", help="generate datasets by running behaviour policies (mpe, mamujoco, smax)")
+    c = verbs.add_parser("collect", help="generate datasets by running behaviour policies (mpe-gen, mamujoco-gen, smax)")
     c.add_argument("--suite", required=True)
     c.add_argument("--task", help="one task of the suite (default: all)")
     c.add_argument("--budget", choices=("tiny", "small", "full"), default="full",

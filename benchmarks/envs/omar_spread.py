@@ -101,8 +101,9 @@ def observe(pos, vel, landmarks, xp=np):
     rel_lm = landmarks[..., None, :, :] - pos[..., :, None, :]  # [..., i, l, 2]
     rel_others = pos[..., OTHER, :] - pos[..., :, None, :]  # [..., i, k, 2], k over agent i's others
     lead = pos.shape[:-1]
+    silent = xp.zeros(lead + (COMM_DIM,), pos.dtype)
     return xp.concatenate([vel, pos, rel_lm.reshape(lead + (2 * N_LANDMARKS,)),
-                           rel_others.reshape(lead + (2 * (N_AGENTS - 1),)), xp.zeros(lead + (COMM_DIM,), pos.dtype)], -1)
+                           rel_others.reshape(lead + (2 * (N_AGENTS - 1),)), silent], -1)
 
 
 def state_of(obs):

@@ -1,4 +1,5 @@
-"""The mpe suite: MPE Spread (mpe2) on generated data."""
+"""The mpe-gen suite: MPE Spread (mpe2) on data the harness generates (benchmarks/data/collect.py), for work without
+the download and for tests; never beside published numbers."""
 from __future__ import annotations
 
 from benchmarks.envs.mpe import SPEC, Spread, missing
@@ -7,6 +8,6 @@ from benchmarks.tasks.generated import generated_suite
 
 def suites():
     return [generated_suite(
-        "mpe", "MPE Spread (mpe2 simple_spread_v3, 3 agents, continuous), generated Expert/Medium/Medium-Replay/"
-               "Random data", lambda sc: SPEC, lambda sc: Spread(), missing, ("spread-expert", "spread-medium"),
+        "mpe-gen", "MPE Spread (mpe2 simple_spread_v3, 3 agents, continuous), generated Expert/Medium/Medium-Replay/"
+                   "Random data", lambda sc: SPEC, lambda sc: Spread(), missing, ("spread-expert", "spread-medium"),
         jax_env=False, describe=lambda sc, q: f"MPE Spread, {q} data generated with mpe2 (bench data collect)")]
