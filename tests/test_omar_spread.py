@@ -3,6 +3,8 @@ one OMAR's Spread data were recorded in (benchmarks/data/omar_spread.py), on vau
 episodes rolled out in the environment, and on corrupted ones the checks must refuse."""
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,7 @@ from benchmarks.data import omar_spread as D
 from benchmarks.envs import omar_spread as S
 from test_vault import write_ogmarl_vault
 
-EPISODES = 2000  # the random-policy check's episodes: the vaults' episodes come from the same compiled rollout
+EPISODES = D.RANDOM_EPISODES  # the random-policy check's: the vaults' episodes come from the same compiled rollout
 STREAMS, PER_STREAM = 5, 8  # OMAR's vaults hold 5 streams (one per data seed) of 25-step episodes
 
 
@@ -158,3 +160,142 @@ def test_dimension_check_names_what_differs(tmp_path):
     path = write_ogmarl_vault(tmp_path, exp, "simple_spread", "Expert")
     check, = D.checks(path, deep=True)  # deep stops at wrong dimensions
     assert not check.passed and "observations (3, 16)" in check.detail and "infos.state missing" in check.detail
+
+
+# ---- the mpe suite on the download layout -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def download(recorded, vaults, tmp_path_factory):
+    """A data directory holding OMAR's Spread qualities where `bench data download --suite mpe` puts them (the
+    environment's own episodes, small), and the mpe2-order data in a second one."""
+    root = tmp_path_factory.mktemp("bench-data")
+    for q in ("Expert", "Medium", "Medium-Replay", "Random"):
+        write_ogmarl_vault(root / "omar" / "mpe", ogmarl_layout(recorded), "simple_spread", q)
+    bad = tmp_path_factory.mktemp("bench-data-mpe2")
+    write_ogmarl_vault(bad / "omar" / "mpe", ogmarl_layout(resimulated(recorded, position_first=True)),
+                       "simple_spread", "Expert")
+    return {"good": root, "mpe2": bad}
+
+
+RUN = ["--seeds", "0", "--steps", "2", "--eval-every", "2", "--eval-episodes", "2", "--set", "hidden=32,32",
+       "--no-ray", "--no-progress", "--no-latency"]
+
+
+def test_without_the_download_a_task_fails_before_anything_starts_naming_the_command(tmp_path, monkeypatch, capsys):
+    from algorithms.errors import DatasetError
+    from benchmarks.cli import main
+    from benchmarks.tasks import get_suite, get_task
+
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path / "data"))
+    command = "bench data download --suite mpe --task simple_spread"
+    for argv in (["run", "--suite", "mpe", "--algos", "macflow,bc"], ["run", "--task", "mpe/spread-medium-replay"]):
+        assert main(argv + RUN + ["--results", str(tmp_path / "runs")]) == 2
+        err = capsys.readouterr().err
+        assert command in err and len(err.strip().splitlines()) == 1, err
+    assert not any((tmp_path / "runs").iterdir()) and not (tmp_path / "data").exists()  # no run directory, no data
+    with pytest.raises(DatasetError, match=command):
+        get_task("mpe/spread-expert").make_dataset(0)
+    assert command in get_suite("mpe").available()
+
+
+def test_tasks_read_the_download_with_the_papers_references_and_their_episode_lengths(download, monkeypatch):
+    from benchmarks.tasks import get_suite, get_task, tasks_of_vault
+
+    monkeypatch.setenv("BENCH_DATA", str(download["good"]))
+    suite = get_suite("mpe")
+    assert suite.available() is None and not suite.generated and get_suite("mpe-gen").generated
+    assert suite.default_tasks == ("spread-expert", "spread-medium", "spread-medium-replay", "spread-random")
+    assert sorted(suite.tasks) == sorted(list(suite.default_tasks) + [t + "-26steps" for t in suite.default_tasks])
+    task = get_task("mpe/spread-medium-replay")
+    assert task.jax_env and task.refs() == (159.8, 516.8) and task.normalise(516.8) == 100.0
+    assert (task.spec.obs_dim, task.spec.state_dim, task.spec.action_dim, task.spec.episode_length) == (18, 54, 2, 25)
+    assert get_task("mpe/spread-medium-replay-26steps").make_env().spec.episode_length == 26
+    ds = task.make_dataset(0)
+    assert ds.observations.shape == (STREAMS, PER_STREAM * 25, 3, 18) and ds.summary()["episodes"] == STREAMS * PER_STREAM
+    vault = download["good"] / "omar" / "mpe" / "simple_spread.vlt" / "Medium-Replay"
+    assert {t.id for t in tasks_of_vault(vault)} == {"mpe/spread-medium-replay", "mpe/spread-medium-replay-26steps"}
+
+
+def test_bench_run_on_the_download_plans_the_papers_protocol_and_starts(download, monkeypatch, tmp_path):
+    """`bench run --suite mpe --algos macflow,bc --protocol macflow-paper` plans the paper's schedule on the four
+    datasets; one of its jobs, with few steps and without the protocol, trains on the download and is scored on the
+    paper's scale (the slow test below runs `bench run` for both algorithms on all four)."""
+    import dataclasses
+
+    from benchmarks.cli import build_parser
+    from benchmarks.training.plan import plan_jobs
+    from benchmarks.training.train import train
+
+    monkeypatch.setenv("BENCH_DATA", str(download["good"]))
+    jobs = plan_jobs(build_parser().parse_args(["run", "--suite", "mpe", "--algos", "macflow,bc", "--protocol",
+                                                "macflow-paper"]))
+    assert sorted((j.algo, j.task) for j in jobs) == sorted(
+        (a, f"mpe/spread-{q}") for a in ("macflow", "bc") for q in ("expert", "medium", "medium-replay", "random"))
+    assert {(j.seeds, j.steps, j.eval_every, j.eval_episodes) for j in jobs} == {((0, 1, 2, 3, 4, 5), 500_000,
+                                                                                   50_000, 10)}
+    job = next(j for j in jobs if (j.algo, j.task) == ("bc", "mpe/spread-expert"))
+    final = train(dataclasses.replace(job, seeds=(0,), steps=2, eval_every=2, eval_episodes=2, protocol="",
+                                      overrides={"hidden": "32,32"}), results=tmp_path / "runs")
+    assert final["task"] == "mpe/spread-expert" and len(final["returns"]) == 1
+    np.testing.assert_allclose(final["normalised"], [100 * (r - 159.8) / 357.0 for r in final["returns"]], rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_bench_run_trains_macflow_and_bc_on_every_dataset_of_the_download(download, monkeypatch, tmp_path):
+    from analysis.load import load
+    from benchmarks.cli import main
+
+    monkeypatch.setenv("BENCH_DATA", str(download["good"]))
+    root = tmp_path / "runs"
+    assert main(["run", "--suite", "mpe", "--algos", "macflow,bc", "--results", str(root)] + RUN) == 0
+    runs = load(root).runs
+    assert len(runs) == 8 and set(runs["status"]) == {"finished"} and set(runs["suite"]) == {"mpe"}
+
+
+def test_verify_deep_runs_the_tasks_checks_and_refuses_data_of_another_environment(download, monkeypatch, capsys):
+    from benchmarks.cli import main
+
+    monkeypatch.setenv("BENCH_DATA", str(download["good"]))
+    assert main(["data", "verify", "--deep"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("the environment of mpe/spread-") == 4 and "FAIL" not in out
+    assert "ok   one step of the dynamics reproduces the next observations" in out
+    assert "ok   uniform random policy scores within 4 of 159.8" in out
+    assert main(["data", "verify"]) == 0 and "(dimensions; --deep reads the data)" in capsys.readouterr().out
+    monkeypatch.setenv("BENCH_DATA", str(download["mpe2"]))
+    assert main(["data", "verify", "--deep"]) == 2
+    cap = capsys.readouterr()
+    assert "FAIL one step of the dynamics reproduces the next observations" in cap.out
+    assert "fail the known-answer checks" in cap.err
+
+
+def test_published_numbers_stand_beside_the_paper_data_tasks_only(tmp_path, monkeypatch):
+    """`bench figures --paper macflow`'s Table 2 (``paper_table``, as write_figures calls it) puts the mpe runs in the
+    MPE rows beside the published numbers; runs on the generated mpe-gen data, or at og-marl's 26 steps, never meet a
+    published number, whatever the CSVs say."""
+    import pandas as pd
+
+    import test_analysis
+    from analysis.figures import paper_table
+    from analysis.load import latest_finals, load
+    from analysis.reference import load_reference, match
+
+    ref = load_reference()
+    assert set(match(ref, "mpe", "spread-medium-replay").query("algo == 'macflow'")["mean"]) == {50.4}
+    assert match(ref, "mpe", "spread-expert-26steps").empty and match(ref, "mpe-gen", "spread-expert").empty
+    forged = ref[ref["suite"] == "mpe"].assign(suite="mpe-gen")
+    assert match(pd.concat([ref, forged]), "mpe-gen", "spread-expert").empty
+    for t in ("mpe/spread-expert", "mpe/spread-expert-26steps", "mpe-gen/spread-expert"):
+        monkeypatch.setitem(test_analysis.REFS, t, S.REFS)
+    test_analysis.write_run(tmp_path, "macflow", "mpe/spread-expert", [480.0, 482.0])
+    test_analysis.write_run(tmp_path, "macflow", "mpe/spread-expert-26steps", [555.0, 557.0])
+    test_analysis.write_run(tmp_path, "macflow", "mpe-gen/spread-expert", [-33.0, -35.0])
+    (tmp_path / "out").mkdir()
+    an = types.SimpleNamespace(finals=latest_finals(load(tmp_path)))  # what paper_table reads of analyse()'s result
+    paper_table(an, ref, "2", tmp_path / "out", ("mamujoco", "mpe"))
+    text = (tmp_path / "out" / "table2.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| mpe/spread-expert"))
+    # the paper's MPE cells are normalised scores (App. G.3): 100 (481 - 159.8) / (516.8 - 159.8) = 90.0
+    assert row.startswith("| mpe/spread-expert (normalised) | **90.0 ± 0.6**") and "| 101.7 ± 10.9 |" in row, row
+    assert "(normalised) rows: the paper publishes normalised scores" in text
+    for other in ("556.0", "111.0", "-34.0", "-54.3"):  # the 26-step and the mpe-gen runs, as return or normalised
+        assert other not in text
