@@ -126,10 +126,6 @@ def vaults(recorded, tmp_path_factory):
             for name, exp in (("good", good), ("mpe2", mpe2), ("wrong_reward", wrong))}
 
 
-def _verdicts(checks) -> dict:
-    return {c.name.split(":")[0]: c.passed for c in checks}
-
-
 def test_checks_pass_on_data_recorded_in_the_environment(vaults):
     checks = D.checks(vaults["good"], deep=True, random_episodes=EPISODES)
     assert all(c.passed for c in checks), [c.line() for c in checks]

@@ -101,7 +101,7 @@ def dimension_check(path) -> Check:
             "rewards": (env.N_AGENTS,), "infos.state": (env.STATE_DIM,)}
     got = {k: fields.get(k, fields.get(k.split(".")[-1], ())) for k in want}
     bad = [f"{k} {got[k][2:] or 'missing'} (expected {v})" for k, v in want.items() if got[k][2:] != v]
-    return Check("dimensions: 3 agents, observations 18, actions 2, per-agent rewards, state 54", not bad,
+    return Check("dimensions (3 agents, observations 18, actions 2, per-agent rewards, state 54)", not bad,
                  detail="; ".join(bad) or f"observations {got['observations']}, state {got['infos.state']}")
 
 
