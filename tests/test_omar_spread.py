@@ -150,6 +150,15 @@ def test_another_reward_function_fails_the_reward_check_only(vaults):
     assert failed == ["reward recomputed from the next observations"]
 
 
+def test_a_vault_without_transitions_inside_episodes_proves_nothing(recorded, tmp_path):
+    exp = ogmarl_layout(recorded)
+    exp["terminals"][:] = 1.0  # every row its own episode: nothing to replay
+    path = write_ogmarl_vault(tmp_path, exp, "simple_spread", "Expert")
+    failed = [c.name for c in D.checks(path, deep=True, random_episodes=EPISODES) if not c.passed]
+    assert failed == ["episodes last 25 steps", "reward recomputed from the next observations",
+                      "one step of the dynamics reproduces the next observations"]
+
+
 def test_dimension_check_names_what_differs(tmp_path):
     exp = {"observations": np.zeros((1, 50, 3, 16), np.float32), "actions": np.zeros((1, 50, 3, 5), np.float32),
            "rewards": np.zeros((1, 50, 3), np.float32), "terminals": np.zeros((1, 50, 3), np.float32)}
