@@ -52,23 +52,23 @@ def test_observation_layout_and_per_agent_reward():
 
 
 @pytest.mark.parametrize("length", [S.EPISODE_LENGTH, S.OGMARL_EPISODE_LENGTH])
-def test_jax_environment_resets_in_the_box_clips_actions_and_never_ends_early(length):
+def test_jax_environment_resets_in_the_box_clips_actions_and_ends_after_its_length(length):
     import jax
 
     env = S.Spread(length)
-    step = jax.jit(env.step)
     es, obs, legal, state = env.reset(jax.random.PRNGKey(3))
-    pos, vel, lms, _ = es
-    assert obs.shape == (3, 18) and state.shape == (54,) and legal.shape == (3, 1)
+    pos, vel, lms, t = es
+    assert obs.shape == (3, 18) and state.shape == (54,) and legal.shape == (3, 1) and int(t) == 0
     assert np.all(np.abs(np.asarray(pos)) <= 1) and np.all(np.abs(np.asarray(lms)) <= 1) and not np.any(vel)
-    dones = []
-    for t in range(length):
-        es_big, *_ = step(es, np.full((3, 2), 3.0), None)
-        es, obs, _, state, r, done, info = step(es, np.ones((3, 2)), None)
-        np.testing.assert_allclose(np.asarray(es_big[0]), np.asarray(es[0]), atol=1e-6)  # clipped to [-1, 1]
-        np.testing.assert_allclose(float(r), np.asarray(info["rewards"]).mean(), rtol=1e-6)
-        dones.append(bool(done))
-    assert dones == [False] * (length - 1) + [True]
+    big, *_ = env.step(es, np.full((3, 2), 3.0), None)
+    es, obs, _, state, r, done, info = env.step(es, np.ones((3, 2)), None)
+    np.testing.assert_allclose(np.asarray(big[0]), np.asarray(es[0]), atol=1e-6)  # clipped to [-1, 1]
+    np.testing.assert_allclose(float(r), np.asarray(info["rewards"]).mean(), rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(state), np.asarray(obs).reshape(54))
+    late = es[:3] + (np.int32(length - 2),)
+    late, *_, done_before = env.step(late, np.zeros((3, 2)), None)[:6]
+    *_, done_last = env.step(late, np.zeros((3, 2)), None)[:6]
+    assert not bool(done) and not bool(done_before) and bool(done_last)  # never done before its last step
 
 
 def test_uniform_random_policy_scores_the_papers_random_reference():
