@@ -81,7 +81,7 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
     columns = [Column(v) for v in variants]
     pub_cols: dict = {}
     rows, footnotes = [], []
-    flagged_runs, off_runs, scaled = set(), set(), set()
+    flagged_runs, off_runs, scaled = set(), set(), {}
     for suite, task_name in tasks:
         sub = f[(f["suite"] == suite) & (f["task_name"] == task_name)]
         published = match(reference, suite, task_name) if reference is not None and value == "return" else None
@@ -90,7 +90,8 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
         # a paper that publishes normalised scores for this task (MAC-Flow's MPE): the measured cells are too
         norm = normalised_published(published) if published is not None else []
         shown = "normalised" if norm else value
-        scaled.update(f"{suite}/{task_name}: {n}" for n in norm)
+        for n in norm:
+            scaled.setdefault(n, []).append(f"{suite}/{task_name}")
         cells = {}
         for v in variants:
             vals = sub.loc[sub["variant"] == v, shown].dropna().to_numpy(np.float64) if shown in sub else []
@@ -148,7 +149,7 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
                      "best measured in bold, second underlined")
     if scaled:
         footnotes.append("(normalised) rows: the paper publishes normalised scores there, so every cell of the row is "
-                         "one: " + "; ".join(sorted(scaled)))
+                         "one: " + "; ".join(f"{n} ({', '.join(t)})" for n, t in sorted(scaled.items())))
     allv = [c.mean for r in out_rows for c in r.cells.values() if np.isfinite(c.mean)]
     decimals = 1 if value == "normalised" or (allv and max(abs(x) for x in allv) >= 20) else 3
     return ResultTable(title, columns, out_rows, footnotes, decimals)
