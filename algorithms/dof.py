@@ -13,7 +13,7 @@ sampling. The released code uses w_i eps_i / sum_j w_j, which with w = 1 shrinks
 w_i eps_i / mean_j w_j, so w = 1 is the plain concatenation (``w_concat=False`` gives plain Concat).
 
 Observation history: MADiff's (``history``, default 20, the DoF SMAC 3m config's H_hist = 20 too; presets
-mpe 0, mamujoco 18, games 0; see :mod:`algorithms.madiff`): each agent's slice imposes its own past
+mpe(-gen) 0, mamujoco(-gen) 18, games 0; see :mod:`algorithms.madiff`): each agent's slice imposes its own past
 observations, kept at execution in the acting carry.
 
 Execution: agent i runs its own K-step chain on its own slice from its own observation; nothing crosses

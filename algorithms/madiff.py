@@ -32,9 +32,9 @@ and its latency figures are on SMAC, and ``bench latency`` times the Config defa
 ``cost_defining``, as the U-Net's width is not: it leaves the number of network calls per decision (201)
 as it is and changes what one call costs, (history + H) / H = 3.5 times the U-Net work of history 0 (the
 same kind of change as ``dim``, which the games preset shrinks). That lets the per-suite values be
-``suite_presets``: mpe 0, mamujoco 18, games 0 (one-step bandits and 25-step landmarks; MADiff was never
-run on them). ``history`` is a ``paper_preset_keys`` entry: ``bench run --paper-size``, which drops the
-networks' presets, keeps these per-suite values, the official configs' own.
+``suite_presets``: mpe and mpe-gen 0, mamujoco and mamujoco-gen 18, games 0 (one-step bandits and 25-step
+landmarks; MADiff was never run on them). ``history`` is a ``paper_preset_keys`` entry: ``bench run
+--paper-size``, which drops the networks' presets, keeps these per-suite values, the official configs' own.
 
 Choices the harness forces (documented deviations from the official code):
 * No return-to-go update between steps (the official SMAC evaluator's R <- (R - r_t) / gamma): the acting
@@ -156,7 +156,9 @@ class Planner(Algorithm):
     suite_presets = {"games": {"dim": 32, "dim_mults": (1, 2), "inv_dyn": False, "history": 0},  # see the module docstring
                      "games/landmarks*": {"inv_dyn": True},
                      "mpe": {"history": 0},  # MADiff's MPE configs: history_horizon 0
-                     "mamujoco": {"history": 18}}  # MADiff's MA-MuJoCo configs: history_horizon 18
+                     "mpe-gen": {"history": 0},
+                     "mamujoco": {"history": 18},  # MADiff's MA-MuJoCo configs: history_horizon 18
+                     "mamujoco-gen": {"history": 18}}
 
     def __init_subclass__(cls, **kw):
         # the contract's entry points are plain static functions bound to the variant once, so that

@@ -14,7 +14,7 @@ given, so the average (the MAC-Flow code base's own mixer, card 4) is the defaul
 heads (``mixer`` switch: qmix / vdn / none); lambda normalised by the mixed Q, which with the average
 matches the single-agent scale (card 4 pitfall). With QMIX, lambda = alpha / mean|Q_tot| no longer
 bounds the actor's per-agent gradient (the hypernetwork weights scale it): measured on generated
-mpe/spread-medium-replay ([128]x2, 2 seeds), one seed of two drove the agents off the map (normalised
+mpe-gen/spread-medium-replay ([128]x2, 2 seeds), one seed of two drove the agents off the map (normalised
 -149 after 2k steps, -35 after 20k) where the average gives 28.8 / 34.3 and no mixer 27.4 / 28.4.
 MAC-Flow's Adam 3e-4 / gamma 0.995.
 TD3+BC's observation normalisation with dataset statistics is not applied (the contract gives a

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from algorithms.errors import BenchError
-from analysis.reference import match
+from analysis.reference import match, normalised_published
 from analysis.score import caption
 from benchmarks.training.plan import PAPER_PROTOCOL
 
@@ -84,12 +84,20 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
     columns = [Column(v) for v in variants]
     pub_cols: dict = {}
     rows, footnotes = [], []
-    flagged_runs, off_runs = set(), set()
+    flagged_runs, off_runs, scaled = set(), set(), {}
     for suite, task_name in tasks:
         sub = f[(f["suite"] == suite) & (f["task_name"] == task_name)]
+        published = match(reference, suite, task_name) if reference is not None and value == "return" else None
+        if published is not None and published_papers:
+            published = published[published["paper"].isin(published_papers)]
+        # a paper that publishes normalised scores for this task (MAC-Flow's MPE): the measured cells are too
+        norm = normalised_published(published) if published is not None else []
+        shown = "normalised" if norm else value
+        for n in norm:
+            scaled.setdefault(n, []).append(f"{suite}/{task_name}")
         cells = {}
         for v in variants:
-            vals = sub.loc[sub["variant"] == v, value].dropna().to_numpy(np.float64)
+            vals = sub.loc[sub["variant"] == v, shown].dropna().to_numpy(np.float64) if shown in sub else []
             if len(vals):
                 flag = bool(sub.loc[sub["variant"] == v, "flagged"].any())
                 cells[v] = Cell(float(vals.mean()), 2 * float(vals.std()), len(vals), flag)
@@ -102,17 +110,15 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
                     cells[v].off_protocol = True
                     off_runs.add(f"{v} on {suite}/{task_name} ({off[0]})")
         _rank(cells)
-        if reference is not None and value == "return":
-            for _, p in match(reference, suite, task_name).iterrows():
-                if published_papers and p["paper"] not in published_papers:
-                    continue
+        if published is not None:
+            for _, p in published.iterrows():
                 name = f"{p['label']} (paper)"
                 pub_cols.setdefault(name, Column(name, True, str(p["source"]).rsplit(",", 1)[0]))
                 pm = None if pd.isna(p["pm"]) or p["pm"] == "" else float(p["pm"])
                 if pm is not None and p.get("pm_kind") == "std":
                     pm = 2 * pm  # shown on the table's scale: +- 2 std
                 cells[name] = Cell(float(p["mean"]), pm)
-        rows.append(Row(suite, task_name, cells))
+        rows.append(Row(suite, task_name + (" (normalised)" if norm else ""), cells))
     columns += list(pub_cols.values())
     # suite averages
     out_rows = []
@@ -153,6 +159,9 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
     what = "normalised score" if value == "normalised" else "return"
     footnotes.append(f"cells: mean +- 2 std over seeds of the {what} under the {caption(rule)}; "
                      "best measured in bold, second underlined")
+    if scaled:
+        footnotes.append("(normalised) rows: the paper publishes normalised scores there, so every cell of the row is "
+                         "one: " + "; ".join(f"{n} ({', '.join(t)})" for n, t in sorted(scaled.items())))
     allv = [c.mean for r in out_rows for c in r.cells.values() if np.isfinite(c.mean)]
     decimals = 1 if value == "normalised" or (allv and max(abs(x) for x in allv) >= 20) else 3
     return ResultTable(title, columns, out_rows, footnotes, decimals)

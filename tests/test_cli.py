@@ -155,12 +155,12 @@ def test_suite_presets_resize_networks_only_where_declared_and_the_user_wins():
     jobs, notes = plan("--task", "games/xor", "--algos", "dof", "--paper-size")
     assert jobs[("dof", "games/xor")] == {"history": 0}
     for size in ((), ("--paper-size",)):
-        jobs, _ = plan("--task", "mpe/spread-expert,mamujoco/2-ant-medium", "--algos", "dof,madiff-c", *size)
+        jobs, _ = plan("--task", "mpe-gen/spread-expert,mamujoco-gen/2-ant-medium", "--algos", "dof,madiff-c", *size)
         for algo in ("dof", "madiff-c"):
-            assert jobs[(algo, "mpe/spread-expert")] == {"history": 0}
-            assert jobs[(algo, "mamujoco/2-ant-medium")] == {"history": 18}
-    jobs, _ = plan("--task", "mpe/spread-expert", "--algos", "bc", "--paper-size")
-    assert jobs[("bc", "mpe/spread-expert")] == {}
+            assert jobs[(algo, "mpe-gen/spread-expert")] == {"history": 0}
+            assert jobs[(algo, "mamujoco-gen/2-ant-medium")] == {"history": 18}
+    jobs, _ = plan("--task", "mpe-gen/spread-expert", "--algos", "bc", "--paper-size")
+    assert jobs[("bc", "mpe-gen/spread-expert")] == {}
 
 
 def test_a_preset_may_not_change_the_cost_defining_settings():

@@ -29,9 +29,9 @@ def _episodes_end_once(ds):
 
 
 def test_mpe_collect_writes_ogmarl_vaults_with_graded_qualities(data_root):
-    paths = C.collect("mpe", None, data_root, "tiny", seed=0)
+    paths = C.collect("mpe-gen", None, data_root, "tiny", seed=0)
     assert [p.relative_to(data_root).as_posix() for p in paths] == [
-        f"generated/mpe/spread.vlt/{q}" for q in ("Expert", "Medium", "Medium-Replay", "Random")]
+        f"generated/mpe-gen/spread.vlt/{q}" for q in ("Expert", "Medium", "Medium-Replay", "Random")]
     ds = {p.name: read_dataset(p) for p in paths}
     for q, d in ds.items():
         assert CARD_KEYS <= set(d.card), q
@@ -69,7 +69,7 @@ def test_smax_collect_records_win_rates_and_episode_ends(data_root):
 
 @pytest.mark.parametrize("task,steps,hidden,batch,seeds", [
     # slow: ~50 s idle (the MPE data are generated, then evaluated in the Python environment)
-    pytest.param("mpe/spread-expert", 2000, (128, 128), 256, (0, 1), marks=pytest.mark.slow),
+    pytest.param("mpe-gen/spread-expert", 2000, (128, 128), 256, (0, 1), marks=pytest.mark.slow),
     ("smax/3m-good", 1000, (64, 64), 64, (0,)),
 ])
 def test_bc_reaches_half_of_the_expert_data_normalised_return(task, steps, hidden, batch, seeds, data_root, tmp_path,
@@ -80,15 +80,15 @@ def test_bc_reaches_half_of_the_expert_data_normalised_return(task, steps, hidde
     from benchmarks.training.plan import RunConfig
     from benchmarks.training.train import train
 
-    if task.startswith("mpe"):
+    if task.startswith("mpe-gen"):
         fresh = tmp_path / "data"
         monkeypatch.setenv("BENCH_DATA", str(fresh))
         monkeypatch.setenv("BENCH_COLLECT_BUDGET", "small")
     final = train(RunConfig("bc", task, seeds=seeds, steps=steps, eval_every=steps, eval_episodes=32, batch_size=batch,
                             overrides={"hidden": hidden}), results=tmp_path / "runs")
     card = final["dataset"]
-    if task.startswith("mpe"):
-        assert (fresh / "generated/mpe/spread.vlt/Expert/card.json").is_file() and card["episodes"] == 400
+    if task.startswith("mpe-gen"):
+        assert (fresh / "generated/mpe-gen/spread.vlt/Expert/card.json").is_file() and card["episodes"] == 400
     else:
         assert "win_rate" in final and len(final["win_rate"]) == len(seeds)
     assert card["normalised_return"] > 50
@@ -96,30 +96,30 @@ def test_bc_reaches_half_of_the_expert_data_normalised_return(task, steps, hidde
 
 
 def test_dataset_of_another_task_is_refused_with_the_fix(data_root, tmp_path, monkeypatch):
-    C.collect("mpe", "spread-random", tmp_path, "tiny", seed=0)
-    src = C.vault_path(tmp_path, "mpe", "spread", "Random")
+    C.collect("mpe-gen", "spread-random", tmp_path, "tiny", seed=0)
+    src = C.vault_path(tmp_path, "mpe-gen", "spread", "Random")
     dst = C.vault_path(tmp_path, "smax", "3m", "Good")
     dst.parent.mkdir(parents=True)
     shutil.copytree(src, dst)
     monkeypatch.setenv("BENCH_DATA", str(tmp_path))
-    fix = r"generated for mpe/spread, not smax/3m.*bench data collect --suite smax --task 3m-good"
+    fix = r"generated for mpe-gen/spread, not smax/3m.*bench data collect --suite smax --task 3m-good"
     with pytest.raises(BenchError, match=fix):
         C.load_or_generate("smax", "3m", "Good", 0)
 
 
 def test_collect_rejects_unknown_names_with_choices(tmp_path):
     with pytest.raises(BenchError, match="Valid .*spread-expert"):
-        C.collect("mpe", "spread-expret", tmp_path, "tiny", 0)
-    with pytest.raises(BenchError, match="mamujoco, mpe, smax"):
+        C.collect("mpe-gen", "spread-expret", tmp_path, "tiny", 0)
+    with pytest.raises(BenchError, match="mamujoco-gen, mpe-gen, smax"):
         C.collect("smac", None, tmp_path, "tiny", 0)
     with pytest.raises(BenchError, match="tiny, small, full"):
-        C.collect("mpe", None, tmp_path, "huge", 0)
+        C.collect("mpe-gen", None, tmp_path, "huge", 0)
 
 
 def test_mamujoco_tiny_run_yields_the_four_qualities(tmp_path):
     """TD3 (tiny budget) on 3-Hopper: Expert = best snapshot, Medium = another snapshot, Medium-Replay
     = the run's replay up to Medium, Medium-Expert = their union; references on every card."""
-    paths = C.collect("mamujoco", "3-hopper", tmp_path, "tiny", seed=0)
+    paths = C.collect("mamujoco-gen", "3-hopper", tmp_path, "tiny", seed=0)
     ds = {p.name: read_dataset(p) for p in paths}
     assert set(ds) == {"Expert", "Medium", "Medium-Replay", "Medium-Expert"}
     for q, d in ds.items():

@@ -272,7 +272,7 @@ def test_evalbench_measures_batched_and_single_episode_throughput():
     from benchmarks.perf.evalbench import bench_task
     from benchmarks.tasks import get_task
 
-    r = bench_task(get_task("mpe/spread-expert"), "bc", episodes=3, repeats=1, overrides={"hidden": "32,32"})
+    r = bench_task(get_task("mpe-gen/spread-expert"), "bc", episodes=3, repeats=1, overrides={"hidden": "32,32"})
     assert r["kind"] == "python" and r["batched"]["episodes_run"] == 3 and r["single"]["episodes_run"] == 3
     for mode in ("batched", "single"):
         # every Spread episode lasts 25 steps, so the counted steps are 25 per episode

@@ -82,8 +82,8 @@ def test_steps_given_apply_to_every_task_and_the_protocol_refuses_them():
     assert [j.steps for j in plan.plan_jobs(build_parser().parse_args(argv))] == [3000, 1000]
     assert [j.steps for j in plan.plan_jobs(build_parser().parse_args(argv + ["--steps", "200"]))] == [200, 200]
     with pytest.raises(BenchError, match="leave out --steps"):
-        plan.plan_jobs(build_parser().parse_args(["run", "--task", "mpe/spread-expert", "--protocol", "macflow-paper",
-                                                  "--steps", "1000"]))
+        plan.plan_jobs(build_parser().parse_args(["run", "--task", "mpe-gen/spread-expert", "--protocol",
+                                                  "macflow-paper", "--steps", "1000"]))
 
 
 # ---- coordination (App. H.5, Fig. 14) ----------------------------------------------------------------

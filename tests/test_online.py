@@ -178,8 +178,9 @@ def test_onlinebench_json(capsys):
 
 @pytest.mark.slow
 def test_bench_run_fine_tunes_macflow_and_macql_and_the_report_shows_both_phases(tmp_path_factory, monkeypatch):
-    """The issue's "done when": `bench run --task mpe/... --algos macflow,macql --online-steps N` fine-tunes both (MPE:
-    a Python environment stepped on the host), and the report's learning curves hold both phases of each."""
+    """The issue's "done when": `bench run --task mpe-gen/... --algos macflow,macql --online-steps N` fine-tunes
+    both (mpe2's MPE: a Python environment stepped on the host), and the report's learning curves hold both phases
+    of each."""
     from analysis.load import load
     from benchmarks.cli import main
     from benchmarks.data import collect
@@ -188,7 +189,7 @@ def test_bench_run_fine_tunes_macflow_and_macql_and_the_report_shows_both_phases
     monkeypatch.setenv("BENCH_COLLECT_BUDGET", "tiny")
     collect._MEMORY.clear()
     root = tmp_path_factory.mktemp("store") / "runs"
-    argv = ["run", "--task", "mpe/spread-medium", "--algos", "macflow,macql", "--seeds", "0", "--steps", "40",
+    argv = ["run", "--task", "mpe-gen/spread-medium", "--algos", "macflow,macql", "--seeds", "0", "--steps", "40",
             "--eval-every", "20", "--eval-episodes", "4", "--set", "hidden=32,32", "--online-steps", "40",
             "--online-warmup", "16", "--no-ray", "--no-progress", "--no-latency", "--results", str(root)]
     assert main(argv) == 0

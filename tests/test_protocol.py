@@ -22,7 +22,7 @@ def test_the_protocol_sets_the_papers_schedule_and_is_not_part_of_the_run_id(tmp
     from benchmarks.training.reproduce import recorded_config
     from benchmarks.training.train import Job
 
-    job, = _plan("--task", "mpe/spread-expert", "--algos", "bc", "--protocol", "macflow-paper")
+    job, = _plan("--task", "mpe-gen/spread-expert", "--algos", "bc", "--protocol", "macflow-paper")
     assert (job.seeds, job.steps, job.eval_every, job.eval_episodes, job.batch_size) == \
         ((0, 1, 2, 3, 4, 5), 500_000, 50_000, 10, 64)  # App. E (G.4's table says 2x10^5 for MPE)
     assert job.protocol == "macflow-paper"
@@ -30,19 +30,19 @@ def test_the_protocol_sets_the_papers_schedule_and_is_not_part_of_the_run_id(tmp
     assert [protocol_steps("macflow-paper", t, 7) for t in ("smacv1/3m-good", "smacv2/x", "mamujoco/x")] == \
         [1_000_000, 1_000_000, 500_000]
     assert protocol_steps("", "smacv1/3m-good", 7) == 7
-    assert set(PROTOCOLS["macflow-paper"].steps) == {"smacv1", "smacv2", "mpe", "mamujoco"}
+    assert set(PROTOCOLS["macflow-paper"].steps) == {"smacv1", "smacv2", "mpe", "mamujoco", "mpe-gen", "mamujoco-gen"}
     spec = Job.resolve(job, tmp_path).spec_record()
     assert spec["protocol"] == "macflow-paper" and "protocol" not in job.inputs()
     assert recorded_config(spec) == job
-    assert _plan("--task", "mpe/spread-expert", "--algos", "bc")[0].protocol == ""
+    assert _plan("--task", "mpe-gen/spread-expert", "--algos", "bc")[0].protocol == ""
     assert isinstance(job, RunConfig)
 
 
 def test_the_protocol_refuses_its_own_flags_and_suites_it_has_no_steps_for():
     with pytest.raises(BenchError, match="sets --steps; leave out --steps"):
-        _plan("--task", "mpe/spread-expert", "--algos", "bc", "--protocol", "macflow-paper", "--steps", "5")
+        _plan("--task", "mpe-gen/spread-expert", "--algos", "bc", "--protocol", "macflow-paper", "--steps", "5")
     with pytest.raises(BenchError, match="sets --seeds"):
-        _plan("--task", "mpe/spread-expert", "--algos", "bc", "--protocol", "macflow-paper", "--seeds", "0")
+        _plan("--task", "mpe-gen/spread-expert", "--algos", "bc", "--protocol", "macflow-paper", "--seeds", "0")
     with pytest.raises(BenchError, match="not games/xor; run those without --protocol"):
         _plan("--task", "games/xor", "--algos", "bc", "--protocol", "macflow-paper")
     with pytest.raises(SystemExit) as exc:

@@ -276,7 +276,7 @@ def test_mixers_are_monotone_and_broadcast_over_twin_heads():
 
 
 # ---- MPE Spread, generated Medium-Replay data --------------------------------------------------------
-# A short run (2 seeds, [128, 128] nets, batch 256) on the generated mpe/spread-medium-replay data (400
+# A short run (2 seeds, [128, 128] nets, batch 256) on the generated mpe-gen/spread-medium-replay data (400
 # episodes of a replay whose epsilon-random share falls from 1 to 0.8; normalised return ~23), evaluated
 # in mpe2 over 32 episodes per seed. Normalised scores put the uniform-random policy at 0 and the
 # scripted expert at 100. Standing still scores about the same as random (measured: -3.6), so a score
@@ -314,7 +314,7 @@ def _assert_beats_random_on_mpe(name, mpe_data, tmp_path):
     from benchmarks.training.train import train
 
     steps = MPE_STEPS[name]
-    final = train(RunConfig(name, "mpe/spread-medium-replay", seeds=MPE_SEEDS, steps=steps, eval_every=steps,
+    final = train(RunConfig(name, "mpe-gen/spread-medium-replay", seeds=MPE_SEEDS, steps=steps, eval_every=steps,
                             eval_episodes=32, batch_size=256, overrides={"hidden": (128, 128)}),
                   results=tmp_path / "runs")
     card = final["dataset"]

@@ -2,9 +2,10 @@
 
     bench data download --suite smacv1 [--task 3m]     og-marl zips: resumable, pinned size + sha256 checked, atomic
                         [--accept-sha256 DIGEST]       accept a file that changed upstream
-    bench data verify [PATH ...] [--deep]              open every vault under the data directory (or PATH)
+    bench data verify [PATH ...] [--deep]              open every vault under the data directory (or PATH); --deep
+                                                       also checks a task's data against its environment
     bench data info PATH|SUITE/TASK [--json]           the dataset card of one vault, beside og-marl's numbers
-    bench data collect --suite mpe [--task T] [--budget tiny|small|full] [--seed 0] [--out DIR]
+    bench data collect --suite mpe-gen [--task T] [--budget tiny|small|full] [--seed 0] [--out DIR]
     bench data analyse [PATH ...] [--task SUITE/TASK,...] [--out DIR] [--json]   returns, lengths, coverage
     bench data derive (subsample|target|combine) ... --out PATH              new vaults cut from or joined of others
 """
@@ -27,7 +28,7 @@ def add(sub):
                        epilog="examples:\n  bench data download --suite smacv1 --task 3m\n  bench data verify\n"
                               "  bench data info smacv1/3m-good\n"
                               "  bench data info ~/.cache/bench/data/og_marl/smac_v1/3m.vlt/Good --json\n"
-                              "  bench data collect --suite mpe --budget small",
+                              "  bench data collect --suite mpe-gen --budget small",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
 
@@ -49,7 +50,9 @@ def add(sub):
     v = verbs.add_parser("verify", help="open every vault (data directory, og-marl's copies the catalogue uses, or "
                                         "PATHs) and check its fields")
     v.add_argument("paths", nargs="*", help="vault directories (default: everything under the data directory)")
-    v.add_argument("--deep", action="store_true", help="read all data (NaN, ranges), not just metadata and a prefix")
+    v.add_argument("--deep", action="store_true",
+                   help="read all data (NaN, ranges), not just metadata and a prefix, and run the known-answer checks "
+                        "of the task whose data it is (e.g. mpe: rewards recomputed, dynamics replayed)")
     v.set_defaults(func=cmd_verify)
 
     i = verbs.add_parser("info", help="print the dataset card of a vault")
@@ -58,7 +61,7 @@ def add(sub):
     i.add_argument("--json", action="store_true", help="print JSON")
     i.set_defaults(func=cmd_info)
 
-    c = verbs.add_parser("collect", help="generate datasets by running behaviour policies (mpe, mamujoco, smax)")
+    c = verbs.add_parser("collect", help="generate datasets by running behaviour policies (mpe-gen, mamujoco-gen, smax)")
     c.add_argument("--suite", required=True)
     c.add_argument("--task", help="one task of the suite (default: all)")
     c.add_argument("--budget", choices=("tiny", "small", "full"), default="full",
@@ -171,17 +174,40 @@ def cmd_verify(args) -> int:
         if not targets:
             print(f"no datasets under {root}; get some with `bench data download --suite S` or `bench data collect --suite S`")
             return 0
-    failed = []
+    failed, mismatched = [], []
     for t in targets:
         try:
             print(f"ok    {t}: {verify_vault(t, args.deep)}")
         except DatasetError as exc:
             failed.append(str(t))
             print(f"FAIL  {t}: {exc}")
+            continue
+        if not known_answer_checks(t, args.deep):
+            mismatched.append(str(t))
     if failed:
         raise DatasetError(f"{len(failed)} of {len(targets)} datasets failed verification; delete them and download "
                            f"(`bench data download --suite S --task T --force`) or collect them again")
+    if mismatched:
+        raise DatasetError(f"{len(mismatched)} of {len(targets)} datasets fail the known-answer checks of their task's "
+                           f"environment (FAIL lines above): they are not the data the task was recorded in; download "
+                           f"them again (`bench data download --suite S --task T --force`)")
     return 0
+
+
+def known_answer_checks(path: Path, deep: bool) -> bool:
+    """Print the known-answer checks (``Task.verify``) of the task whose data are the vault at ``path``, if any:
+    dimensions, and with ``deep`` the checks that read the data (rewards recomputed, dynamics replayed, a reference
+    score). False when one fails."""
+    from benchmarks.tasks import tasks_of_vault
+
+    task = next((k for k in tasks_of_vault(path) if k.verify is not None), None)
+    if task is None:
+        return True
+    checks = task.verify(path, deep)
+    print(f"      the environment of {task.id}{'' if deep else ' (dimensions; --deep reads the data)'}:")
+    for c in checks:
+        print(f"      {c.line()}")
+    return all(c.passed for c in checks)
 
 
 def cmd_info(args) -> int:

@@ -31,8 +31,9 @@ def cmd_list(args) -> int:
         for name, s in sorted(all_suites().items()):
             why = s.available()
             rows.append({"name": name, "available": not why, "why": why or None, "description": s.description})
-        lines = [f"{r['name']:10s} {'ok' if r['available'] else 'unavailable: ' + r['why']:12s}  {r['description']}"
-                 for r in rows]
+        width = max([10] + [len(r["name"]) for r in rows])
+        lines = [f"{r['name']:{width}s} {'ok' if r['available'] else 'unavailable: ' + r['why']:12s}  "
+                 f"{r['description']}" for r in rows]
     else:
         suites = [get_suite(args.suite)] if args.suite else list(all_suites().values())
         rows = [{"suite": s.name, "task": t, "id": f"{s.name}/{t}"} for s in suites for t in s.tasks]

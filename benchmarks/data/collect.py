@@ -4,9 +4,11 @@ Every dataset is written as ``<root>/generated/<suite>/<scenario>.vlt/<Quality>`
 for a data seed N != 0) with a dataset card: episodes, transitions, return mean/std/min/max,
 generator, seed, budget, the normalisation references measured at generation time (``refs``:
 random and expert returns, each from 100+ episodes with a fixed seed, so all qualities of a scenario
-share them), the dataset's own normalised return and, for SMAX, the win rate.
+share them), the dataset's own normalised return and, for SMAX, the win rate. The suites of these data are
+named so (``mpe-gen``, ``mamujoco-gen``, and ``smax``, which has no other data) and are never set beside a
+paper's published numbers (benchmarks/tasks/generated.py).
 
-* mpe / Spread (mpe2): Expert = the scripted optimal-assignment expert (benchmarks/envs/mpe.py) with
+* mpe-gen / Spread (mpe2): Expert = the scripted optimal-assignment expert (benchmarks/envs/mpe.py) with
   Gaussian action noise 0.1; Random = uniform actions in [-1,1]^2; Medium = a per-step, per-agent
   mixture of the expert with uniform random actions, eps = 0.8 random, which scores ~40 on the
   normalised scale (between a third and a half of the expert, the D4RL/OMAR notion of "medium");
@@ -17,7 +19,7 @@ share them), the dataset's own normalised return and, for SMAX, the win rate.
   uniformly random *legal* action instead with probability eps (where the heuristic picks a masked
   action, e.g. a dead unit moving, it stops instead: every recorded action is legal): Good eps=0.05 (og-marl's
   epsilon), Medium eps=0.25, Poor eps=0.6. References: random = eps 1, expert = the pure heuristic.
-* mamujoco: see benchmarks/data/mamujoco.py (TD3 trained online by the harness; Expert, Medium,
+* mamujoco-gen: see benchmarks/data/mamujoco.py (TD3 trained online by the harness; Expert, Medium,
   Medium-Replay, Medium-Expert as D4RL / OMIGA define them).
 
 Budgets: ``tiny`` (tests, seconds), ``small`` (minutes; what ``bench run`` generates on first use),
@@ -37,17 +39,17 @@ from algorithms.errors import BenchError, ConfigError, unknown
 
 BUDGETS = ("tiny", "small", "full")
 QUALITIES = {
-    "mpe": ("Expert", "Medium", "Medium-Replay", "Random"),
-    "mamujoco": ("Expert", "Medium", "Medium-Replay", "Medium-Expert"),
+    "mpe-gen": ("Expert", "Medium", "Medium-Replay", "Random"),
+    "mamujoco-gen": ("Expert", "Medium", "Medium-Replay", "Medium-Expert"),
     "smax": ("Good", "Medium", "Poor"),
 }
 SCENARIOS = {
-    "mpe": ("spread",),
-    "mamujoco": ("6-halfcheetah", "3-hopper", "2-ant"),
+    "mpe-gen": ("spread",),
+    "mamujoco-gen": ("6-halfcheetah", "3-hopper", "2-ant"),
     "smax": ("3m", "8m", "2s3z", "5m_vs_6m"),
 }
 EPISODES = {  # episodes per dataset
-    "mpe": {"tiny": 40, "small": 400, "full": 40_000},
+    "mpe-gen": {"tiny": 40, "small": 400, "full": 40_000},
     "smax": {"tiny": 64, "small": 1024, "full": 16_384},
 }
 MPE_MEDIUM_EPS = 0.8
@@ -115,11 +117,11 @@ def generate(suite: str, scenario: str, quality: Optional[str], budget: str, see
     """{Quality: Dataset} for one scenario (all qualities when ``quality`` is None)."""
     qualities = QUALITIES[suite] if quality is None else (quality,)
     t0 = time.time()
-    if suite == "mpe":
-        out = {q: mpe_dataset(q, EPISODES["mpe"][budget], seed) for q in qualities}
+    if suite == "mpe-gen":
+        out = {q: mpe_dataset(q, EPISODES["mpe-gen"][budget], seed) for q in qualities}
     elif suite == "smax":
         out = smax_datasets(scenario, qualities, EPISODES["smax"][budget], seed)
-    elif suite == "mamujoco":
+    elif suite == "mamujoco-gen":
         from benchmarks.data.mamujoco import mamujoco_datasets
 
         out = mamujoco_datasets(scenario, budget, seed)  # one training run yields every quality
@@ -235,7 +237,7 @@ def mpe_dataset(quality: str, episodes: int, seed: int) -> Dataset:
         "Random": (np.ones(episodes), 0.0, "uniform random actions in [-1,1]^2"),
     }
     eps, noise, text = spec[quality]
-    q_seed = seed * 10 + QUALITIES["mpe"].index(quality)
+    q_seed = seed * 10 + QUALITIES["mpe-gen"].index(quality)
     ds = from_episodes(mpe_rollouts(eps, noise, q_seed), {"generator": f"mpe2 simple_spread_v3: {text}", "seed": seed,
                                                      "quality": quality})
     ds.card["refs"] = mpe_refs()

@@ -24,4 +24,6 @@ class Check:
         figures = ""
         if self.measured is not None:
             figures = f" {self.measured:.4g}" + (f" (tolerance {self.tolerance:.4g})" if self.tolerance is not None else "")
+        if not figures:
+            return f"{verdict} {self.name}" + (f": {self.detail}" if self.detail else "")
         return f"{verdict} {self.name}:{figures}" + (f"; {self.detail}" if self.detail else "")

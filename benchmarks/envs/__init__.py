@@ -1,6 +1,6 @@
 """Evaluation environments.
 
-A JAX environment (the games, SMAX) implements::
+A JAX environment (the games, SMAX, OMAR's MPE) implements::
 
     spec: EnvSpec
     reset(key) -> (env_state, obs [N,O], legal [N,L], state [S])
@@ -8,7 +8,7 @@ A JAX environment (the games, SMAX) implements::
 
 and is rolled out inside ``jit`` with all episodes and seeds vectorised (benchmarks/training/evaluate.py).
 
-A Python environment (MPE via mpe2, MaMuJoCo, SMAC) belongs to a task with ``jax_env=False``. Its
+A Python environment (mpe2, MaMuJoCo, SMAC) belongs to a task with ``jax_env=False``. Its
 ``Task.make_env()`` returns a maker with ``spec: EnvSpec`` and ``batch(n_envs, seed) -> BatchEnv``;
 a BatchEnv steps E episodes together (``benchmarks.training.evaluate.make_python_evaluator`` calls one jitted
 ``act`` per step for all of them)::

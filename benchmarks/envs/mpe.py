@@ -15,10 +15,12 @@ that do not matter; the 2-D vector is also what the OMAR Spread data stores.
 Team score: the sum over the 25 steps of the mean over agents of their rewards (each agent's reward
 is 0.5 x (minus the summed landmark-to-nearest-agent distances) + 0.5 x (minus its collisions)).
 
-Normalisation. The suite's tasks use generated data and the references measured when it was
-generated (random and scripted-expert returns in mpe2, on the dataset card). ``OMAR_SPREAD_REFS`` are
-the MAC-Flow paper's (App. G.3) random / expert scores for the OMAR Spread data; they belong to OMAR's
-own MPE, whose rewards are on another (positive) scale than mpe2's, so they must not be applied to
+This is the environment of the ``mpe-gen`` suite (data generated here). OMAR's Spread data, the MAC-Flow paper's,
+were recorded in another world (reward, integration order): benchmarks/envs/omar_spread.py, the ``mpe`` suite.
+
+Normalisation. The mpe-gen tasks use the references measured when their data were generated (random and
+scripted-expert returns in mpe2, on the dataset card). The MAC-Flow paper's (App. G.3) random / expert scores
+belong to OMAR's MPE, whose rewards are on another (positive) scale than mpe2's, so they must not be applied to
 returns measured here.
 """
 from __future__ import annotations
@@ -36,7 +38,6 @@ OBS_DIM = 18
 STATE_DIM = 54
 INSTALL = 'pip install "pettingzoo==1.27.0" "mpe2==1.1.1"  (or: pip install -e .)'
 
-OMAR_SPREAD_REFS = (159.8, 516.8)  # MAC-Flow App. G.3: random, expert (OMAR's MPE only; see above)
 
 SPEC = EnvSpec(n_agents=N_AGENTS, obs_dim=OBS_DIM, state_dim=STATE_DIM, action_kind=CONTINUOUS, action_dim=2,
                has_legal=False, episode_length=EPISODE_LENGTH)
@@ -119,7 +120,7 @@ class SpreadBatch:
 
 
 class Spread:
-    """The env maker of the mpe suite's tasks: ``batch(n_envs, seed)``."""
+    """The env maker of the mpe-gen suite's tasks: ``batch(n_envs, seed)``."""
 
     spec = SPEC
 

@@ -18,7 +18,8 @@ import time
 
 
 DEFAULT_TASKS = {"games": "games/landmarks", "smax": "smax/3m-good", "mpe": "mpe/spread-expert",
-                 "mamujoco": "mamujoco/3-hopper-expert", "smacv1": "smacv1/3m-good",
+                 "mpe-gen": "mpe-gen/spread-expert", "mamujoco-gen": "mamujoco-gen/3-hopper-expert",
+                 "smacv1": "smacv1/3m-good",
                  "smacv2": "smacv2/terran_5_vs_5-replay"}
 
 

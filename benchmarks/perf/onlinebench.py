@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 
-DEFAULT_TASKS = ("games/landmarks", "mpe/spread-expert")
+DEFAULT_TASKS = ("games/landmarks", "mpe-gen/spread-expert")
 
 
 def _random_actions(spec, key, shape):

@@ -22,9 +22,9 @@ tests/test_online.py's learning test).
 
 Where the rollouts run:
 
-* JAX environments (games, SMAX): act, environment step (finished episodes reset in place), buffer add and
+* JAX environments (games, SMAX, MPE): act, environment step (finished episodes reset in place), buffer add and
   update are one ``lax.scan`` body, jitted and vmapped over seeds; Python runs once per chunk.
-* Python environments (MPE, MA-MuJoCo, SMAC): the S seeds x E environments step on the host as one batch;
+* Python environments (mpe-gen, MA-MuJoCo, SMAC): the S seeds x E environments step on the host as one batch;
   each step makes one jitted call that adds the transitions, takes the gradient step and returns the next
   actions of the updated policy (so the policy that acts is always the current one, as in the released loop).
   A batch runs until all its episodes are over, then a new batch starts with the next seed; an environment

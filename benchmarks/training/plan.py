@@ -56,7 +56,9 @@ class Protocol:
 PAPER_PROTOCOL = "macflow-paper"  # the protocol the paper tables and reports compare runs to
 PROTOCOLS = {
     "macflow-paper": Protocol(seeds=(0, 1, 2, 3, 4, 5),
-                              steps={"smacv1": 1_000_000, "smacv2": 1_000_000, "mpe": 500_000, "mamujoco": 500_000},
+                              steps={"smacv1": 1_000_000, "smacv2": 1_000_000, "mpe": 500_000, "mamujoco": 500_000,
+                                     # the same schedules on the generated data of those environments
+                                     "mpe-gen": 500_000, "mamujoco-gen": 500_000},
                               eval_every=50_000, eval_episodes=10, batch_size=64,
                               source="MAC-Flow App. E (500K on MPE/MA-MuJoCo; App. G.4 says 2x10^5)"),
 }

@@ -30,9 +30,10 @@ CORE_PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint")
 # the distributions each suite's evaluation environment imports (benchmarks/envs/)
 SUITE_PACKAGES = {
     "games": (),
-    "mpe": ("mpe2", "pettingzoo"),
+    "mpe": (),  # OMAR's Spread in JAX (benchmarks/envs/omar_spread.py)
+    "mpe-gen": ("mpe2", "pettingzoo"),
     "smax": ("jaxmarl",),
-    "mamujoco": ("gymnasium-robotics", "mujoco", "gymnasium"),
+    "mamujoco-gen": ("gymnasium-robotics", "mujoco", "gymnasium"),
     "smacv1": ("smac", "pysc2"),
     "smacv2": ("smacv2", "pysc2"),
 }
