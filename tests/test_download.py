@@ -20,7 +20,7 @@ import pytest
 
 from benchmarks.data import catalogue
 from benchmarks.data.vault import read_dataset, write_dataset
-from algorithms.errors import DatasetError
+from algorithms.errors import DatasetError, UnknownNameError
 from test_vault import discrete_dataset
 
 # the catalogue's 3m entry without its pinned digest (the test's zip is not the published file): a test that
@@ -428,3 +428,16 @@ def test_info_compares_a_catalogue_vault_with_the_published_statistics(tmp_path,
     assert "published    MISMATCH: 10 episodes (og-marl publishes 43559)" in capsys.readouterr().out
     assert main(["data", "info", "smacv1/3m-expert"]) == 2
     assert "good, poor" in capsys.readouterr().err
+
+
+def test_a_task_name_selects_the_zip_it_reads_when_the_names_differ():
+    # the paper-data suites name their tasks after the environment (spread-expert, 3-hopper-medium), the zips
+    # after the publisher's scenario (simple_spread, 3hopper): `--task` and `data info` accept both spellings
+    for suite, task, scenario in (("mpe", "spread-expert", "simple_spread"), ("mpe", "simple_spread", "simple_spread"),
+                                  ("mamujoco", "3-hopper-medium", "3hopper"), ("mamujoco", "2ant", "2ant"),
+                                  ("smacv1", "3m-good", "3m")):
+        assert [e.scenario for e in catalogue.entries(suite, task)] == [scenario]
+    assert catalogue.resolve("mamujoco/2-ant-medium-expert")[1] == "Medium-Expert"
+    assert catalogue.resolve("mpe/spread-medium-replay")[1] == "Medium-Replay"
+    with pytest.raises(UnknownNameError, match="spreads"):
+        catalogue.entries("mpe", "spreads-expert")

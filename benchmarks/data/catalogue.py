@@ -98,6 +98,17 @@ class Entry:
     # statistics og-marl publishes per dataset (docs/dataset_cards/datacard_info.json, as summarised in
     # shared/reference/ogmarl_datasets.md): uid -> (episodes or None, mean episode return, decimals shown)
     published: tuple = ()
+    # the prefix of the suite's task names when it is not the scenario's name (mpe/spread-expert reads
+    # simple_spread, mamujoco/3-hopper-expert reads 3hopper), so `--task` accepts either
+    task_prefix: Optional[str] = None
+
+    def prefix_of(self, task: str) -> Optional[str]:
+        """The name (scenario or task prefix) that ``task`` (``3m``, ``3m-good``, ``spread-expert``) starts with."""
+        t = task.lower()
+        for name in (self.scenario, self.task_prefix):
+            if name and (t == name.lower() or t.startswith(name.lower() + "-")):
+                return name
+        return None
 
     @property
     def name(self) -> str:
@@ -159,11 +170,11 @@ class Entry:
         return None
 
 
-def _e(suite, scenario, source, env, folder, uids, approx, default=True, published=None, pin=None):
+def _e(suite, scenario, source, env, folder, uids, approx, default=True, published=None, pin=None, task_prefix=None):
     pub = tuple((uid, v[0], v[1], v[2] if len(v) > 2 else 2) for uid, v in (published or {}).items())
     sha, size = pin or (None, None)
     return Entry(suite, scenario, source, env, f"{folder}/{env}/{scenario}.zip", tuple(uids), approx, sha256=sha,
-                 size=size, default=default, published=pub)
+                 size=size, default=default, published=pub, task_prefix=task_prefix)
 
 
 GPM = ("Good", "Medium", "Poor")
@@ -193,17 +204,17 @@ CATALOGUE = (
        published={"Replay": (13_588, 6.32)},
        pin=("a8f2e5647446fc0bc96c0ed39aa3b6d15fe433845293511b6b6e369549011455", 438_138_562)),
     _e("mamujoco", "6halfcheetah", "omiga", "mamujoco", "prior_work/omiga", OMIGA_MUJOCO, "882 MB",
-       pin=("83228ef6e30f91f3728d26d2f4aa3c6176fd7be026c419032bb91d5cef80a0d9", 882_029_673)),
+       pin=("83228ef6e30f91f3728d26d2f4aa3c6176fd7be026c419032bb91d5cef80a0d9", 882_029_673), task_prefix="6-halfcheetah"),
     _e("mamujoco", "3hopper", "omiga", "mamujoco", "prior_work/omiga", OMIGA_MUJOCO, "599 MB",
-       pin=("c20dc32579ef352da9bd959e50518178d56ae77916ad639a54b1e323cd5b2c5b", 599_008_299)),
+       pin=("c20dc32579ef352da9bd959e50518178d56ae77916ad639a54b1e323cd5b2c5b", 599_008_299), task_prefix="3-hopper"),
     _e("mamujoco", "2ant", "omiga", "mamujoco", "prior_work/omiga", OMIGA_MUJOCO, "1.31 GB",
-       pin=("b8bebe9072e84f01e62dd9698cf90e1817bf717ebafb205724a058593417759d", 1_305_860_596)),
+       pin=("b8bebe9072e84f01e62dd9698cf90e1817bf717ebafb205724a058593417759d", 1_305_860_596), task_prefix="2-ant"),
     # og-marl's own MaMuJoCo data (MuJoCo 2.1 multiagent_mujoco, not a DESIGN task): only with --task
     _e("mamujoco", "2halfcheetah", "og_marl", "mamujoco", "core", GPM, "8.93 GB", default=False,
        published={"Good": (1_000, 6924, 0), "Medium": (None, 1485, 0), "Poor": (None, 400, 0)},
        pin=("9537abf4fb1a7a8894819c45eb3d3221c074e96023cdc9882b084589c62f6f3e", 8_934_288_721)),
     _e("mpe", "simple_spread", "omar", "mpe", "prior_work/omar", ("Expert", "Medium", "Medium-Replay", "Random"),
-       "4.98 GB",
+       "4.98 GB", task_prefix="spread",
        pin=("3ceec3d49c1907ecd5087f425713903151e2c9ae20a19614a0d2c60ef82153e6", 4_983_699_663)),
 )
 
@@ -220,7 +231,7 @@ def entries(suite: str, task: Optional[str] = None) -> list:
     if task is None:
         return [e for e in mine if e.default]
     t = task.split("/", 1)[-1]
-    hit = [e for e in mine if t == e.scenario or t.lower().startswith(e.scenario.lower() + "-")]
+    hit = [e for e in mine if e.prefix_of(t)]
     if not hit:
         raise unknown(f"dataset of suite '{suite}'", t, [e.scenario for e in mine])
     return hit[:1]
@@ -240,7 +251,7 @@ def resolve(ref: str) -> tuple:
         raise DatasetError(f"{ref!r} is neither a vault directory nor a catalogue dataset <suite>/<scenario>-<quality> "
                            f"(e.g. smacv1/3m-good; suites: {', '.join(suites())})")
     entry = entries(suite, task)[0]
-    quality = task[len(entry.scenario) + 1:]
+    quality = task[len(entry.prefix_of(task)) + 1:]
     uid = next((u for u in entry.uids if u.lower() == quality.lower()), None)
     if uid is None:
         raise unknown(f"quality of {suite}/{entry.scenario}", quality, [u.lower() for u in entry.uids])
