@@ -33,6 +33,7 @@ SUITE_PACKAGES = {
     "mpe": (),  # OMAR's Spread in JAX (benchmarks/envs/omar_spread.py)
     "mpe-gen": ("mpe2", "pettingzoo"),
     "smax": ("jaxmarl",),
+    "mamujoco": ("mujoco", "gymnasium"),  # gymnasium's v5 robots, set up as OMIGA recorded (envs/mamujoco_omiga.py)
     "mamujoco-gen": ("gymnasium-robotics", "mujoco", "gymnasium"),
     "smacv1": ("smac", "pysc2"),
     "smacv2": ("smacv2", "pysc2"),
