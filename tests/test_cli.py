@@ -49,7 +49,7 @@ def test_run_writes_a_finished_run_and_rerun_skips_it(store, capsys):
     (["run", "--algos", "nosuchalgo"], "unknown algorithm 'nosuchalgo'. Valid algorithms: "),
     (["run", "--suite", "nosuchsuite"], "unknown suite 'nosuchsuite'. Valid suites: "),
     (["run", "--suite", "games", "--tasks", "coordinaton"], "Did you mean 'coordination'?"),
-    (["run", "--task", "games/nosuchtask"], "unknown task of suite 'games'"),
+    (["run", "--task", "games/nosuchtask"], "unknown task 'nosuchtask' of suite 'games'. Valid tasks: "),
     (["run", "--algos", "bc", "--set", "nosuchkey=1"], "unknown config key 'nosuchkey' for algorithm 'bc'. Valid keys:"),
     (["run", "--algos", "bc", "--set", "lr=fast"], "--set lr=fast: expected a value of type float"),
     (["run", "--algos", "flowbc", "--set", "flow_steps=2"], "--allow-cost-override"),
