@@ -189,6 +189,27 @@ def algo_variants(text: str) -> list[tuple[str, dict]]:
     return out
 
 
+def check_common_keys(classes, common: dict, variants: bool = True) -> None:
+    """``--set`` applies to every algorithm: a key one of them lacks is refused, and when others have it the
+    message says how to give it to those alone (a variant NAME[KEY=VALUE] of ``--algos`` where ``variants``,
+    else a command of their own). A key none of them has is left to ``make_config``'s unknown-key error."""
+    import dataclasses
+
+    from algorithms.errors import ConfigError
+
+    fields = {cls.name: {f.name for f in dataclasses.fields(cls.Config)} for cls in classes}
+    for key, value in common.items():
+        takers = [n for n in dict.fromkeys(c.name for c in classes) if key in fields[n]]
+        lacking = [n for n in dict.fromkeys(c.name for c in classes) if key not in fields[n]]
+        if not takers or not lacking:
+            continue
+        how = (f"--algos '{','.join(f'{n}[{key}={value}]' if n in takers else n for n in fields)}'" if variants
+               else f"--algos {','.join(takers)} --set {key}={value} on its own")
+        raise ConfigError(f"--set {key}={value} applies to every algorithm, and {', '.join(lacking)} "
+                          f"{'has' if len(lacking) == 1 else 'have'} no config key '{key}'; give it to "
+                          f"{', '.join(takers)} alone: {how}")
+
+
 def _show(v) -> str:
     return ",".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
 
@@ -237,9 +258,12 @@ def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
     tasks = _tasks(args)
     protocol = apply_protocol(args, tasks)
     _preflight(tasks)
+    if getattr(args, "dataset", None):
+        check_dataset(args.dataset)
     variants = algo_variants(args.algos) if args.algos else [(a, {}) for a in DEFAULT_ALGOS]
     algos = [(algorithms.get(a), own) for a, own in variants]
     common = parse_overrides(args.set)
+    check_common_keys([a for a, _ in algos], common)
     seeds = int_list(args.seeds)
     if not seeds:
         raise BenchError("--seeds is empty; give at least one seed, e.g. --seeds 0")
@@ -283,6 +307,17 @@ def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
             if notices is not None and note not in notices:
                 notices.append(note)
     return jobs
+
+
+def check_dataset(path: str) -> None:
+    """``--dataset PATH`` is a readable vault (its metadata and index; the data are read by the job), so a typo
+    fails here, before any run directory or report is written."""
+    from benchmarks.data.vault import vault_fields
+
+    try:
+        vault_fields(path)
+    except BenchError as exc:
+        raise type(exc)(f"--dataset {path}: {exc}") from None
 
 
 _ONLINE_FLAGS = {"online_steps": "--online-steps", "online_envs": "--online-envs", "online_buffer": "--online-buffer",
