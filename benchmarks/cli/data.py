@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from algorithms.errors import BenchError, DatasetError
+from benchmarks.cli.args import add_json_option, old_name
 
 
 def add(sub):
@@ -25,35 +26,46 @@ def add(sub):
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
 
-    d = verbs.add_parser("download", help="download og-marl datasets of a suite (resumable, verified)")
+    d = verbs.add_parser("download", help="download og-marl datasets of a suite (resumable, verified)",
+                         description="Download the og-marl zips of a suite's datasets: resumable, size and sha256 "
+                                     "checked, unpacked atomically into the data directory.")
     d.add_argument("--suite", required=True, help="smacv1, smacv2, mamujoco or mpe")
     d.add_argument("--task", help="one scenario or task of the suite, e.g. 3m or 3m-good (default: all)")
-    d.add_argument("--data-dir", help="where to put the data (default: $BENCH_DATA or the user cache directory)")
+    d.add_argument("--out", metavar="DIR", dest="data_dir",
+                   help="where to put the data (default: $BENCH_DATA or the user cache directory)")
+    old_name(d, "--data-dir", "data_dir")
     d.add_argument("--force", action="store_true", help="download again and replace what is there")
     d.add_argument("--keep-zip", action="store_true", help="keep the verified zip next to the data")
     d.add_argument("--retries", type=int, default=3, help="automatic resumes of an interrupted transfer")
     d.add_argument("--list", action="store_true", help="only list the catalogue entries and where they go")
     d.set_defaults(func=cmd_download)
 
-    v = verbs.add_parser("verify", help="open every vault (data directory or PATHs) and check its fields")
+    v = verbs.add_parser("verify", help="open every vault (data directory or PATHs) and check its fields",
+                         description="Open every vault under the data directory (or the PATHs given) and check its "
+                                     "metadata, fields and first timesteps; --deep reads all of it. Exits 2 if any "
+                                     "fails, naming the command that replaces it.")
     v.add_argument("paths", nargs="*", help="vault directories (default: everything under the data directory)")
     v.add_argument("--deep", action="store_true", help="read all data (NaN, ranges), not just metadata and a prefix")
     v.set_defaults(func=cmd_verify)
 
-    i = verbs.add_parser("info", help="print the dataset card of a vault")
+    i = verbs.add_parser("info", help="print the dataset card of a vault",
+                         description="The dataset card of one vault: scenario, quality, episodes, transitions, agents, "
+                                     "shapes and return statistics (metadata and a light read, not the whole data).")
     i.add_argument("path", help="<root>/<scenario>.vlt/<quality> (or a .vlt directory holding one quality)")
-    i.add_argument("--json", action="store_true", help="print JSON")
+    add_json_option(i, "the card")
     i.set_defaults(func=cmd_info)
 
-    c = verbs.add_parser("collect", help="generate datasets by running behaviour policies (mpe, mamujoco, smax)")
-    c.add_argument("--suite", required=True)
+    c = verbs.add_parser("collect", help="generate datasets by running behaviour policies (mpe, mamujoco, smax)",
+                         description="Generate a suite's datasets by rolling its behaviour policies out in the "
+                                     "environment, written as og-marl vaults.")
+    c.add_argument("--suite", required=True, help="the suite whose datasets are generated (mpe, mamujoco or smax)")
     c.add_argument("--task", help="one task of the suite (default: all)")
     c.add_argument("--budget", choices=("tiny", "small", "full"), default="full",
                    help="size of the generation run: tiny (tests), small (minutes), full (the papers' sizes)")
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=int, default=0, help="seed of the behaviour policies' rollouts")
     c.add_argument("--out", help="output root (default: the data directory)")
     c.set_defaults(func=cmd_collect)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    p.set_defaults(func=lambda args: (p.print_help(), 0)[1])  # a bare group prints its help, as a bare `bench`
 
 
 def _progress():
