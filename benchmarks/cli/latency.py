@@ -49,7 +49,7 @@ def cmd_latency(args) -> int:
     agents = int_list(args.agents) if args.agents else None
     specs = specs_for(args.task, agents)
     overrides = parse_overrides(args.set)
-    check_common_keys(classes, overrides, variants=False)  # as bench run: each key for every algorithm
+    check_common_keys(classes, overrides, alone="bench latency")  # as bench run: each key for every algorithm
     for cls in classes:  # unknown keys, wrong types and cost overrides: refused before anything is timed or written
         cls.make_config(overrides, allow_cost_override=args.allow_cost_override)
     root = results_root(args.results)

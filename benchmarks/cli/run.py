@@ -83,12 +83,11 @@ def cmd_run(args) -> int:
     """Train (runner), print the jobs and the summary, time the algorithms if asked, write the report."""
     from analysis.report import report_after_run  # the report for what this command ran, and where it is
     from benchmarks.cli.args import console as make_console, dumps
-    from benchmarks.store import check_writable, results_root
+    from benchmarks.store import results_root
     from benchmarks.training import runner
 
     console = make_console(stderr=True)
     root = results_root(args.results)
-    check_writable(root)
     # validates names/overrides in a subprocess (the driver never imports JAX), then runs every job under
     # one progress view; a failed job is recorded in its error.txt and the others go on
     outcome = runner.run(args, root, console)

@@ -189,10 +189,11 @@ def algo_variants(text: str) -> list[tuple[str, dict]]:
     return out
 
 
-def check_common_keys(classes, common: dict, variants: bool = True) -> None:
+def check_common_keys(classes, common: dict, alone: str = "") -> None:
     """``--set`` applies to every algorithm: a key one of them lacks is refused, and when others have it the
-    message says how to give it to those alone (a variant NAME[KEY=VALUE] of ``--algos`` where ``variants``,
-    else a command of their own). A key none of them has is left to ``make_config``'s unknown-key error."""
+    message says how to give it to those alone: a variant NAME[KEY=VALUE] of ``--algos``, or, for a command
+    without variants (``alone``, e.g. "bench latency"), that command for them on their own. A key none of them
+    has is left to ``make_config``'s unknown-key error."""
     import dataclasses
 
     from algorithms.errors import ConfigError
@@ -203,8 +204,8 @@ def check_common_keys(classes, common: dict, variants: bool = True) -> None:
         lacking = [n for n in dict.fromkeys(c.name for c in classes) if key not in fields[n]]
         if not takers or not lacking:
             continue
-        how = (f"--algos '{','.join(f'{n}[{key}={value}]' if n in takers else n for n in fields)}'" if variants
-               else f"--algos {','.join(takers)} --set {key}={value} on its own")
+        how = (f"`{alone} --algos {','.join(takers)} --set {key}={value}`" if alone
+               else f"--algos '{','.join(f'{n}[{key}={value}]' if n in takers else n for n in fields)}'")
         raise ConfigError(f"--set {key}={value} applies to every algorithm, and {', '.join(lacking)} "
                           f"{'has' if len(lacking) == 1 else 'have'} no config key '{key}'; give it to "
                           f"{', '.join(takers)} alone: {how}")
@@ -364,7 +365,7 @@ RUNTIME_BYTES = 2 ** 30  # JAX, the networks, optimiser states and evaluation of
 
 def job_memory(cfg: RunConfig) -> Optional[int]:
     """Bytes one job needs when its data are a vault on disk: the dataset once (read a slice at a time, held at
-    one copy; 1.2 x its bytes at the peak, see ``bench databench``) plus the runtime; None when the data are
+    one copy; 1.2 x its bytes at the peak, see ``bench perf databench``) plus the runtime; None when the data are
     made in memory or not there yet (small generated data, downloaded later: the job says so when it starts)."""
     from pathlib import Path
 
