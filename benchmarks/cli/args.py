@@ -60,10 +60,10 @@ def add_json_option(p, what: str = "the result", note: str = "") -> None:
                         + (f"; {note}" if note else ""))
 
 
-def add_set_option(p, scope: str = "") -> None:
+def add_set_option(p, scope: str = "", default: str = "the plugin's paper defaults") -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="a config value of the plugin (a field of its Config; repeat for several; tuples as "
-                        "hidden=256,256)" + (f"; {scope}" if scope else "") + "; default: the plugin's paper defaults")
+                        "hidden=256,256)" + (f"; {scope}" if scope else "") + f"; default: {default}")
 
 
 def overrides_for(cls, overrides: dict) -> dict:

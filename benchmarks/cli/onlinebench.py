@@ -18,7 +18,7 @@ def add(sub):
     p.add_argument("--repeats", type=int, default=2, help="timed repeats (the best is reported)")
     p.add_argument("--algos", default="bc", help="comma-separated learning plugins (freshly initialised)")
     old_name(p, "--algo", "algos")
-    add_set_option(p, "default here hidden=64,64")
+    add_set_option(p, default="hidden=64,64 (small networks)")
     add_json_option(p, "the measurements")
     p.set_defaults(func=cmd_onlinebench)
 
