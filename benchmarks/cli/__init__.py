@@ -73,6 +73,19 @@ def _help(parser) -> int:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        try:
+            code = _run(argv)
+        except SystemExit:  # argparse's --help, --version and usage errors: their output is flushed here too
+            sys.stdout.flush()
+            raise
+        sys.stdout.flush()  # what is still buffered fails here, where it is caught, not at the interpreter's exit
+        return code
+    except BrokenPipeError:
+        return _reader_left()
+
+
+def _run(argv) -> int:
+    try:
         parser = build_parser()
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
@@ -84,8 +97,6 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("bench: interrupted; finished runs are kept, re-run the same command to resume", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return _reader_left()
 
 
 def _reader_left() -> int:
