@@ -23,7 +23,7 @@ DEFAULT_EVAL_EVERY = 500
 DEFAULT_EVAL_EPISODES = 100
 DEFAULT_BATCH_SIZE = 64  # MAC-Flow App. G.4
 # `bench run` with neither --task nor --suite: the didactic games, each with a claim of the MAC-Flow paper that a
-# short run shows (App. H.4-H.7). MPE Spread left the default (issue 18): its Python environment made it the
+# short run shows (App. H.4-H.7). MPE Spread left the default: its Python environment made it the
 # slowest task, and at 1 000 steps its returns are noise, not one of the paper's claims.
 DEFAULT_TASKS = ("games/coordination", "games/xor", "games/payoff-0.5", "games/landmarks")
 # Gradient steps of a task when --steps is not given (DEFAULT_STEPS otherwise). Landmarks: at 1 000 steps MAC-Flow's
