@@ -130,7 +130,7 @@ def _section(key: str, parser, help_: str, level: int) -> list:
         out += [_md(help_[0].upper() + help_[1:]) + ".", ""]
     if parser.description and parser.description.strip() != (help_ or "").strip():
         out += [_md(parser.description), ""]
-    out += ["```", " ".join(parser.format_usage().split()).replace("usage: ", "", 1), "```", ""]
+    out += ["```text", " ".join(parser.format_usage().split()).replace("usage: ", "", 1), "```", ""]  # syntax, not a command
     rows, former = _options(parser)
     if rows:
         out += ["| option | default | what it does |", "|---|---|---|", *rows, ""]
