@@ -4,11 +4,17 @@
 package is imported, and outside packages add theirs through the entry-point group
 ``bench.algorithms`` (``[project.entry-points."bench.algorithms"] myalgo = "mypkg.myalgo:MyAlgo"``).
 
-Naming rule: a plugin's name is lower-case letters and digits, as users type it (``macflow``,
-``flowbc``, ``diffusionbc``); variants of one method add ``-<variant>`` (``madiff-c``, ``madiff-d``).
-A built-in plugin lives in ``algorithms/<name without the variant>.py``. Names that changed when the
-rule was applied stay accepted through ``ALIASES``. Shared building blocks (``base``, ``errors``,
-``nets``, ``value``, ``flows``, ``diffusion``, ``temporal``, ``meanflow``) are not plugins.
+Naming rule (every plugin, built-in or from another package; ``register`` refuses a name that breaks it):
+a plugin's name is lower-case letters and digits, as users type it (``macflow``, ``flowbc``,
+``diffusionbc``); variants of one method add ``-<variant>`` (``madiff-c``, ``madiff-d``). A built-in plugin
+lives in ``algorithms/<name without the variant>.py``; an entry point's name is its plugin's name. Names
+that changed when the rule was applied stay accepted through ``ALIASES``. Shared building blocks
+(``base``, ``errors``, ``nets``, ``value``, ``flows``, ``diffusion``, ``temporal``, ``meanflow``) are not plugins.
+
+A plugin of another package that cannot be loaded (its import raises, or it breaks a rule above) does not
+break the harness: it is left out of the registry with its error, and asking for it by name (``bench run
+--algos NAME``, ``bench latency``, ``bench test-plugin``...) raises that error instead of "unknown algorithm";
+``bench list algos`` shows it with the error.
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ import re
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Dict, Type
 
-from algorithms.errors import BenchError, unknown
+from algorithms.errors import BenchError, DependencyError, unknown
 
 # The contract (algorithms/base.py) imports JAX; it is loaded on first use, so that importing this
 # package for its errors or names (the CLI, the Ray driver) stays free of JAX.
@@ -52,8 +58,13 @@ _BUILTIN = (  # module names; each module registers its plugin(s)
 # names users typed before the naming rule -> the plugin's name now
 ALIASES: Dict[str, str] = {"diffusion_bc": "diffusionbc", "flow_bc": "flowbc", "madiff_c": "madiff-c",
                            "madiff_d": "madiff-d"}
-# the naming rule of the built-in plugins (tests/test_contract.py checks it, and that each lives in its method's file)
+# the naming rule of every plugin (register checks it; tests/test_contract.py checks that each built-in lives in
+# its method's file)
 NAME_RULE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)?$")
+NAME_RULE_TEXT = ("a plugin's name is lower-case letters and digits, with '-<variant>' for a variant of one method "
+                  "(e.g. 'myalgo', 'myalgo-c')")
+# entry points of other packages that could not be loaded: name -> "where: the error"
+FAILED: Dict[str, str] = {}
 _loaded = False
 
 
@@ -67,6 +78,8 @@ def register(cls: "Type[Algorithm]") -> "Type[Algorithm]":
 
     if not cls.name:
         raise BenchError(f"{cls.__qualname__} has no 'name'; set name = '...' on the class")
+    if not NAME_RULE.match(cls.name):
+        raise BenchError(f"algorithm name '{cls.name}' ({cls.__module__}) breaks the naming rule: {NAME_RULE_TEXT}")
     missing = [f for f in Algorithm.REQUIRED if not callable(getattr(cls, f, None))]
     if missing:
         raise BenchError(f"algorithm '{cls.name}' ({cls.__module__}) does not define {', '.join(missing)}; "
@@ -100,15 +113,17 @@ def _load() -> None:
     for ep in entry_points(group="bench.algorithms"):
         try:
             cls = ep.load()
-        except Exception as exc:  # a broken third-party plugin must not break the harness
+            if ep.name not in _REGISTRY:
+                if not getattr(cls, "name", ""):
+                    cls.name = ep.name
+                register(cls)
+            if cls.name != ep.name:
+                raise BenchError(f"it loads the plugin named '{cls.name}'; give the entry point its plugin's name")
+        except Exception as exc:  # a broken third-party plugin must not break the harness: kept with its error
             import warnings
 
-            warnings.warn(f"could not load algorithm plugin '{ep.name}' ({ep.value}): {exc}")
-            continue
-        if ep.name not in _REGISTRY:
-            if not getattr(cls, "name", ""):
-                cls.name = ep.name
-            register(cls)
+            FAILED[ep.name] = f"entry point {ep.name} = {ep.value} failed to load: {type(exc).__name__}: {exc}"
+            warnings.warn(f"algorithm plugin '{ep.name}': {FAILED[ep.name]}")
 
 
 def names() -> list[str]:
@@ -125,6 +140,9 @@ def get(name: str) -> "Type[Algorithm]":
     _load()
     name = canonical(name)
     if name not in _REGISTRY:
+        if name in FAILED:
+            raise DependencyError(f"algorithm '{name}' is installed but could not be loaded: {FAILED[name]}; fix "
+                                  "that package (or uninstall it)")
         raise unknown("algorithm", name, _REGISTRY)
     return _REGISTRY[name]
 

@@ -245,8 +245,11 @@ def _parse(value: Any, typ: Any, key: str, algo: str):
             return tuple(int(p) for p in parts)
         return value
     except ValueError:
+        example = {tuple: "comma-separated integers, e.g. {key}=256,256", bool: "true or false, e.g. {key}=false",
+                   int: "an integer, e.g. {key}=10", float: "a number, e.g. {key}=0.5"}.get(typ)
         raise ConfigError(
             f"--set {key}={value}: expected a value of type {getattr(typ, '__name__', typ)} for '{algo}'"
+            + (f": {example.format(key=key)}" if example else "")
         ) from None
 
 

@@ -17,9 +17,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import register
-from .base import GAMES_NETS, Algorithm, Cost, State, mask_logits
-from .nets import MLP, adam, apply_grads, with_agent_id
+from algorithms import register  # absolute imports: a copy of this file works in another package too
+from algorithms.base import GAMES_NETS, Algorithm, Cost, State, mask_logits
+from algorithms.nets import MLP, adam, apply_grads, with_agent_id
 
 
 @dataclasses.dataclass(frozen=True)

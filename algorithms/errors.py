@@ -34,8 +34,17 @@ class TrainingError(BenchError):
 
 
 def unknown(kind: str, name: str, choices: Iterable[str]) -> UnknownNameError:
-    """Build the standard 'unknown X' error naming the valid choices and the closest match."""
+    """Build the standard 'unknown X' error naming the valid choices and the closest match.
+
+    ``kind`` is a noun, optionally qualified after " of " or " with " ("task of suite 'games'"): the name
+    goes after the noun and the plural is the noun's ("unknown task 'x' of suite 'games'. Valid tasks: ...")."""
     choices = sorted(choices)
     close = difflib.get_close_matches(name, choices, n=1)
     hint = f" Did you mean '{close[0]}'?" if close else ""
-    return UnknownNameError(f"unknown {kind} '{name}'. Valid {kind}s: {', '.join(choices)}.{hint}")
+    noun, qualifier = kind, ""
+    for sep in (" of ", " with "):
+        if sep in kind:
+            noun, rest = kind.split(sep, 1)
+            qualifier = sep + rest
+            break
+    return UnknownNameError(f"unknown {noun} '{name}'{qualifier}. Valid {noun}s: {', '.join(choices)}.{hint}")

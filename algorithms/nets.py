@@ -4,7 +4,7 @@ Every network forward pass goes through :func:`nfe_tag`, an identity marker that
 jaxpr (and costs nothing after XLA compilation). :func:`count_nfe` walks the jaxpr of a function and
 counts those markers, multiplying by ``scan`` trip counts, so a plugin's declared ``Cost.nfe`` can be
 checked against what its ``act`` actually executes; :func:`count_matmul_flops` walks the same way for the
-FLOPs of matrix multiplies (``bench throughput``'s fraction of the matmul peak).
+FLOPs of matrix multiplies (``bench perf throughput``'s fraction of the matmul peak).
 """
 from __future__ import annotations
 

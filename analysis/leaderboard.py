@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.definitions import LATENCY_STAT
+
+LATENCY_COLUMN = f"latency ms ({LATENCY_STAT})"
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
 h1{margin-bottom:.2em} .meta{color:#555;font-size:.9em} table{border-collapse:collapse;margin:.8em 0;font-size:.88em}
@@ -57,7 +60,7 @@ def panel_rows(an) -> list[dict]:
         rows.append({"rank": i + 1, "algorithm": v + (" *" if v in flagged else ""), "IQM": _ci(r, "IQM"),
                      "median": _ci(r, "Median"), "mean": _ci(r, "Mean"), "optimality gap": _ci(r, "Optimality Gap"),
                      "seeds": int(r["runs"]), "tasks": int(r["tasks"]),
-                     "latency ms": "–" if L is None else f"{L['median_ms']:.3f} ± {L['iqr_ms'] / 2:.3f}",
+                     LATENCY_COLUMN: "–" if L is None else f"{L['median_ms']:.3f} ± {L['iqr_ms'] / 2:.3f}",
                      "nfe": "–" if L is None else int(L["nfe"])})
     return rows
 
@@ -90,7 +93,8 @@ def _suites(an) -> list:
 
 
 def write(an, out: Path, figs: dict, missing: list) -> dict:
-    from analysis import tables
+    from analysis import definitions, tables
+    from analysis.plots import CURVE_BAND
     from analysis.reference import load_reference
     from analysis.select import full_caption
 
@@ -103,17 +107,20 @@ def write(an, out: Path, figs: dict, missing: list) -> dict:
     suite_tables = {}
     for s in _suites(an):
         f = an.finals[an.finals["suite"] == s]
-        suite_tables[s] = (tables.build(f, "normalised", title=f"{s}: normalised score", selection=an.selection),
-                           tables.build(f, "return", reference=ref, title=f"{s}: return (published numbers beside)",
-                                        selection=an.selection))
+        tr = tables.build(f, "return", reference=ref, title=f"{s}: return", selection=an.selection)
+        if any(c.published for c in tr.columns):  # only where a paper has numbers for this suite's tasks
+            tr.title = tr.title.replace(f"{s}: return", f"{s}: return, published numbers beside", 1)
+        suite_tables[s] = (tables.build(f, "normalised", title=f"{s}: normalised score (0-100)", selection=an.selection),
+                           tr)
     problems = an.data.problems + an.notes + missing
     e = html.escape
     body = ["<h1>Offline MARL leaderboard</h1>",
             f'<p class="meta">harness version {e(stamp["version"])} · commit {e(stamp["commit"])} · generated '
             f'{e(stamp["date"])} · store {e(str(an.data.root.resolve()))}<br>timing machine: {e(machine)} · '
-            "latency = median over repeated calls of one jitted joint decision (after compilation and warm-up) at "
-            "the paper-default configuration (suite-preset variants, which resize networks only, are shown with it); "
-            f"scores = {e(rule)}, normalised by fixed per-task references (100 = expert, 0 = random)</p>"]
+            f"latency = {LATENCY_STAT} of one jitted joint decision over repeated calls (after compilation and "
+            "warm-up) at the paper-default configuration (suite-preset variants, which resize networks only, are "
+            f"shown with it); scores = {e(rule)}, normalised by fixed per-task references (100 = expert, 0 = "
+            "random); definitions below the panel</p>"]
     body.append("<h2>Aggregate panel</h2>")
     rows = panel_rows(an)
     if rows:
@@ -121,14 +128,17 @@ def write(an, out: Path, figs: dict, missing: list) -> dict:
         body += ["<tr>" + "".join(f'<td{" class=task" if h == "algorithm" else ""}>{e(str(r[h]))}</td>' for h in r) + "</tr>"
                  for r in rows]
         body.append("</tbody></table>")
-        body.append('<p class="footnote">normalised score / 100 (1 = expert reference); 95% stratified-bootstrap CIs '
-                    f"(rliable); runs = seeds, tasks = {e(', '.join(an.matrix.tasks))}; {e(rule)}. * = cost-defining "
-                    "settings overridden.</p>")
+        body.append('<p class="footnote">normalised score / 100, a 0-1 scale (1 = expert reference); 95% '
+                    f"stratified-bootstrap CIs (rliable); runs = seeds, tasks = {e(', '.join(an.matrix.tasks))}; rank "
+                    f"by IQM, highest first; latency {LATENCY_STAT}; {e(rule)}. * = cost-defining settings "
+                    "overridden.</p>")
     else:
         body.append("<p><b>No finished runs.</b> Run <code>bench run</code> to produce results.</p>")
+    if not an.finals.empty:
+        body += definitions.html(an)
     captions = {"score_vs_latency": "score vs inference time (log x)", "aggregates": "aggregate metrics with 95% CIs",
                 "profiles": "performance profiles", "poi": "probability of improvement",
-                "learning_curves": "learning curves (normalised score, mean ± std over seeds)",
+                "learning_curves": f"learning curves (normalised score, {CURVE_BAND})",
                 "training_time": "training time"}
     if figs:
         body.append('<h2>Figures</h2><div class="figs">')
@@ -155,7 +165,11 @@ def write(an, out: Path, figs: dict, missing: list) -> dict:
     paths["html"].write_text(page)
     md = ["# Offline MARL leaderboard", "",
           f"harness version {stamp['version']} · commit {stamp['commit']} · generated {stamp['date']} · timing machine: {machine}",
-          "", f"scores: {rule}", "", f"## Aggregate panel ({rule})", "", aggregate_markdown(an), ""]
+          "", f"scores: {rule}", "",
+          f"## Aggregate panel (normalised score / 100, 0-1 scale; rank by IQM; latency {LATENCY_STAT}; {rule})", "",
+          aggregate_markdown(an), ""]
+    if not an.finals.empty:
+        md += definitions.markdown(an)
     for k, p in figs.items():
         md.append(f"![{captions.get(k, k)}]({Path(p).relative_to(out).as_posix()})")
     for s, (tn, tr) in suite_tables.items():
@@ -173,5 +187,7 @@ def write(an, out: Path, figs: dict, missing: list) -> dict:
                                       "excluded": an.matrix.excluded, "problems": problems,
                                       "score_rule": an.score_rule, "provenance": prov,
                                       "selection": an.selection.caption if an.selection is not None else None,
+                                      "budget": definitions.budget_rows(an), "references": definitions.reference_rows(an),
+                                      "definitions": definitions.notes(an) if not an.finals.empty else [],
                                       "finals": an.finals.drop(columns=[], errors="ignore").to_dict("records")})
     return paths

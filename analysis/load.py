@@ -133,8 +133,9 @@ def dataset_label(spec: dict) -> tuple[str, str]:
     return tag, text
 
 
-_RUN_COLS = ["run_id", "algo", "variant", "preset", "off_protocol", "dataset", "sweep", "sweep_base", "eval_episodes",
-             "suite", "task", "task_name", "status", "seeds", "steps",
+_RUN_COLS = ["run_id", "algo", "variant", "preset", "off_protocol", "dataset", "sweep", "sweep_base",
+             "suite", "task", "task_name", "status", "seeds", "steps", "online_steps", "batch_size", "eval_every",
+             "eval_episodes",
              "flagged", "cost_overrides", "nfe", "train_time", "wall_time", "steps_per_sec", "error",
              "harness_version", "refs", "provenance", "commit", "device", "jax", "dataset_sha256"]
 _FINAL_COLS = ["run_id", "algo", "variant", "preset", "off_protocol", "dataset", "sweep", "sweep_base", "suite", "task", "task_name", "seed", "return",
@@ -243,7 +244,9 @@ def _load_run(run: Run, problems: list, rule: str = "final"):
                            "flagged": flagged, "cost_overrides": _flag_text(co), "nfe": nfe,
                            "train_time": final.get("train_time"), "steps": final.get("steps"), "score_rule": rule,
                            "provenance": prov["provenance"]})
-    run_row = {**base, "status": status, "seeds": spec.get("seeds"), "steps": spec.get("steps"), "flagged": flagged,
+    run_row = {**base, "status": status, "seeds": spec.get("seeds"), "steps": spec.get("steps"),
+               "online_steps": spec.get("online_steps") or 0, "batch_size": spec.get("batch_size"),
+               "eval_every": spec.get("eval_every"), "eval_episodes": spec.get("eval_episodes"), "flagged": flagged,
                "cost_overrides": _flag_text(co), "nfe": nfe,
                "train_time": (final or {}).get("train_time"), "wall_time": (final or {}).get("wall_time"),
                "steps_per_sec": (final or {}).get("steps_per_sec"), "error": error,

@@ -75,11 +75,7 @@ def latency_per_variant(data, finals: pd.DataFrame) -> pd.DataFrame:
     rows = []
     if lat.empty or finals.empty:
         return pd.DataFrame(columns=["variant", "median_ms", "iqr_ms", "nfe", "device", "label"])
-    from analysis.load import variant_name
-
-    for v, algo, suite in dict.fromkeys(zip(finals["variant"], finals["algo"], finals["suite"])):
-        if v not in (algo, variant_name(algo, None, f"{suite} preset")):  # no override of the user's own
-            continue
+    for v, algo in latency_eligible(finals).items():
         cand = lat[(lat["name"] == algo) & (lat["cost_overrides"] == "")]
         if cand.empty:
             continue
@@ -88,6 +84,17 @@ def latency_per_variant(data, finals: pd.DataFrame) -> pd.DataFrame:
         rows.append({"variant": v, "median_ms": r["median_ms"], "iqr_ms": r["iqr_ms"], "nfe": r["nfe"],
                      "device": r["device"], "label": r["label"]})
     return pd.DataFrame(rows, columns=["variant", "median_ms", "iqr_ms", "nfe", "device", "label"])
+
+
+def latency_eligible(finals: pd.DataFrame) -> dict:
+    """{variant: algorithm} of the variants shown with their algorithm's paper-default latency: the algorithm
+    itself and its suite-preset variants (network sizes only); not variants with the user's own overrides."""
+    from analysis.load import variant_name
+
+    if finals.empty:
+        return {}
+    return {v: algo for v, algo, suite in dict.fromkeys(zip(finals["variant"], finals["algo"], finals["suite"]))
+            if v in (algo, variant_name(algo, None, f"{suite} preset"))}
 
 
 def default_out(root) -> Path:
@@ -134,10 +141,11 @@ def write_figures(an: Analysis, out: Path) -> tuple[dict, list]:
         figs["score_vs_latency"] = plots.score_vs_latency(pts, fdir / "score_vs_latency.png",
                                                           "aggregate over " + ", ".join(an.matrix.tasks))
     elif scores:
-        plain = sorted(v for v in scores if "[" not in v)
-        if plain:
-            missing.append("score vs latency: no latency records for " + ", ".join(plain) +
-                           f" (run `bench latency --algos {','.join(plain)} --results {an.data.root}`)")
+        timed = latency_eligible(an.finals)  # variant -> algorithm, for the variants a latency can stand beside
+        algos = sorted({timed[v] for v in scores if v in timed})
+        if algos:
+            missing.append("score vs latency: no latency measured for " + ", ".join(algos) +
+                           f" (run `bench latency --algos {','.join(algos)} --results {an.data.root}`)")
         else:
             missing.append("score vs latency: every run overrides its config (e.g. smaller networks); latency is "
                            "measured at the paper-default configuration, so it is shown only for default runs")
@@ -163,7 +171,7 @@ def write_report(root=None, out=None, reps: int | None = None, run_ids=None, sco
     """Write the report for the store at ``root`` (or only ``run_ids``) into ``out`` with every table and
     aggregate under one score rule (analysis/score.py) and, with ``select``, one selection of sweep
     configurations (analysis/select.py); returns report.md's path."""
-    from analysis import leaderboard, marl_eval
+    from analysis import definitions, leaderboard, marl_eval
     from analysis.select import full_caption
 
     an = analyse(root, reps, run_ids=run_ids, score=score, select=select)
@@ -186,18 +194,20 @@ def write_report(root=None, out=None, reps: int | None = None, run_ids=None, sco
     n = data.runs["status"].value_counts().to_dict() if not data.runs.empty else {}
     lines.append(f"runs: {len(data.runs)} ({', '.join(f'{v} {k}' for k, v in n.items()) or 'none'})")
     lines.append("")
+    if not an.finals.empty:
+        lines += definitions.markdown(an)
     if an.finals.empty:
         lines += ["**No finished runs in this store.** Run `bench run` (the embedded default) or "
                   "`bench run --suite games --algos macflow,flowbc,bc` to produce results.", ""]
     if data.problems or an.notes or missing or me_problems:
         lines += ["## What is missing", ""] + [f"- {p}" for p in data.problems + an.notes + missing + me_problems] + [""]
     if not an.aggregates.empty:
-        lines += ["## Aggregates (rliable, stratified bootstrap 95% CIs; runs = seeds, tasks = "
-                  + ", ".join(an.matrix.tasks) + f"; {cap})", "",
+        lines += ["## Aggregates (normalised score / 100, 0-1 scale; rliable, stratified bootstrap 95% CIs; runs = "
+                  "seeds, tasks = " + ", ".join(an.matrix.tasks) + f"; rank by IQM; {cap})", "",
                   leaderboard.aggregate_markdown(an), ""]
     if (("return", "md")) in tables_written:
         lines += [f"## Return ({cap})", "", tables_written[("return", "md")].read_text(), "",
-                  f"## Normalised score ({cap})", "",
+                  f"## Normalised score (0-100; {cap})", "",
                   tables_written[("normalised", "md")].read_text(), ""]
     if an.selection is not None and not an.selection.empty:
         from analysis.select import footnote

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -76,7 +77,23 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+    atomic_write_text(path, json.dumps(strict(obj), indent=2, sort_keys=True, default=_jsonable, allow_nan=False)
+                      + "\n")
+
+
+def strict(obj):
+    """``obj`` as strict JSON can hold it: NaN and infinities (Python or numpy floats) become None (null), numpy
+    scalars and arrays plain numbers and lists. json.dumps would write NaN tokens, which are not JSON: jq and
+    strict parsers reject the whole file."""
+    if type(obj).__module__ == "numpy":
+        obj = obj.tolist() if hasattr(obj, "tolist") else obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict(v) for v in obj]
+    return obj
 
 
 def _jsonable(x):
@@ -152,7 +169,7 @@ class Run:
         if not new:
             return 0
         self.dir.mkdir(parents=True, exist_ok=True)
-        text = "".join(json.dumps(r, sort_keys=True, default=_jsonable) + "\n" for r in new)
+        text = "".join(json.dumps(strict(r), sort_keys=True, default=_jsonable, allow_nan=False) + "\n" for r in new)
         # repair a torn last line left by a crash before appending
         if self.metrics_path.exists():
             with open(self.metrics_path, "rb") as f:

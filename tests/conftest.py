@@ -9,18 +9,10 @@ import pytest  # noqa: E402
 jax.config.update("jax_compilation_cache_dir", os.environ["BENCH_JAX_CACHE"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
-# Small networks for contract tests; every cost-defining setting (denoising / Euler steps) stays at the
-# paper's default so that the declared cost is checked as the method really runs.
-TINY = {"hidden": (32, 32)}
-
-
-def tiny_overrides(cls) -> dict:
-    import dataclasses
-
-    fields = {f.name for f in dataclasses.fields(cls.Config)}
-    over = {k: v for k, v in TINY.items() if k in fields}
-    over.update(cls.tiny)
-    return over
+# Small networks for contract tests (benchmarks/training/contract.py, which `bench test-plugin` runs too); every
+# cost-defining setting (denoising / Euler steps) stays at the paper's default so that the declared cost is checked
+# as the method really runs.
+from benchmarks.training.contract import TEST_SIZE as TINY, small_overrides as tiny_overrides  # noqa: E402,F401
 
 
 def known_failure(key, table: dict) -> list:

@@ -49,7 +49,7 @@ def test_run_writes_a_finished_run_and_rerun_skips_it(store, capsys):
     (["run", "--algos", "nosuchalgo"], "unknown algorithm 'nosuchalgo'. Valid algorithms: "),
     (["run", "--suite", "nosuchsuite"], "unknown suite 'nosuchsuite'. Valid suites: "),
     (["run", "--suite", "games", "--tasks", "coordinaton"], "Did you mean 'coordination'?"),
-    (["run", "--task", "games/nosuchtask"], "unknown task of suite 'games'"),
+    (["run", "--task", "games/nosuchtask"], "unknown task 'nosuchtask' of suite 'games'. Valid tasks: "),
     (["run", "--algos", "bc", "--set", "nosuchkey=1"], "unknown config key 'nosuchkey' for algorithm 'bc'. Valid keys:"),
     (["run", "--algos", "bc", "--set", "lr=fast"], "--set lr=fast: expected a value of type float"),
     (["run", "--algos", "flowbc", "--set", "flow_steps=2"], "--allow-cost-override"),
@@ -59,6 +59,12 @@ def test_run_writes_a_finished_run_and_rerun_skips_it(store, capsys):
     (["run", "--task", "games/landmarks", "--algos", "madiff-d", "--online-steps", "10"],
      "'madiff-d' cannot be fine-tuned online: it is a trajectory planner"),
     (["run", "--algos", "bc", "--online-envs", "4"], "add --online-steps N"),
+    (["run", "--task", "games/xor", "--algos", "bc", "--dataset", "/nonexistent/3m.vlt/Good"],
+     "--dataset /nonexistent/3m.vlt/Good: no dataset at /nonexistent/3m.vlt/Good"),
+    (["run", "--algos", "bc", "--set", "hidden=abc"], "--set hidden=abc: expected a value of type tuple for 'bc': "
+                                                      "comma-separated integers, e.g. hidden=256,256"),
+    (["run", "--task", "games/xor", "--algos", "macflow,bc", "--set", "alpha=3"],
+     "bc has no config key 'alpha'; give it to macflow alone: --algos 'macflow[alpha=3],bc'"),
 ])
 def test_bad_input_is_one_clear_line_and_touches_nothing(store, capsys, argv, needle):
     before = _snapshot(store)
@@ -228,3 +234,151 @@ def test_throughput_json(capsys):
         row["matmul_gflop_per_update"] * row["scanned_steps_per_s"] / row["gemm_peak_gflops"])
     # the peak is timed before each of the 3 default rounds and after the last, under the rounds' load; the best counts
     assert len(row["gemm_peak_gflops_rounds"]) == 4 and row["gemm_peak_gflops"] == max(row["gemm_peak_gflops_rounds"])
+
+
+def test_a_mistake_leaves_no_store_behind(tmp_path, capsys):
+    """Options are planned before the results store is created: a mistaken command writes nothing at all."""
+    root = tmp_path / "runs"
+    assert main(["run", "--task", "games/xor", "--algos", "bc", "--dataset", str(tmp_path / "missing"),
+                 "--results", str(root), "--no-ray", "--no-progress"]) == 2
+    assert "no dataset at" in capsys.readouterr().err and not root.exists()
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["latency", "--algos", "bc", "--set", "betta=1"], "unknown config key 'betta' for algorithm 'bc'"),
+    (["latency", "--algos", "macflow,bc", "--set", "alpha=3"],
+     "bc has no config key 'alpha'; give it to macflow alone: `bench latency --algos macflow --set alpha=3`"),
+    (["latency", "--algos", "bc", "--set", "hidden=abc"], "comma-separated integers, e.g. hidden=256,256"),
+    (["report"], "no results store at "),
+    (["figures"], "no results store at "),
+    (["perf", "throughput", "--algos", "bc", "--set", "hiden=64,64"], "Did you mean 'hidden'?"),
+    (["list", "algos", "--suite", "games"], "`bench list tasks --suite games` lists its tasks"),
+    (["list", "--suite", "nosuchsuite"], "unknown suite 'nosuchsuite'"),
+])
+def test_mistakes_of_the_other_commands_are_one_line_before_anything_is_written(tmp_path, capsys, argv, needle):
+    typo = tmp_path / "typo"
+    assert main([*argv, *(["--results", str(typo)] if argv[0] in ("latency", "report", "figures") else [])]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("bench: error: ") and needle in err[0], err
+    assert not typo.exists()
+
+
+def test_report_refuses_a_directory_without_runs(tmp_path, capsys):
+    assert main(["report", "--results", str(tmp_path)]) == 2
+    assert "holds no runs" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+
+
+def test_list_suite_lists_that_suites_tasks(capsys):
+    assert main(["list", "--suite", "games"]) == 0
+    ids = capsys.readouterr().out.split()
+    assert "games/coordination" in ids and all(i.startswith("games/") for i in ids)
+    assert main(["list", "suites", "--suite", "games", "--json"]) == 0
+    assert [r["name"] for r in json.loads(capsys.readouterr().out)] == ["games"]
+
+
+def test_bare_bench_prints_the_help_and_trains_nothing(capsys, monkeypatch):
+    import benchmarks.cli.run as run_module
+
+    monkeypatch.setattr(run_module, "cmd_run", lambda args: pytest.fail("a bare `bench` started `bench run`"))
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: bench") and "perf" in out and "run" in out
+    assert main(["perf"]) == 0 and "throughput" in capsys.readouterr().out
+    assert main(["data"]) == 0 and "download" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    from benchmarks import __version__
+
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"bench {__version__}"
+
+
+def _listed(parser) -> list:
+    import argparse
+
+    return [name for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+            for name in (c.dest for c in a._choices_actions)]
+
+
+def test_the_speed_tools_are_one_group_and_their_old_names_still_parse():
+    from benchmarks.cli import build_parser
+
+    parser = build_parser()
+    top = _listed(parser)
+    assert top[:8] == ["run", "list", "report", "figures", "reproduce", "data", "doctor", "latency"]
+    tools = ("throughput", "databench", "evalbench", "onlinebench", "om2p-derivative")
+    assert "perf" in top and not set(tools) & set(top), top
+    perf = next(a for a in parser._actions if hasattr(a, "_name_parser_map"))._name_parser_map["perf"]
+    assert set(_listed(perf)) == set(tools)
+    # former names: the top-level commands and the options renamed for one meaning per name
+    for old, new, dest, value in (
+            (["throughput", "--seeds", "1,4"], ["perf", "throughput", "--seed-counts", "1,4"], "seed_counts", "1,4"),
+            (["evalbench", "--suites", "games", "--algo", "bc"], ["perf", "evalbench", "--suite", "games", "--algos", "bc"],
+             "suite", "games"),
+            (["onlinebench", "--tasks", "games/xor"], ["perf", "onlinebench", "--task", "games/xor"], "task", "games/xor"),
+            (["databench", "--dir", "/tmp/x"], ["perf", "databench", "--out", "/tmp/x"], "out", "/tmp/x"),
+            (["reproduce", "abc", "--into", "/tmp/x"], ["reproduce", "abc", "--out", "/tmp/x"], "out", "/tmp/x"),
+            (["data", "download", "--suite", "mpe", "--data-dir", "/tmp/x"],
+             ["data", "download", "--suite", "mpe", "--out", "/tmp/x"], "data_dir", "/tmp/x")):
+        a, b = parser.parse_args(old), parser.parse_args(new)
+        assert getattr(a, dest) == getattr(b, dest) == value and a.func is b.func, (old, new)
+
+
+def test_every_command_and_option_has_help_that_says_its_default():
+    import argparse
+
+    from benchmarks.cli import build_parser
+    from benchmarks.cli.docs import commands
+
+    parser = build_parser()
+    found, _ = commands(parser)
+    assert {"run", "perf throughput", "data download", "test-plugin"} <= set(found)
+    missing = []
+    for key, (p, help_) in found.items():
+        if not help_:
+            missing.append(f"bench {key}: no help line")
+        formatted = p.format_help()
+        for a in p._actions:
+            if isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)) or a.help == argparse.SUPPRESS:
+                continue
+            if not a.help:
+                missing.append(f"bench {key} {a.option_strings or a.dest}: no help")
+            elif a.option_strings and a.nargs != 0 and not a.required and "default" not in a.help:
+                if a.default is None:
+                    missing.append(f"bench {key} {a.option_strings[0]}: its help does not say the default")
+                else:
+                    assert f"(default: {a.default})" in " ".join(formatted.split()), (key, a.option_strings)
+    assert not missing, "\n".join(missing)
+    run_help = " ".join(found["run"][0].format_help().split())
+    assert "as JSON instead of text" in run_help and "stdout holds only the JSON" in run_help
+
+
+def test_a_closed_pipe_ends_the_command_quietly():
+    """`bench list tasks | head -0`: the reader is gone before the first line; no BrokenPipe traceback."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.cli", "list", "tasks"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 141 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_every_json_file_of_the_store_and_its_report_is_strict_json(store):
+    """No NaN tokens on disk: every .json and .jsonl under the store (runs and the report bench report writes)
+    parses with a parser that refuses NaN and Infinity, and leaderboard.json has null where there is no number."""
+    assert main(["report", "--results", str(store), "--reps", "100"]) == 0
+
+    def refuse(token):
+        raise ValueError(f"not JSON: {token}")
+
+    files = sorted(p for p in store.rglob("*") if p.suffix in (".json", ".jsonl"))
+    assert {"leaderboard.json", "marl_eval.json", "spec.json", "final.json", "metrics.jsonl"} <= {p.name for p in files}
+    for p in files:
+        text = p.read_text()
+        for doc in (text.splitlines() if p.suffix == ".jsonl" else [text]):
+            json.loads(doc, parse_constant=refuse)
+    board = json.loads((store / "report" / "leaderboard.json").read_text())
+    assert any(v is None for f in board["finals"] for v in f.values())  # a games task has no win rate: null

@@ -32,7 +32,7 @@ after 3000 steps (move 1 iff > 0; all positive = 40): matd3bc (.39, .32, .49) / 
 (.79, .48, .77), macql all > .5 at 2000; bc 0, 0. Not measured: continuous mabcq, macflow, mafql, om2p
 and their discount-0 variants (slow run). Credit (500 steps, seeds 0-3): mabcq 30 x 4 (mixer none: 20,
 20, 20, 30), omiga 30 x 4, macql none 20 x 4, bc 10 x 4; macql / icq / macflow see CREDIT_KNOWN. Continuous
-credit (3000 steps, seeds 0-3, session 7, loaded machine): matd3bc 30 x 4 (mixer none: 20 x 4), omiga 30 x 4, mabcq
+credit (3000 steps, seeds 0-3, loaded machine): matd3bc 30 x 4 (mixer none: 20 x 4), omiga 30 x 4, mabcq
 30 x 4 (mixer none: 20 x 4), macql 30 x 4 (mixer none: 20 x 4), bc 20 x 4 (1000 steps); macflow in
 CREDIT_CONT_KNOWN.
 """
@@ -268,16 +268,16 @@ CONTINUOUS_STITCH = ("matd3bc", "omar", "vgm2p", "om2p", "omiga", "macql", "mabc
 # is the credit task (CI time: the U-Net planners' xor tests took its place)
 DEFAULT_RUN = {("games/stitch", n) for n in DISCRETE_STITCH if n != "mabcq"} | {("games/stitch-cont", "matd3bc")}
 KNOWN = {  # (task, plugin) -> reason of a strict xfail, with the measurement (hidden (32, 32), seeds 0, 1)
-    # continuous stitching (3000 steps): the one-step policies' execution noise, measured in session 8
+    # continuous stitching (3000 steps): the one-step policies' execution noise, measured
     ("games/stitch-cont", "macflow"): (
         "measured: team return 25.0, 21.9 (above BC's 0 and discount 0's 10, below the pass 30) at the defaults, "
-        "40, 40 with act_noise=zero (session 8, same training): the critic and the policy's z = 0 point stitch, "
+        "40, 40 with act_noise=zero (same training): the critic and the policy's z = 0 point stitch, "
         "but the paper's stochastic one-step policy samples a fresh z per decision and keeps the data's modes at "
         "S and M (alpha = 3), so episodes mix stitched and unstitched paths; "
         "test_one_step_policies_at_zero_execution_noise_stitch"),
     ("games/stitch-cont", "mafql"): (
         "measured: team return 23.75, 19.4 at the defaults (above BC's 0 and discount 0's 10, below 30), 40, 40 "
-        "with act_noise=zero (session 8): as macflow, the sampled execution noise"),
+        "with act_noise=zero (measured): as macflow, the sampled execution noise"),
     ("games/stitch", "icq"): (
         "genuine property of ICQ as implemented after ICQ-MA/og-marl: its critic target uses the dataset's own next "
         "action, r + gamma w_Q Q'(s', a'_data), and every transition leaving S for M belongs to behaviour A, whose "
@@ -406,7 +406,7 @@ CREDIT_CONT_KNOWN = {  # plugin -> reason of a strict xfail, with the measuremen
         "11.2 (16.7) with critic=independent: the mixed critic moves the one-step policy towards (1,1), but at "
         "alpha = 3 the distillation keeps much of its mass on the joint teacher's data modes, and the continuous "
         "one-step policy samples z (episodes mix 20 and 30). Not the execution noise alone: at act_noise=zero "
-        "30, 20, 20, 20 (session 8): at z = 0 agent 1's student still plays the data's move 0 on 3 of 4 seeds"),
+        "30, 20, 20, 20 (measured): at z = 0 agent 1's student still plays the data's move 0 on 3 of 4 seeds"),
 }
 
 

@@ -19,8 +19,8 @@ def _browser() -> str:
         if path:
             return path
     pytest.fail("headless Chromium is needed for the leaderboard test and was not found on PATH "
-                f"(looked for {', '.join(BROWSERS)}). Install it with `apt-get update && apt-get install -y chromium` "
-                "(.ci/apt-packages.txt lists it for CI).")
+                f"(looked for {', '.join(BROWSERS)}). `sh tests/setup.sh` installs it (apt-get install chromium; "
+                ".ci/apt-packages.txt lists it).")
 
 
 def _chromium(browser, tmp_path, *args, timeout=120):

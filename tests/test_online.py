@@ -178,9 +178,9 @@ def test_onlinebench_json(capsys):
 
 @pytest.mark.slow
 def test_bench_run_fine_tunes_macflow_and_macql_and_the_report_shows_both_phases(tmp_path_factory, monkeypatch):
-    """The issue's "done when": `bench run --task mpe-gen/... --algos macflow,macql --online-steps N` fine-tunes
-    both (mpe2's MPE: a Python environment stepped on the host), and the report's learning curves hold both phases
-    of each."""
+    """The acceptance test of the online phase: `bench run --task mpe-gen/... --algos macflow,macql --online-steps N`
+    fine-tunes both (mpe2's MPE: a Python environment stepped on the host), and the report's learning curves hold
+    both phases of each."""
     from analysis.load import load
     from benchmarks.cli import main
     from benchmarks.data import collect
@@ -246,7 +246,7 @@ def fine_tuned(tmp_path_factory):
 
 @pytest.mark.slow
 def test_online_phase_improves_macflow_pre_trained_on_poor_smax_data(fine_tuned):
-    """The issue's learning test: each seed's final online evaluation beats its own offline score (the parent's final
+    """The learning test: each seed's final online evaluation beats its own offline score (the parent's final
     evaluation) by MARGIN, every online evaluation beats it, and on average the online evaluations beat the parent's
     policy scored on the very same episodes by PAIRED, while that frozen policy gains nothing: the improvement is the
     online updates', not evaluation noise.
@@ -255,7 +255,7 @@ def test_online_phase_improves_macflow_pre_trained_on_poor_smax_data(fine_tuned)
     2 000, 3 000 steps 0.666 / 0.671, 0.660 / 0.699, 0.674 / 0.712 (normalised 40 / 43 at the end); the frozen parent
     on the same episodes 0.607 / 0.580, 0.613 / 0.545, 0.620 / 0.565 (online minus frozen, mean of the three: 0.053 /
     0.131; frozen at the end minus offline: 0.035 / 0.019).
-    Also tried (report of issue 16b): MACQL (3 300 offline steps: 0.459 / 0.477) online 3 000 steps 0.717 / 0.498 and
+    Also tried: MACQL (3 300 offline steps: 0.459 / 0.477) online 3 000 steps 0.717 / 0.498 and
     9 000 steps ~0.72 / ~0.53 (seed 1 does not improve; MAC-Flow Sec. 5 A3 reports MACQL's online weakness); MAC-Flow
     collecting with z ~ N(0, I) instead of act: 0.127 / 0.074 after 1 000 online steps, 0.0 / 0.0 after 3 000."""
     final, rows, frozen = fine_tuned

@@ -293,7 +293,7 @@ def test_many_episodes_run_in_waves_on_few_instances_with_the_real_evaluator(mon
     assert maker._base == spec
 
 
-# ---- against the real packages' get_env_info(), the pre-flight check, coexistence (issue 19) -------------------
+# ---- against the real packages' get_env_info(), the pre-flight check, coexistence -------------------
 def test_every_task_has_the_shapes_and_limit_of_the_real_environment(monkeypatch):
     """The harness's table (obs / state / actions / episode limit of every StarCraft task) against
     REAL_ENV_INFO in tests/fake_sc2/fakesc2.py, which says where its numbers come from."""

@@ -183,16 +183,16 @@ def test_continuous_bandit_beats_bc(name, bc_bandit):
     _assert_beats_bc(name, bc_bandit)
 
 
-# Measured below the margin (session 7's `pytest -m slow`, seeds of CONTINUOUS_SEEDS, bc 0.73): both beat BC on every
+# Measured below the margin (a `pytest -m slow` run, seeds of CONTINUOUS_SEEDS, bc 0.73): both beat BC on every
 # seed but close less than a third of the gap. Both causes are measured: OMIGA's temperature, BCQ's latent clip.
 BANDIT_KNOWN = {
     "omiga": ("measured: rewards 0.88, 0.94, 0.85 (bc 0.73, pass >= 1.13). A property of OMIGA's temperature at this "
               "reward scale: its policy is a Gaussian fitted by regression weighted with exp(w (Q - V) / alpha), and "
               "the two modes' values differ by about 1 per agent, so at the paper's alpha = 10 the weights are within "
               "~10% of uniform and the mean stays near the data's; at alpha 3: 1.51, 1.45, 1.42; at alpha 1: 2.00, "
-              "1.97, 1.98 (session 8; test_without_the_measured_cause_the_bandit_xfails_beat_bc)"),
+              "1.97, 1.98 (test_without_the_measured_cause_the_bandit_xfails_beat_bc)"),
     "mabcq": ("measured: rewards 1.05, 1.07, 1.15, actions -0.13 to -0.24 (bc 0.73, pass >= 1.13); 0.99, 0.93, 1.03 "
-              "before the VAE loss took the BCQ code's means (session 8). A property of BCQ's candidate generator: "
+              "before the VAE loss took the BCQ code's means. A property of BCQ's candidate generator: "
               "it decodes latents clipped to [-0.5, 0.5], the prior's central 38%, and the good mode holds 20% of "
               "each agent's data, so no candidate reaches it; with the clip at 3: 1.99, 1.83, 1.80 "
               "(test_without_the_measured_cause_the_bandit_xfails_beat_bc)"),
@@ -206,7 +206,7 @@ def test_continuous_bandit_beats_bc_slow(name, bc_bandit):
     _assert_beats_bc(name, bc_bandit)
 
 
-# The causes of the two xfails above, each removed by one setting (measured in session 8):
+# The causes of the two xfails above, each removed by one setting (measured):
 # * mabcq, latent_clip 3: decoding latents up to +-3 reaches the 20% mode (1.99, 1.83, 1.80);
 # * omiga, alpha 1: a temperature at this reward scale separates the modes' advantage weights (2.00, 1.97, 1.98).
 BANDIT_CAUSES = {"mabcq": {"latent_clip": 3.0}, "omiga": {"alpha": 1.0}}

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from algorithms.errors import BenchError, DatasetError
+from benchmarks.cli.args import add_json_option, old_name
 
 
 def add(sub):
@@ -32,10 +33,14 @@ def add(sub):
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
 
-    d = verbs.add_parser("download", help="download og-marl datasets of a suite (resumable, verified)")
+    d = verbs.add_parser("download", help="download og-marl datasets of a suite (resumable, verified)",
+                         description="Download the og-marl zips of a suite's datasets: resumable, size and sha256 "
+                                     "checked, unpacked atomically into the data directory.")
     d.add_argument("--suite", required=True, help="smacv1, smacv2, mamujoco or mpe")
     d.add_argument("--task", help="one scenario or task of the suite, e.g. 3m or 3m-good (default: all)")
-    d.add_argument("--data-dir", help="where to put the data (default: $BENCH_DATA or the user cache directory)")
+    d.add_argument("--out", metavar="DIR", dest="data_dir",
+                   help="where to put the data (default: $BENCH_DATA or the user cache directory)")
+    old_name(d, "--data-dir", "data_dir")
     d.add_argument("--force", action="store_true",
                    help="download again and replace what is there (also when og-marl's copy would be used)")
     d.add_argument("--accept-sha256", metavar="DIGEST",
@@ -48,30 +53,40 @@ def add(sub):
     d.set_defaults(func=cmd_download)
 
     v = verbs.add_parser("verify", help="open every vault (data directory, og-marl's copies the catalogue uses, or "
-                                        "PATHs) and check its fields")
+                                        "PATHs) and check its fields",
+                         description="Open every vault under the data directory and og-marl's copies the catalogue "
+                                     "uses (or the PATHs given) and check its metadata, fields and first timesteps; "
+                                     "--deep reads all of it and runs the known-answer checks of the task whose data "
+                                     "it is. Exits 2 if any fails, naming the command that replaces it.")
     v.add_argument("paths", nargs="*", help="vault directories (default: everything under the data directory)")
     v.add_argument("--deep", action="store_true",
                    help="read all data (NaN, ranges), not just metadata and a prefix, and run the known-answer checks "
                         "of the task whose data it is (e.g. mpe: rewards recomputed, dynamics replayed)")
     v.set_defaults(func=cmd_verify)
 
-    i = verbs.add_parser("info", help="print the dataset card of a vault")
+    i = verbs.add_parser("info", help="print the dataset card of a vault",
+                         description="The dataset card of one vault: scenario, quality, episodes, transitions, agents, "
+                                     "shapes and return statistics (metadata and a light read, not the whole data), "
+                                     "beside og-marl's published statistics for a catalogue dataset.")
     i.add_argument("path", help="<root>/<scenario>.vlt/<quality> (or a .vlt directory holding one quality), or a "
                                 "catalogue dataset by task name, e.g. smacv1/3m-good")
-    i.add_argument("--json", action="store_true", help="print JSON")
+    add_json_option(i, "the card")
     i.set_defaults(func=cmd_info)
 
-    c = verbs.add_parser("collect", help="generate datasets by running behaviour policies (mpe-gen, mamujoco-gen, smax)")
-    c.add_argument("--suite", required=True)
+    c = verbs.add_parser("collect", help="generate datasets by running behaviour policies (mpe-gen, mamujoco-gen, smax)",
+                         description="Generate a suite's datasets by rolling its behaviour policies out in the "
+                                     "environment, written as og-marl vaults.")
+    c.add_argument("--suite", required=True,
+                   help="the suite whose datasets are generated (mpe-gen, mamujoco-gen or smax)")
     c.add_argument("--task", help="one task of the suite (default: all)")
     c.add_argument("--budget", choices=("tiny", "small", "full"), default="full",
                    help="size of the generation run: tiny (tests), small (minutes), full (the papers' sizes)")
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=int, default=0, help="seed of the behaviour policies' rollouts")
     c.add_argument("--out", help="output root (default: the data directory)")
     c.set_defaults(func=cmd_collect)
     add_analyse(verbs)
     add_derive(verbs)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    p.set_defaults(func=lambda args: (p.print_help(), 0)[1])  # a bare group prints its help, as a bare `bench`
 
 
 def _progress():

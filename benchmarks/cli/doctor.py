@@ -20,6 +20,7 @@ import platform
 import tempfile
 from pathlib import Path
 
+from benchmarks.cli.args import add_json_option
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "flashbax", "tensorstore", "etils", "ray",
             "jaxmarl", "mpe2", "pettingzoo", "gymnasium-robotics", "mujoco", "smac", "smacv2")
@@ -27,9 +28,13 @@ PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "flashbax", "t
 
 def add(sub):
     p = sub.add_parser("doctor", help="check which suites can run here and why not; devices and directories",
+                       description="What can run on this machine and what to do about what cannot: Python, JAX and "
+                                   "its devices; the data, results and compilation-cache directories and whether "
+                                   "they are writable; package versions; every suite with ok or the fix; StarCraft "
+                                   "II's builds and maps; which og-marl datasets are downloaded.",
                        epilog="examples:\n  bench doctor\n  bench doctor --json\n  bench doctor --check-sc2",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_json_option(p, "the report")
     p.add_argument("--check-sc2", action="store_true",
                    help="also start one StarCraft II instance per StarCraft suite (smac / smacv2) to prove "
                         "the game runs")

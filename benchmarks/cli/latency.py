@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 
 from algorithms.errors import BenchError
-from benchmarks.cli.args import add_results_option, csv_list, int_list, parse_overrides
+from benchmarks.cli.args import add_json_option, add_results_option, add_set_option, csv_list, int_list, parse_overrides
 from benchmarks.perf.latency import (DEFAULT_BUDGET, DEFAULT_REPEATS, DEFAULT_TASK, DEFAULT_WARMUP, Timer,
                                      measure_many, specs_for)
 from benchmarks.store import check_writable, latency_dir, results_root, save_latency
@@ -25,15 +24,17 @@ def add(sub):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--algos", help="comma-separated algorithm names (default: every registered algorithm)")
     p.add_argument("--task", help=f"SUITE/TASK whose EnvSpec is timed (default: {DEFAULT_TASK})")
-    p.add_argument("--agents", help="comma-separated agent counts: time the landmarks game with N agents each")
-    p.add_argument("--repeats", type=int, default=DEFAULT_REPEATS, help="timed calls per algorithm")
+    p.add_argument("--agents", help="comma-separated agent counts: time the landmarks game with N agents each "
+                                    "(instead of --task); default: none")
+    p.add_argument("--repeats", type=int, default=DEFAULT_REPEATS, help="timed calls per algorithm (at least 3)")
     p.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help="untimed calls after compilation")
     p.add_argument("--budget", type=float, default=DEFAULT_BUDGET,
                    help="seconds of timed calls per algorithm after which it stops (it always gets 3 calls)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="config override (e.g. a denoising-step sweep with --allow-cost-override)")
-    p.add_argument("--allow-cost-override", action="store_true", help="accept overrides of cost-defining settings")
-    p.add_argument("--json", action="store_true", help="print one JSON object per algorithm and agent count")
+    add_set_option(p, "validated as bench run does: every algorithm of --algos must have the key (e.g. a "
+                      "denoising-step sweep with --allow-cost-override)")
+    p.add_argument("--allow-cost-override", action="store_true",
+                   help="accept overrides of cost-defining settings (the records are flagged in reports)")
+    add_json_option(p, "one object per algorithm and agent count, one per line")
     add_results_option(p)
     p.set_defaults(func=cmd_latency)
 
@@ -41,11 +42,16 @@ def add(sub):
 def cmd_latency(args) -> int:
     import algorithms
 
+    from benchmarks.training.plan import check_common_keys
+
     names = csv_list(args.algos) if args.algos else algorithms.names()
     classes = [algorithms.get(a) for a in names]
     agents = int_list(args.agents) if args.agents else None
     specs = specs_for(args.task, agents)
     overrides = parse_overrides(args.set)
+    check_common_keys(classes, overrides, alone="bench latency")  # as bench run: each key for every algorithm
+    for cls in classes:  # unknown keys, wrong types and cost overrides: refused before anything is timed or written
+        cls.make_config(overrides, allow_cost_override=args.allow_cost_override)
     root = results_root(args.results)
     check_writable(root)
     from benchmarks.training.train import enable_compilation_cache
@@ -60,8 +66,8 @@ def cmd_latency(args) -> int:
             if spec.action_kind not in cls.supports:
                 skipped.append(f"{cls.name} on {label}: does not support {spec.action_kind} actions")
                 continue
-            ov = {k: v for k, v in overrides.items() if k in {f.name for f in dataclasses.fields(cls.Config)}}
-            timers.append(Timer(cls.name, spec, label, args.warmup, ov, args.allow_cost_override, budget_s=args.budget))
+            timers.append(Timer(cls.name, spec, label, args.warmup, overrides, args.allow_cost_override,
+                                budget_s=args.budget))
         for rec in measure_many(timers, args.repeats, args.budget) if timers else []:
             rec["path"] = str(save_latency(rec, root))
             records.append(rec)

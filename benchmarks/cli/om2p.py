@@ -1,23 +1,23 @@
-"""``bench om2p-derivative``: OM2P's exact vs derivative-free MeanFlow derivative, memory and time."""
+"""``bench perf om2p-derivative``: OM2P's exact vs derivative-free MeanFlow derivative, memory and time."""
 from __future__ import annotations
 
 import argparse
 
-from benchmarks.cli.args import parse_overrides
+from benchmarks.cli.args import add_set_option, parse_overrides
 from benchmarks.perf.om2p_derivative import __doc__ as DESCRIPTION, measure
 
 
 def add(sub):
     p = sub.add_parser("om2p-derivative", help="OM2P: memory and training time of the jvp vs finite-difference derivative",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="examples:\n  bench om2p-derivative\n"
-                              "  bench om2p-derivative --task games/landmarks-10 --batch-size 256 --steps 100\n"
-                              "  bench om2p-derivative --set hidden=64,64")
+                       epilog="examples:\n  bench perf om2p-derivative\n"
+                              "  bench perf om2p-derivative --task games/landmarks-10 --batch-size 256 --steps 100\n"
+                              "  bench perf om2p-derivative --set hidden=64,64")
     p.add_argument("--task", default="games/landmarks", help="SUITE/TASK whose dataset is trained on")
     p.add_argument("--batch-size", type=int, default=256, help="batch size (OM2P code: 256)")
     p.add_argument("--steps", type=int, default=50, help="gradient steps per timed scan")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats (the fastest is reported)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="om2p config override (both variants)")
+    add_set_option(p, "om2p's, for both derivatives")
     p.set_defaults(func=cmd)
 
 

@@ -15,16 +15,18 @@ def add(sub):
 def add_report(sub):
     p = sub.add_parser("report", help="tables, rliable aggregates, figures and the leaderboard for the store",
                        description="Build the report for everything in the results store: tables in the papers' "
-                                   "format (Markdown, LaTeX, HTML) with published numbers beside measured ones, rliable "
-                                   "aggregates with stratified-bootstrap CIs, figures, the leaderboard page and the "
-                                   "marl-eval JSON export. Missing or failed runs are listed, not fatal.",
+                                   "format (Markdown, LaTeX, HTML) with the published numbers beside the measured ones "
+                                   "where a paper has them, rliable aggregates with stratified-bootstrap CIs, figures, "
+                                   "the leaderboard page and the marl-eval JSON export. Missing or failed runs are "
+                                   "listed, not fatal; a store that does not exist or holds no runs is an error. "
+                                   "docs/reports.md defines every number the report shows.",
                        epilog="examples:\n  bench report\n  bench report --score last-3\n  bench report --select best-config\n"
                               "  bench report --results /data/runs --out site/\n"
                               "  bench report --json | jq '.leaderboard.aggregates'",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_results_option(p)
-    p.add_argument("--out", help="output directory (default: <results>/report)")
-    p.add_argument("--reps", type=int, default=None, help="bootstrap repetitions (default 2000)")
+    p.add_argument("--out", metavar="DIR", help="output directory (default: <results>/report)")
+    p.add_argument("--reps", type=int, default=None, help="bootstrap repetitions, at least 100 (default 2000)")
     p.add_argument("--score", default="final", metavar="RULE",
                    help="which evaluation every table and aggregate reports: final (default; what the MAC-Flow "
                         "paper's tables report), best, or last-K (mean of the last K evaluations per seed)")
@@ -32,8 +34,8 @@ def add_report(sub):
                    help="best-config: show each `bench run --sweep` as one tuned column per algorithm (per dataset, "
                         "the configuration with the best mean return), every caption naming the rule and the tuning "
                         "budget (configurations x evaluation episodes); default: every configuration its own column")
-    add_json_option(p, "where the report went and the leaderboard's contents (aggregates, finals, latency, "
-                       "problems) as one JSON object")
+    add_json_option(p, "one object: where the report went and the leaderboard's contents (aggregates, finals, "
+                       "latency, problems)")
     p.set_defaults(func=cmd_report)
 
 
@@ -45,8 +47,9 @@ def cmd_report(args) -> int:
         raise BenchError(f"--reps must be at least 100 for a meaningful bootstrap, got {args.reps}")
     from analysis.select import parse as parse_selection
 
-    path = write_report(args.results, args.out, args.reps, score=parse(args.score),
-                        select=parse_selection(args.select))
+    rule = parse(args.score)
+    check_store(args.results)
+    path = write_report(args.results, args.out, args.reps, score=rule, select=parse_selection(args.select))
     board = path.parent / "leaderboard.json"
     if args.json:  # leaderboard.json is the report's machine-readable summary; add where the files are
         import json
@@ -75,11 +78,27 @@ def add_figures(sub):
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--paper", default="macflow", choices=["macflow"], help="which paper's figures")
     add_results_option(p)
-    p.add_argument("--out", help="output directory (default: <results>/report/<paper>)")
+    p.add_argument("--out", metavar="DIR", help="output directory (default: <results>/report/<paper>)")
     p.add_argument("--games", action="store_true",
                    help="first train the runs the games figures (3, 13-16) need that the store lacks, at a short "
                         "budget (1000 steps, 2 seeds, networks [64,64]; minutes on a CPU), in this process")
     p.set_defaults(func=cmd_figures)
+
+
+def check_store(results, need_runs: bool = True) -> None:
+    """A results store that is not there (a typo in --results, or nothing run yet) is an error before anything is
+    written: an empty report would look like a store without results. ``need_runs``: a directory holding neither runs
+    nor latency records is one too (``bench figures`` accepts it: its index names the command for every item)."""
+    from benchmarks.store import LATENCY_DIR, latency_records, results_root, runs
+
+    root = results_root(results)
+    given = f"--results {results}" if results else "the default store ($BENCH_RESULTS, else results/runs)"
+    if not root.is_dir():
+        raise BenchError(f"no results store at {root.absolute()} ({given}): check the path, or create one with "
+                         f"`bench run{' --results ' + str(results) if results else ''}`")
+    if need_runs and not runs(root) and not latency_records(root):
+        raise BenchError(f"{root.absolute()} holds no runs and no {LATENCY_DIR}/ records ({given}): check the path, "
+                         f"or fill it with `bench run{' --results ' + str(results) if results else ''}`")
 
 
 def cmd_figures(args) -> int:
@@ -87,6 +106,8 @@ def cmd_figures(args) -> int:
 
     if args.games:
         train_games(args.results)
+    else:
+        check_store(args.results, need_runs=False)
 
     index = write_figures(args.results, args.out, args.paper)
     print(index.read_text())

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks.cli.args import add_results_option
+from benchmarks.cli.args import add_results_option, old_name
 
 
 def add(sub):
@@ -13,11 +13,12 @@ def add(sub):
                                    "versions, device), refuse data whose content differs from the recorded run's, "
                                    "and print the per-seed difference in final return.",
                        epilog="examples:\n  bench reproduce 3f2a9c0d1e4b5a67\n"
-                              "  bench reproduce 3f2a9c0d1e4b5a67 --results /data/runs --into /tmp/repro",
+                              "  bench reproduce 3f2a9c0d1e4b5a67 --results /data/runs --out /tmp/repro",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_id", metavar="RUN_ID", help="a run directory name under the results store")
     add_results_option(p)
-    p.add_argument("--into", help="store for the re-run (default: <results>/reproduce/RUN_ID)")
+    p.add_argument("--out", metavar="DIR", help="store for the re-run (default: <results>/reproduce/RUN_ID)")
+    old_name(p, "--into", "out")
     p.set_defaults(func=cmd_reproduce)
 
 
@@ -26,6 +27,6 @@ def cmd_reproduce(args) -> int:
     from benchmarks.training.train import enable_compilation_cache
 
     enable_compilation_cache()
-    rep = reproduce(args.run_id, args.results, args.into)
+    rep = reproduce(args.run_id, args.results, args.out)
     print("\n".join(describe(rep)))
     return 0

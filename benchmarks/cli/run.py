@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks.cli.args import add_json_option, add_results_option
+from benchmarks.cli.args import add_json_option, add_results_option, add_set_option
 from benchmarks.training.plan import (DEFAULT_ALGOS, DEFAULT_BATCH_SIZE, DEFAULT_EVAL_EPISODES, DEFAULT_EVAL_EVERY,
                                       DEFAULT_SEEDS, DEFAULT_STEPS, DEFAULT_TASK_STEPS, DEFAULT_TASKS,
                                       PROTOCOLS)
@@ -31,21 +31,28 @@ def add(sub):
                                         "(" + ", ".join(DEFAULT_TASKS) + ")")
     p.add_argument("--tasks", help="comma-separated task names of the suite (default: the suite's default tasks)")
     p.add_argument("--task", help="tasks as SUITE/TASK, comma-separated, suites may differ (alternative to "
-                                  "--suite/--tasks), e.g. smacv1/3m-good,smacv2/zerg_5_vs_5-replay")
+                                  "--suite/--tasks), e.g. smacv1/3m-good,smacv2/zerg_5_vs_5-replay; default: none")
     p.add_argument("--algos", help=f"comma-separated algorithm names (default: {','.join(DEFAULT_ALGOS)}); a variant "
                    "with its own overrides is NAME[KEY=VALUE;KEY=VALUE], e.g. macflow,macflow[q_weight=0]")
-    p.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)), help="comma-separated seeds (vmapped)")
+    p.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)),
+                   help="the seed ids, comma-separated (trained together in one program per job)")
     p.add_argument("--steps", type=int, default=None,
                    help=f"gradient steps per run (default {DEFAULT_STEPS}; "
                         + ", ".join(f"{n} on {t}" for t, n in DEFAULT_TASK_STEPS.items()) + ")")
-    p.add_argument("--eval-every", type=int, default=DEFAULT_EVAL_EVERY)
-    p.add_argument("--eval-episodes", type=int, default=DEFAULT_EVAL_EPISODES)
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="batch size (MAC-Flow App. G.4: 64)")
+    p.add_argument("--eval-every", type=int, default=DEFAULT_EVAL_EVERY,
+                   help="gradient steps between evaluations (each also writes a checkpoint); the last step always "
+                        "evaluates")
+    p.add_argument("--eval-episodes", type=int, default=DEFAULT_EVAL_EPISODES,
+                   help="evaluation episodes per seed at each evaluation")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                   help="transitions per gradient step (MAC-Flow App. G.4: 64)")
     add_results_option(p)
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, validated per algorithm")
+    add_set_option(p, "applies to every algorithm of --algos (give one algorithm its own as NAME[KEY=VALUE])")
     p.add_argument("--allow-cost-override", action="store_true",
                    help="accept overrides of cost-defining settings (e.g. fewer denoising steps); flagged in reports")
-    p.add_argument("--dataset", help="train on this vault instead of the task's own data (shapes must fit)")
+    p.add_argument("--dataset", metavar="PATH",
+                   help="train on this vault (<root>/<scenario>.vlt/<quality>) instead of the task's own data (shapes "
+                        "must fit; checked before anything is written); default: the task's dataset")
     p.add_argument("--paper-size", action="store_true",
                    help="ignore the plugins' suite presets (settings for suites their paper gives no hyper-parameters "
                         "for: e.g. the MADiff/DoF U-Net size on the games, MAC-Flow's alpha on the discrete "
@@ -53,7 +60,8 @@ def add(sub):
     p.add_argument("--protocol", choices=sorted(PROTOCOLS),
                    help="a paper's schedule: seeds, gradient steps per suite, evaluation cadence and episodes "
                         "(macflow-paper: 6 seeds, 1M steps on SMAC, 500K on MPE/MA-MuJoCo, eval every 50K x 10 "
-                        "episodes); replaces --seeds/--steps/--eval-every/--eval-episodes/--batch-size")
+                        "episodes); replaces --seeds/--steps/--eval-every/--eval-episodes/--batch-size; default: "
+                        "none, those options apply")
     add_online_options(p)
     add_tool_options(p)
     p.add_argument("--fresh", action="store_true", help="ignore finished runs and checkpoints (re-run from scratch; a "
@@ -69,7 +77,8 @@ def add(sub):
                           "--tasks or --task), off otherwise")
     lat.add_argument("--no-latency", dest="latency", action="store_const", const=False,
                      help="skip that latency step")
-    add_json_option(p, "the summary (one object per task and algorithm) on stdout; everything else goes to stderr")
+    add_json_option(p, "the summary (one object per task and algorithm)",
+                    "progress and tables then go to stderr, so stdout holds only the JSON")
     add_run_options(p)  # --address, --cpus-per-job, --gpus-per-job, --max-retries, --split-seeds, --no-ray
     p.set_defaults(func=cmd_run)
 
@@ -78,12 +87,11 @@ def cmd_run(args) -> int:
     """Train (runner), print the jobs and the summary, time the algorithms if asked, write the report."""
     from analysis.report import report_after_run  # the report for what this command ran, and where it is
     from benchmarks.cli.args import console as make_console, dumps
-    from benchmarks.store import check_writable, results_root
+    from benchmarks.store import results_root
     from benchmarks.training import runner
 
     console = make_console(stderr=True)
     root = results_root(args.results)
-    check_writable(root)
     # validates names/overrides in a subprocess (the driver never imports JAX), then runs every job under
     # one progress view; a failed job is recorded in its error.txt and the others go on
     outcome = runner.run(args, root, console)
@@ -248,8 +256,8 @@ def add_tool_options(p) -> None:
 def add_run_options(p) -> None:
     """The runner's flags of ``bench run``."""
     g = p.add_argument_group("runner (Ray)")
-    g.add_argument("--address", help="join this running Ray cluster (HOST:PORT of the head, or 'auto') instead of "
-                                     "starting one on this machine")
+    g.add_argument("--address", help="join this running Ray cluster (HOST:PORT of the head, or 'auto'); default: "
+                                     "start one on this machine for the command")
     g.add_argument("--cpus-per-job", type=float, default=1.0, help="Ray CPUs per job (default 1)")
     g.add_argument("--gpus-per-job", type=float, default=0.0,
                    help="Ray GPUs per job; fractions share a GPU, e.g. 0.25 (default 0: CPU)")

@@ -1,35 +1,40 @@
-"""``bench throughput``: training throughput of each plugin, scanned trainer vs a plain per-step loop."""
+"""``bench perf throughput``: training throughput of each plugin, scanned trainer vs a plain per-step loop."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 from algorithms.errors import BenchError
-from benchmarks.cli.args import add_json_option, csv_list, dumps, int_list, parse_overrides
+from benchmarks.cli.args import (add_json_option, add_set_option, check_known_keys, csv_list, dumps, int_list, old_name,
+                                 overrides_for, parse_overrides)
 from benchmarks.perf.throughput import __doc__ as DESCRIPTION, measure
 
 
 def add(sub):
     p = sub.add_parser("throughput", help="gradient steps/s per plugin: scanned trainer vs per-step loop",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="examples:\n  bench throughput\n  bench throughput --algos macflow,bc --steps 500\n"
-                              "  bench throughput --algos macflow --seeds 1,2,4,6 --json")
-    p.add_argument("--algos", help="comma-separated algorithms (default: all registered)")
+                       epilog="examples:\n  bench perf throughput\n  bench perf throughput --algos macflow,bc --steps 500\n"
+                              "  bench perf throughput --algos macflow --seed-counts 1,2,4,6 --json")
+    p.add_argument("--algos", help="comma-separated algorithm names (default: every registered algorithm)")
     p.add_argument("--steps", type=int, default=300, help="timed gradient steps per mode and round")
     p.add_argument("--rounds", type=int, default=3,
                    help="interleaved timing rounds; each mode keeps its best (robust to a shared machine)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seeds", default="1", help="comma-separated numbers of seeds in one program for the scanned trainer "
-                                                "(seed-steps/s and XLA's planned memory for each), e.g. 1,2,4,6")
+    p.add_argument("--batch-size", type=int, default=64, help="transitions per gradient step")
+    p.add_argument("--seed-counts", default="1", metavar="COUNTS",
+                   help="comma-separated numbers of seeds in one program for the scanned trainer (seed-steps/s and "
+                        "XLA's planned memory for each), e.g. 1,2,4,6")
+    old_name(p, "--seeds", "seed_counts")
     p.add_argument("--seed-batching", choices=("auto", "vmap", "map"), default="auto",
                    help="several seeds in one program: vmapped (batched products) or one after another; auto "
                         "(the trainer's default): map on a CPU for networks of 100 000 parameters or more per seed or "
                         "updates of 10^8 matmul FLOPs or more per seed, else vmap")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (e.g. hidden=64,64)")
-    p.add_argument("--discrete-task", default="games/coordination")
-    p.add_argument("--continuous-task", default="games/landmarks")
-    add_json_option(p, "one JSON object per algorithm (steps/s of both modes, their ratio, seed-steps/s per number "
-                       "of seeds, FLOPs and the fraction of the matmul peak, task, device) instead of the table")
+    add_set_option(p, "applied to each algorithm whose Config has the key (e.g. hidden=64,64 sizes the MLPs, not "
+                      "the U-Nets); a key no chosen algorithm has is an error")
+    p.add_argument("--discrete-task", default="games/coordination", metavar="SUITE/TASK",
+                   help="the task whose data trains the discrete-only plugins")
+    p.add_argument("--continuous-task", default="games/landmarks", metavar="SUITE/TASK",
+                   help="the task whose data trains every plugin that supports continuous actions")
+    add_json_option(p, "one object per algorithm and line (steps/s of both modes, their ratio, seed-steps/s per "
+                       "number of seeds, FLOPs and the fraction of the matmul peak, task, device)")
     p.set_defaults(func=cmd_throughput)
 
 
@@ -43,10 +48,11 @@ def cmd_throughput(args) -> int:
     names = csv_list(args.algos) if args.algos else algorithms.names()
     classes = [algorithms.get(n) for n in names]
     overrides = parse_overrides(args.set)
-    seeds = int_list(args.seeds)
+    seeds = int_list(args.seed_counts)
     if not seeds or min(seeds) <= 0 or args.steps <= 0 or args.rounds <= 0:
-        raise BenchError(f"--seeds takes positive counts (e.g. 1,2,4), --steps and --rounds positive numbers; got "
-                         f"{args.seeds!r} / {args.steps} / {args.rounds}")
+        raise BenchError(f"--seed-counts takes positive counts (e.g. 1,2,4), --steps and --rounds positive numbers; "
+                         f"got {args.seed_counts!r} / {args.steps} / {args.rounds}")
+    check_known_keys(classes, overrides)
     tasks = {"discrete": get_task(args.discrete_task), "continuous": get_task(args.continuous_task)}
     import jax
 
@@ -62,7 +68,7 @@ def cmd_throughput(args) -> int:
     for cls in classes:
         kind = "continuous" if "continuous" in cls.supports else "discrete"
         task = tasks[kind]
-        valid = {k: v for k, v in overrides.items() if k in {f.name for f in dataclasses.fields(cls.Config)}}
+        valid = overrides_for(cls, overrides)
         r = measure(cls, task, valid, args.steps, args.batch_size, tuple(sorted(set(seeds) | {1})), True, args.rounds,
                     args.seed_batching)
         if args.json:

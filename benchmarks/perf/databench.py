@@ -1,4 +1,4 @@
-"""``bench databench``: load time and peak memory of a real-size dataset, against the dataset's own bytes.
+"""``bench perf databench``: load time and peak memory of a real-size dataset, against the dataset's own bytes.
 
 Writes an og-marl vault of a given number of transitions in a suite's shapes (default: SMAC 8m, 8 agents,
 observations of 80, 14 actions, state of 168; synthetic values, episodes of the map's length), then loads it

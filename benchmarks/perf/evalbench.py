@@ -1,4 +1,4 @@
-"""``bench evalbench``: evaluation throughput of every suite's evaluator, batched vs one episode at a time.
+"""``bench perf evalbench``: evaluation throughput of every suite's evaluator, batched vs one episode at a time.
 
 For one task per suite it builds the trainer's evaluator (``make_evaluator`` for JAX environments,
 ``make_python_evaluator`` for Python ones) around a freshly initialised policy (BC with a 64-64 net by

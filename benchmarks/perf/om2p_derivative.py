@@ -1,4 +1,4 @@
-"""``bench om2p-derivative``: training cost of OM2P's exact (jvp) vs derivative-free (finite-difference)
+"""``bench perf om2p-derivative``: training cost of OM2P's exact (jvp) vs derivative-free (finite-difference)
 MeanFlow derivative, measured on the same task, batch and network in one run.
 
 For each variant the gradient step is compiled once; memory is read from XLA's compiled

@@ -1,4 +1,4 @@
-"""``bench onlinebench``: environment steps per second of the online phase against the raw batched environment.
+"""``bench perf onlinebench``: environment steps per second of the online phase against the raw batched environment.
 
 For each task it builds what ``bench run --online-steps`` runs (benchmarks/training/online.py) around a freshly
 initialised policy (BC with a 64-64 net by default, one seed) and an empty replay buffer, fills the buffer with

@@ -1,4 +1,4 @@
-"""`bench throughput`: training throughput of each plugin, scanned trainer vs a plain per-step loop.
+"""`bench perf throughput`: training throughput of each plugin, scanned trainer vs a plain per-step loop.
 
 The scanned trainer samples batches on device inside ``lax.scan`` (one Python call per chunk); the
 plain loop is the reference code's style: numpy batch sampling on the host and one jitted update per

@@ -23,7 +23,7 @@ DEFAULT_EVAL_EVERY = 500
 DEFAULT_EVAL_EPISODES = 100
 DEFAULT_BATCH_SIZE = 64  # MAC-Flow App. G.4
 # `bench run` with neither --task nor --suite: the didactic games, each with a claim of the MAC-Flow paper that a
-# short run shows (App. H.4-H.7). MPE Spread left the default (issue 18): its Python environment made it the
+# short run shows (App. H.4-H.7). MPE Spread left the default: its Python environment made it the
 # slowest task, and at 1 000 steps its returns are noise, not one of the paper's claims.
 DEFAULT_TASKS = ("games/coordination", "games/xor", "games/payoff-0.5", "games/landmarks")
 # Gradient steps of a task when --steps is not given (DEFAULT_STEPS otherwise). Landmarks: at 1 000 steps MAC-Flow's
@@ -230,6 +230,28 @@ def sweep_grid(specs) -> tuple[tuple, list[dict]]:
     return tuple(keys), [dict(zip(keys, point)) for point in itertools.product(*values)] if keys else []
 
 
+def check_common_keys(classes, common: dict, alone: str = "") -> None:
+    """``--set`` applies to every algorithm: a key one of them lacks is refused, and when others have it the
+    message says how to give it to those alone: a variant NAME[KEY=VALUE] of ``--algos``, or, for a command
+    without variants (``alone``, e.g. "bench latency"), that command for them on their own. A key none of them
+    has is left to ``make_config``'s unknown-key error."""
+    import dataclasses
+
+    from algorithms.errors import ConfigError
+
+    fields = {cls.name: {f.name for f in dataclasses.fields(cls.Config)} for cls in classes}
+    for key, value in common.items():
+        takers = [n for n in dict.fromkeys(c.name for c in classes) if key in fields[n]]
+        lacking = [n for n in dict.fromkeys(c.name for c in classes) if key not in fields[n]]
+        if not takers or not lacking:
+            continue
+        how = (f"`{alone} --algos {','.join(takers)} --set {key}={value}`" if alone
+               else f"--algos '{','.join(f'{n}[{key}={value}]' if n in takers else n for n in fields)}'")
+        raise ConfigError(f"--set {key}={value} applies to every algorithm, and {', '.join(lacking)} "
+                          f"{'has' if len(lacking) == 1 else 'have'} no config key '{key}'; give it to "
+                          f"{', '.join(takers)} alone: {how}")
+
+
 def _show(v) -> str:
     return ",".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
 
@@ -278,6 +300,8 @@ def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
     tasks = _tasks(args)
     protocol = apply_protocol(args, tasks)
     _preflight(tasks)
+    if getattr(args, "dataset", None):
+        check_dataset(args.dataset)
     variants = algo_variants(args.algos) if args.algos else [(a, {}) for a in DEFAULT_ALGOS]
     common = parse_overrides(args.set)
     swept, grid = sweep_grid(getattr(args, "sweep", None))
@@ -288,6 +312,7 @@ def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
                              f"give each key one way")
         variants = [(a, {**own, **point}) for a, own in variants for point in grid]
     algos = [(algorithms.get(a), own) for a, own in variants]
+    check_common_keys([a for a, _ in algos], common)
     seeds = int_list(args.seeds)
     if not seeds:
         raise BenchError("--seeds is empty; give at least one seed, e.g. --seeds 0")
@@ -334,6 +359,17 @@ def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
     return jobs
 
 
+def check_dataset(path: str) -> None:
+    """``--dataset PATH`` is a readable vault (its metadata and index; the data are read by the job), so a typo
+    fails here, before any run directory or report is written."""
+    from benchmarks.data.vault import vault_fields
+
+    try:
+        vault_fields(path)
+    except BenchError as exc:
+        raise type(exc)(f"--dataset {path}: {exc}") from None
+
+
 _ONLINE_FLAGS = {"online_steps": "--online-steps", "online_envs": "--online-envs", "online_buffer": "--online-buffer",
                  "online_warmup": "--online-warmup", "online_noise": "--online-noise", "mix_offline": "--mix-offline"}
 
@@ -378,7 +414,7 @@ RUNTIME_BYTES = 2 ** 30  # JAX, the networks, optimiser states and evaluation of
 
 def job_memory(cfg: RunConfig) -> Optional[int]:
     """Bytes one job needs when its data are a vault on disk: the dataset once (read a slice at a time, held at
-    one copy; 1.2 x its bytes at the peak, see ``bench databench``) plus the runtime; None when the data are
+    one copy; 1.2 x its bytes at the peak, see ``bench perf databench``) plus the runtime; None when the data are
     made in memory or not there yet (small generated data, downloaded later: the job says so when it starts)."""
     from pathlib import Path
 

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from algorithms.errors import BenchError
-from benchmarks.store import Run
+from benchmarks.store import Run, check_writable
 from benchmarks.training.plan import check_memory
 
 PREALLOCATE = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
@@ -400,6 +400,7 @@ def run(args, root: Path, console) -> Outcome:
     planned = plan_isolated(_options(args), inline=args.no_ray)
     if "error" in planned:
         raise BenchError(planned["error"])
+    check_writable(root)  # after planning: a mistake in the options leaves nothing on disk, not even the store
     jobs = planned["jobs"]
     for line in planned.get("notices", []):
         console.print(f"note: {line}")

@@ -140,7 +140,7 @@ def make_chunk(algo_cls, batch_size: int, length: int, seed_batching: str = "aut
 MAP_MIN_PARAMS = 100_000  # [512] x 4 networks hold ~10^6 parameters, the tests' [32, 32] ~10^3
 # matmul FLOPs of one sampled update (per seed) from which seeds are mapped on a CPU even for small networks:
 # updates this large already run products of many rows, and a seed axis only adds batched-product overhead
-# (session 10, [64, 64], 4 seeds as a fraction of one seed's rate, vmapped / mapped: omar (2.6e8 FLOPs) 0.59 / 0.97,
+# (measured at [64, 64], 4 seeds as a fraction of one seed's rate, vmapped / mapped: omar (2.6e8 FLOPs) 0.59 / 0.97,
 # macql (3.8e8) 0.85 / 1.01, mabcq (1.2e8) 0.84 / 0.90; below the threshold vmap is level or ahead: icq (4.0e7)
 # 0.83 / 0.75, omiga (2.9e7) 0.85 / 0.84, macflow (4.9e7) 1.21 vmapped)
 MAP_MIN_FLOPS = 1e8

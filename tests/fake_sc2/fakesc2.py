@@ -17,7 +17,7 @@ import numpy as np
 from pysc2.maps import lib
 
 # get_env_info() of the real environments: (n_agents, obs_shape, state_shape, n_actions, episode_limit).
-# Recorded (issue 19, 2026-11-30) from the real packages installed from their sources in a scratch virtualenv
+# Recorded (2026-11-30) from the real packages installed from their sources in a scratch virtualenv
 # (oxwhirl/smac d6aab33, oxwhirl/smacv2 577ab5a, PySC2 4.0.0 and protobuf 3.20.3 from PyPI; StarCraft II absent,
 # which get_env_info() does not need): each environment built by the harness's own factories
 # (benchmarks.envs.smac.v1_factory / smacv2.v2_factory, seed 0), one process per package. They agree with
