@@ -196,7 +196,7 @@ def test_without_the_download_a_task_fails_before_anything_starts_naming_the_com
         assert main(argv + RUN + ["--results", str(tmp_path / "runs")]) == 2
         err = capsys.readouterr().err
         assert command in err and len(err.strip().splitlines()) == 1, err
-    assert not any((tmp_path / "runs").iterdir()) and not (tmp_path / "data").exists()  # no run directory, no data
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "data").exists()  # no results store, no data
     with pytest.raises(DatasetError, match=command):
         get_task("mpe/spread-expert").make_dataset(0)
     assert command in get_suite("mpe").available()

@@ -45,7 +45,8 @@ def add(sub):
                    help="download again and replace what is there (also when og-marl's copy would be used)")
     d.add_argument("--accept-sha256", metavar="DIGEST",
                    help="accept this sha256 for the file of --task in place of the pinned or recorded one (a file "
-                        "the publisher replaced; the refused download's message gives the digest and the command)")
+                        "the publisher replaced; the refused download's message gives the digest and the command; default: "
+                        "the pinned digest, or the one recorded on the first download)")
     d.add_argument("--keep-zip", action="store_true", help="keep the verified zip next to the data")
     d.add_argument("--retries", type=int, default=3, help="automatic resumes of an interrupted transfer")
     d.add_argument("--list", action="store_true",
@@ -306,7 +307,7 @@ def add_analyse(verbs) -> None:
     a.add_argument("paths", nargs="*", help="vaults (<root>/<scenario>.vlt/<quality>; a <scenario>.vlt directory "
                                             "stands for each of its qualities)")
     a.add_argument("--task", help="tasks as SUITE/TASK, comma-separated: the data each trains on (downloaded, "
-                                  "generated, or made in memory for the games)")
+                                  "generated, or made in memory for the games; default: none, give PATHs or --task)")
     a.add_argument("--data-seed", type=int, default=0, help="seed of generated data (default 0, what bench run uses)")
     a.add_argument("--bins", type=int, default=30, help="bins of the return histograms in the JSON (shared by all)")
     a.add_argument("--out", default="data-analysis", help="where the figure and the JSON go (default ./data-analysis)")
@@ -416,8 +417,9 @@ def add_derive(verbs) -> None:
     s = rules.add_parser("subsample", help="a number or a fraction of the episodes, uniformly without replacement")
     common(s)
     size = s.add_mutually_exclusive_group(required=True)
-    size.add_argument("--episodes", type=int, help="how many episodes")
-    size.add_argument("--fraction", type=float, help="which fraction of the episodes, in (0, 1]")
+    size.add_argument("--episodes", type=int, help="how many episodes (give this or --fraction; no default)")
+    size.add_argument("--fraction", type=float, help="which fraction of the episodes, in (0, 1] (give this or "
+                                                     "--episodes; no default)")
     s.add_argument("--seed", type=int, default=0, help="seed of the draw")
 
     t = rules.add_parser("target", help="episodes drawn so that their returns follow a target distribution")

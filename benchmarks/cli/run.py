@@ -243,7 +243,7 @@ def add_tool_options(p) -> None:
                    help="train every algorithm (variant) at each value of a config key, one run and one column each, "
                         "e.g. macflow[alpha=3]; repeat for a grid over several keys; tuples in brackets: "
                         "hidden=(64,64),(256,256). `bench report --select best-config` picks per dataset, naming the "
-                        "rule and the tuning budget")
+                        "rule and the tuning budget (default: no sweep)")
     g.add_argument("--tensorboard", nargs="?", const="", default=None, metavar="DIR",
                    help="mirror every job's evaluations, losses and diagnostics to TensorBoard event files while it "
                         "trains, with its config and provenance (default DIR: <results>/tensorboard); the store "
