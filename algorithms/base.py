@@ -9,8 +9,8 @@ Every plugin is a class of static, pure functions over pytrees so that the train
 * ``cost(spec, cfg) -> Cost``                 network evaluations per agent per decision
 
 ``State`` carries the plugin's ``spec`` and ``cfg`` as static (non-array) fields, so ``update`` and
-``act`` need nothing but arrays. See ``algorithms/bc.py`` for the smallest complete plugin and the
-README section "Adding an algorithm".
+``act`` need nothing but arrays. See ``algorithms/bc.py`` for the smallest complete plugin and
+docs/adding-an-algorithm.md.
 """
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ deterministic policy at a random z); "zero" deploys z = 0, deterministic, as the
 Measured (hidden (32, 32), 3 000 steps, same training): games/stitch-cont team return 25.0, 21.9 with
 "sample" and 40, 40 with "zero" (the z = 0 point stitches; the sampled z keeps the data's modes at S and M);
 games/credit-cont 25.0, 21.9, 23.8, 17.5 with "sample" and 30, 20, 20, 20 with "zero"; games/landmarks
-(games preset, seeds 0, 1) normalised 93.0, 93.8 with "sample" and 95.0, 95.9 with "zero" (README).
+(games preset, seeds 0, 1) normalised 93.0, 93.8 with "sample" and 95.0, 95.9 with "zero" (docs/games.md).
 
 Sum or mean in the distillation term. Eq. 7/9 write sum_i ||.||^2 (the joint squared distance with
 which Prop. 4.2 bounds W2); the released code (macflow.py: ``jnp.mean((actor - target) ** 2)``;

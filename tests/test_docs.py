@@ -136,6 +136,64 @@ def test_the_readme_test_command_is_the_one_ci_runs_and_sets_up_the_browser():
     assert r.returncode == 0, r.stderr
 
 
+LINKED = [ROOT / "README.md", ROOT / "ARCHITECTURE.md", *sorted((ROOT / "docs").glob("*.md")),
+          *sorted((ROOT / "tests").glob("*.md"))]
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")  # [text](target) and ![alt](target)
+UP = re.compile(r"(?<![\w.])((?:\.\./)+[\w./-]*\w)")  # a relative path that climbs, in prose or code
+
+
+def github_anchors(text: str) -> set:
+    """The anchors GitHub gives a Markdown file's headings: lower case, punctuation dropped, spaces as hyphens."""
+    anchors = set()
+    for line in text.splitlines():
+        m = re.match(r"#{1,6}\s+(.*)", line)
+        if m:
+            anchors.add(re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-"))
+    return anchors
+
+
+def broken_links(path: Path, text: str = None) -> list:
+    """Every link of ``path`` that does not resolve to a file of the repository (or to a heading of it, for an
+    #anchor), and every relative path in its text (prose or code) that climbs to no file of the repository."""
+    text, bad = path.read_text() if text is None else text, []
+    for target in LINK.findall(text):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target):  # https:, mailto:
+            continue
+        file, _, anchor = target.partition("#")
+        dest = (path.parent / file).resolve() if file else path
+        own = text if dest == path else None
+        if ROOT not in dest.parents or not (dest.exists() or dest == path):
+            bad.append(f"{path.relative_to(ROOT)}: ({target}) is not a file of the repository")
+        elif anchor and dest.suffix == ".md" and anchor not in github_anchors(own or dest.read_text()):
+            bad.append(f"{path.relative_to(ROOT)}: ({target}) names no heading of {dest.relative_to(ROOT)}")
+    for climb in UP.findall(text):
+        dest = (path.parent / climb.rstrip(".")).resolve()
+        if ROOT not in dest.parents or not dest.exists():
+            bad.append(f"{path.relative_to(ROOT)}: {climb} is not a file of the repository")
+    return bad
+
+
+def test_the_link_check_finds_missing_files_headings_and_paths_outside():
+    text = ("[ok](docs/cli.md) [gone](docs/nope.md) [web](https://example.org) [top](#the-top) [bad](#nowhere) "
+            "[up](../x.md) `../shared/x.md` ![img](docs/figures/fig15_xor.png) ../README.md\n# The top\n")
+    found = broken_links(ROOT / "docs" / "probe.md", text)  # a page of docs/ (not written to disk)
+    assert [b.split(": ", 1)[1] for b in found] == [
+        "(docs/cli.md) is not a file of the repository",  # relative to docs/: docs/docs/cli.md
+        "(docs/nope.md) is not a file of the repository",
+        "(#nowhere) names no heading of docs/probe.md",
+        "(../x.md) is not a file of the repository",
+        "(docs/figures/fig15_xor.png) is not a file of the repository",
+        "../x.md is not a file of the repository",
+        "../shared/x.md is not a file of the repository"]
+    assert github_anchors("## The paper's benchmarks\n### `bench perf`: speed\n") == {"the-papers-benchmarks",
+                                                                                       "bench-perf-speed"}
+
+
+def test_every_link_in_the_docs_resolves_to_a_file_of_the_repository():
+    bad = [b for path in LINKED for b in broken_links(path)]
+    assert not bad, "\n".join(bad)
+
+
 WORDS = re.compile(r"\b(sessions?\b|issues? #?\d+|(the )?issue's)", re.IGNORECASE)
 # files of the project (the machinery that records work on it is not part of it)
 PROJECT = ("README.md", "ARCHITECTURE.md", "pyproject.toml", "algorithms", "analysis", "benchmarks", "docs", "tests",

@@ -263,7 +263,7 @@ def test_continuous_mafql_moves_towards_its_q(cont_data, overrides, moves):
 @pytest.mark.slow  # ~90 s idle (3 000 steps and two 100-episode evaluations); `bench run` itself trains landmarks
 def test_landmarks_macflow_reaches_the_datasets_return_and_follows_its_joint_flow():
     """App. H.4 / Sec. 4.3: the distilled one-step policies follow the joint flow (small value gap). Measured
-    (measured, normalised, seeds 0 / 1): one-step 93.0 / 93.8, joint flow 93.2 / 93.0, data 97.5 (README)."""
+    (measured, normalised, seeds 0 / 1): one-step 93.0 / 93.8, joint flow 93.2 / 93.0, data 97.5 (docs/games.md)."""
     from benchmarks.training.evaluate import make_evaluator
 
     job = bench_job("macflow", "games/landmarks")

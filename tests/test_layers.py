@@ -174,10 +174,10 @@ def test_relative_imports_resolve_to_the_module_they_name(tree):
     assert "benchmarks.tasks.games" in graph["benchmarks.tasks.__init__"]
 
 
-def _readme_layout() -> dict:
-    """{path named in the README's Layout block: True if it exists}."""
-    text = (ROOT / "README.md").read_text()
-    block = text.split("## Layout", 1)[1].split("```", 2)[1]
+def _file_map() -> dict:
+    """{path named in the file map of ARCHITECTURE.md ("The files"): True if it exists}."""
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    block = text.split("## The files", 1)[1].split("```", 2)[1]
     named, top, sub = {}, None, None
     for line in block.splitlines()[1:]:
         if not line.strip():
@@ -201,20 +201,20 @@ def _readme_layout() -> dict:
     return named
 
 
-def test_the_readme_layout_names_what_is_in_the_tree():
-    named = _readme_layout()
+def test_the_file_map_names_what_is_in_the_tree():
+    named = _file_map()
     assert [p for p, ok in named.items() if not ok] == []
     for path in sorted((ROOT / "algorithms").glob("*.py")):
         assert f"algorithms/{path.name}" in named or path.name in ("__init__.py",) and "algorithms/__init__.py" in named
     for d in sorted(p for p in (ROOT / "benchmarks").iterdir() if p.is_dir() and (p / "__init__.py").exists()):
-        assert f"benchmarks/{d.name}/" in named, f"the README's layout does not show benchmarks/{d.name}/"
+        assert f"benchmarks/{d.name}/" in named, f"ARCHITECTURE.md's file map does not show benchmarks/{d.name}/"
     for f in sorted((ROOT / "benchmarks" / "perf").glob("[!_]*.py")):
         assert f"benchmarks/perf/{f.name}" in named
 
 
-def test_the_line_counts_the_readme_quotes_are_true():
+def test_the_line_counts_the_docs_quote_are_true():
     import re
 
-    text = (ROOT / "README.md").read_text()
-    for path, n in re.findall(r"`([\w/]+\.py)` \((\d+) lines\)", text):
-        assert len((ROOT / path).read_text().splitlines()) == int(n), f"README says {path} has {n} lines"
+    for doc in [ROOT / "README.md", ROOT / "ARCHITECTURE.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for path, n in re.findall(r"`([\w/]+\.py)` \((\d+) lines\)", doc.read_text()):
+            assert len((ROOT / path).read_text().splitlines()) == int(n), f"{doc.name} says {path} has {n} lines"

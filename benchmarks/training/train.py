@@ -104,8 +104,8 @@ def make_chunk(algo_cls, batch_size: int, length: int, seed_batching: str = "aut
     networks of at least ``MAP_MIN_PARAMS`` parameters per seed or updates of at least ``MAP_MIN_FLOPS`` matmul
     FLOPs per seed, where the batched products ran below one seed's rate (MAC-Flow at paper size, one core:
     6.5 seed-steps/s for 4 vmapped seeds against 8.4 mapped; OMAR at [64, 64], whose update scores many
-    sampled actions per transition through its critics: see ``MAP_MIN_FLOPS``; README, ``bench
-    throughput``), and "vmap" otherwise: small updates gain from the batched products (bc at [64, 64]: 4
+    sampled actions per transition through its critics: see ``MAP_MIN_FLOPS``; docs/performance.md,
+    ``bench perf throughput``), and "vmap" otherwise: small updates gain from the batched products (bc at [64, 64]: 4
     vmapped seeds 1.27x one seed's rate) and accelerators from the parallelism."""
     if seed_batching not in ("auto", "vmap", "map"):
         raise ValueError(f"seed_batching must be 'auto', 'vmap' or 'map', got {seed_batching!r}")
