@@ -75,8 +75,10 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+def atomic_write_json(path: Path, obj, indent: int | None = 2) -> None:
+    """``obj`` as JSON, written atomically; ``indent=None`` writes it compact (json's C encoder only runs then:
+    ten times faster for large exports)."""
+    atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=True, default=_jsonable) + "\n")
 
 
 def _jsonable(x):
