@@ -18,7 +18,7 @@ def add_report(sub):
                                    "format (Markdown, LaTeX, HTML) with published numbers beside measured ones, rliable "
                                    "aggregates with stratified-bootstrap CIs, figures, the leaderboard page and the "
                                    "marl-eval JSON export. Missing or failed runs are listed, not fatal.",
-                       epilog="examples:\n  bench report\n  bench report --score last-3\n"
+                       epilog="examples:\n  bench report\n  bench report --score last-3\n  bench report --poi macflow\n"
                               "  bench report --results /data/runs --out site/\n"
                               "  bench report --json | jq '.leaderboard.aggregates'",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -28,6 +28,10 @@ def add_report(sub):
     p.add_argument("--score", default="final", metavar="RULE",
                    help="which evaluation every table and aggregate reports: final (default; what the MAC-Flow "
                         "paper's tables report), best, or last-K (mean of the last K evaluations per seed)")
+    p.add_argument("--poi", metavar="PAIRS", default=None,
+                   help="which pairs get a probability of improvement: 'all' (every ordered pair), a variant (it "
+                        "against each other one) or X:Y,X:Z; default: every pair up to 5 variants, else the "
+                        "highest-IQM variant against each other one")
     add_json_option(p, "where the report went and the leaderboard's contents (aggregates, finals, latency, "
                        "problems) as one JSON object")
     p.set_defaults(func=cmd_report)
@@ -39,7 +43,7 @@ def cmd_report(args) -> int:
 
     if args.reps is not None and args.reps < 100:
         raise BenchError(f"--reps must be at least 100 for a meaningful bootstrap, got {args.reps}")
-    path = write_report(args.results, args.out, args.reps, score=parse(args.score))
+    path = write_report(args.results, args.out, args.reps, score=parse(args.score), poi=args.poi)
     board = path.parent / "leaderboard.json"
     if args.json:  # leaderboard.json is the report's machine-readable summary; add where the files are
         import json
