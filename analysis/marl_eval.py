@@ -33,7 +33,7 @@ def _groups(data: StoreData, run_ids=None):
         finished &= set(run_ids)
     ev = data.evals
     if ev.empty:
-        return [], {}
+        return {}, {}
     ev = ev[ev["run_id"].isin(finished)].sort_values(["suite", "task_name", "variant", "seed", "step"],
                                                      kind="stable")
     cols = {c: ev[c].tolist() for c in ("suite", "task_name", "variant", "seed", "step", "run_id")}
@@ -47,29 +47,37 @@ def _groups(data: StoreData, run_ids=None):
     return cols, groups
 
 
-def export(data: StoreData, run_ids=None) -> dict:
+def export(data: StoreData, run_ids=None, grouped=None) -> dict:
     """The marl-eval raw-data dict of the store's finished runs (only ``run_ids`` when given: the runs a report
-    shows, so one (task, algorithm, seed) never mixes the rows of two runs)."""
+    shows, so one (task, algorithm, seed) never mixes the rows of two runs). ``grouped``: ``_groups``' result."""
     out: dict = {}
-    cols, groups = _groups(data, run_ids)
+    cols, groups = grouped or _groups(data, run_ids)
+    if not groups:
+        return out
     metrics = [m for m in METRICS if m in cols]
     finals = {}
     if not data.finals.empty:
         f = data.finals
         for rec in f[[c for c in ["run_id", "seed", *METRICS] if c in f]].to_dict("records"):
             finals[(rec["run_id"], rec["seed"])] = rec
+    # per row, the (metric, [value]) pairs it has (finite values only), found with one array test per metric
+    have = [[] for _ in cols["step"]]
+    for m in metrics:
+        vals = cols[m]
+        for i in np.flatnonzero(np.isfinite(np.asarray(vals, np.float64))).tolist():
+            have[i].append((m, [vals[i]]))
     for (suite, task_name, variant, seed), (a, b) in groups.items():
         algo = str(variant).replace(",", ";")
         entry = {}
         for k, i in enumerate(range(a, b)):
             step = {"step_count": int(cols["step"][i])}
-            step.update({m: [cols[m][i]] for m in metrics if np.isfinite(cols[m][i])})
+            step.update(have[i])
             entry[f"step_{k}"] = step
         last = finals.get((cols["run_id"][b - 1], seed))
         if last is not None:
             entry["absolute_metrics"] = {m: [float(last[m])] for m in METRICS if m in last and _ok(last[m])}
         else:
-            entry["absolute_metrics"] = {m: [cols[m][b - 1]] for m in metrics if np.isfinite(cols[m][b - 1])}
+            entry["absolute_metrics"] = dict(have[b - 1])
         out.setdefault(suite, {}).setdefault(task_name, {}).setdefault(algo, {})[f"seed_{int(seed)}"] = entry
     for tasks in out.values():
         _keep_common_metrics(tasks)
@@ -82,16 +90,20 @@ def _keep_common_metrics(tasks: dict) -> None:
     first entry from all others (a KeyError otherwise). A metric missing anywhere (e.g. ``normalised``
     of a task without references, ``win_rate`` outside SMAC) is dropped from the whole env."""
     entries = [e for algos in tasks.values() for runs in algos.values() for r in runs.values() for e in r.values()]
-    common = set.intersection(*(set(e) - {"step_count"} for e in entries)) if entries else set()
+    counts: dict = {}
     for e in entries:
-        for m in set(e) - common - {"step_count"}:
-            del e[m]
+        for m in e:
+            counts[m] = counts.get(m, 0) + 1
+    rare = [m for m, n in counts.items() if n < len(entries) and m != "step_count"]
+    for e in entries if rare else ():
+        for m in rare:
+            e.pop(m, None)
 
 
-def provenance(data: StoreData, raw: dict, run_ids=None) -> dict:
+def provenance(data: StoreData, raw: dict, run_ids=None, grouped=None) -> dict:
     """The provenance summary of every entry of ``raw`` under the same keys."""
     runs = data.runs.set_index("run_id").to_dict("index") if not data.runs.empty else {}
-    cols, groups = _groups(data, run_ids)
+    cols, groups = grouped or _groups(data, run_ids)
     out: dict = {}
     for (suite, task_name, variant, seed), (_, b) in groups.items():
         algo = str(variant).replace(",", ";")
@@ -129,9 +141,11 @@ def check(raw: dict) -> list:
 
 def write(data: StoreData, path: Path, run_ids=None) -> tuple[Path, list]:
     """marl_eval.json and its provenance file (compact JSON: tens of megabytes for a paper-sized store)."""
-    raw = export(data, run_ids)
+    grouped = _groups(data, run_ids)
+    raw = export(data, grouped=grouped)
     from benchmarks.store import atomic_write_json
 
     atomic_write_json(Path(path), raw, indent=None)
-    atomic_write_json(Path(path).with_suffix(".provenance.json"), provenance(data, raw, run_ids), indent=None)
+    atomic_write_json(Path(path).with_suffix(".provenance.json"), provenance(data, raw, grouped=grouped),
+                      indent=None)
     return Path(path), check(raw)

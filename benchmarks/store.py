@@ -137,10 +137,17 @@ class Run:
 
     def metrics(self) -> list[dict]:
         """Rows of metrics.jsonl; a torn last line (crash mid-write) is ignored."""
-        if not self.metrics_path.exists():
+        try:
+            text = self.metrics_path.read_text()
+        except FileNotFoundError:
             return []
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        try:  # one parse for the whole file (a run of the paper's protocol has over a hundred rows)
+            return json.loads("[" + ",".join(lines) + "]")
+        except json.JSONDecodeError:
+            pass
         rows = []
-        for line in self.metrics_path.read_text().splitlines():
+        for line in lines:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
@@ -238,10 +245,12 @@ class RunLock:
 
 
 def runs(root: Path | str | None = None) -> list[Run]:
+    """Every run directory under ``root`` (the sub-directories with a spec.json), in name order."""
     root = results_root(root)
     if not root.exists():
         return []
-    return [Run(root, p.name) for p in sorted(root.iterdir()) if (p / "spec.json").exists()]
+    names = sorted(e.name for e in os.scandir(root) if e.is_dir())
+    return [Run(root, n) for n in names if os.path.exists(os.path.join(root, n, "spec.json"))]
 
 
 # ---- latency records (bench latency) -------------------------------------------------------------------
