@@ -24,6 +24,10 @@ results/runs/report/
                   what ``bench report`` writes
 results/runs/reproduce/<run_id>/
                   the default store of ``bench reproduce <run_id>`` (a results root of its own)
+results/runs/superseded/<run_id>/<n>/
+                  a run made by code or data that changed since, moved aside (spec, metrics, final, error,
+                  checkpoints; ``superseded.json`` says why and when) when ``bench run`` trains it again: the
+                  n-th result the run id had, never deleted
 
 The run id is a hash of the run's inputs, so the same command finds its earlier run. Run directories
 are the only sub-directories with a spec.json, so latency/ and report/ never look like runs.
@@ -46,6 +50,7 @@ DEFAULT_RESULTS = "results/runs"
 LATENCY_DIR = "latency"
 REPORT_DIR = "report"
 REPRODUCE_DIR = "reproduce"
+SUPERSEDED_DIR = "superseded"
 
 
 def results_root(path: str | os.PathLike | None = None) -> Path:
@@ -190,6 +195,21 @@ class Run:
         for p in (self.final_path, self.metrics_path, self.error_path):
             p.unlink(missing_ok=True)
         shutil.rmtree(self.ckpt_dir, ignore_errors=True)
+
+    def supersede(self, why: str) -> Path:
+        """Move this run's result (spec, metrics, final, error, checkpoints) to ``superseded/<id>/<n>/`` with a
+        ``superseded.json`` saying ``why``, so the run id can be trained again; node.json (every attempt of the
+        id) and the lock stay. Returns where the old result went."""
+        parent = self.root / SUPERSEDED_DIR / self.id
+        parent.mkdir(parents=True, exist_ok=True)
+        n = 1 + max((int(p.name) for p in parent.iterdir() if p.name.isdigit()), default=0)
+        dest = parent / str(n)
+        dest.mkdir()
+        for p in (self.spec_path, self.metrics_path, self.final_path, self.error_path, self.ckpt_dir):
+            if p.exists():
+                os.replace(p, dest / p.name)
+        atomic_write_json(dest / "superseded.json", {"run_id": self.id, "why": why, "moved": time.time()})
+        return dest
 
     def checkpoint_step(self) -> int:
         """The latest finished orbax checkpoint step (0 if none); orbax's tmp dirs do not count."""
