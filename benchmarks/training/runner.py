@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from algorithms.errors import BenchError
-from benchmarks.store import Run
+from benchmarks.store import SUPERSEDED_DIR, Run
 from benchmarks.training.plan import check_memory
 
 PREALLOCATE = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
@@ -60,6 +60,9 @@ def plan(options: dict) -> dict:
     os.environ.update(PREALLOCATE)
     from benchmarks.training.plan import job_memory, plan_jobs
 
+    from benchmarks.tasks import get_task
+    from benchmarks.training.provenance import data_stamp, revision
+
     notices: list = []
     try:
         configs = plan_jobs(argparse.Namespace(**options), notices)
@@ -70,8 +73,12 @@ def plan(options: dict) -> dict:
         if cfg.run_id in seen:
             continue
         seen.add(cfg.run_id)
+        task = get_task(cfg.task)
+        # the code and data this job trains with, as this checkout sees them: a finished run made by others is not
+        # skipped (provenance.outdated), and a worker whose code differs refuses the job
         jobs.append({"run_id": cfg.run_id, "cfg": dataclasses.asdict(cfg), "label": cfg.label,
-                     "memory": job_memory(cfg)})
+                     "memory": job_memory(cfg), "revision": revision(cfg.algo, task, online=bool(cfg.online_steps)),
+                     "data_stamp": data_stamp(task, cfg)})
     return {"jobs": jobs, "notices": notices}
 
 
@@ -133,7 +140,11 @@ def execute(job: dict, root: str, resume: bool = True, report: Optional[Callable
                f"must be a path on a filesystem shared by every node")
         return {"status": "failed", "error": msg, "node": node}
     with run.lock():
-        if resume and run.finished:
+        if job.get("revision"):  # this worker's code must be the code the driver planned with
+            why = _other_code(job)
+            if why:
+                return {"status": "failed", "error": why, "node": node}
+        if resume and run.finished and not outdated_run(run, job)[0]:
             return {"status": "skipped", "final": run.final(), "node": node}
         if not resume:  # --fresh: forget the earlier result, its metrics and its checkpoints
             run.forget()
@@ -162,6 +173,35 @@ def execute(job: dict, root: str, resume: bool = True, report: Optional[Callable
             return {"status": "failed", "error": _one_line(exc), "node": node}
         run.record_attempt(node, status="done")
         return {"status": "done", "final": final, "node": node}
+
+
+def outdated_run(run: Run, job: dict) -> tuple[str, str]:
+    """provenance.outdated for a stored run and a planned job (its ``revision`` and ``data_stamp``); ("", "")
+    for a job planned without them (an older driver)."""
+    from benchmarks.training.provenance import outdated
+
+    if not job.get("revision") or not run.spec_path.exists():
+        return "", ""
+    try:
+        spec = run.spec()
+    except (OSError, json.JSONDecodeError):
+        return "code", "its spec.json is unreadable"
+    return outdated(spec, job["revision"], job.get("data_stamp"))
+
+
+def _other_code(job: dict) -> str:
+    """A sentence when this process's harness code is not the revision the driver planned the job with."""
+    from benchmarks.tasks import get_task
+    from benchmarks.training.provenance import revision
+
+    cfg = job["cfg"]
+    mine = revision(cfg["algo"], get_task(cfg["task"]), online=bool(cfg.get("online_steps")))
+    if mine["id"] == job["revision"]["id"]:
+        return ""
+    a, b = job["revision"].get("files") or {}, mine.get("files") or {}
+    changed = sorted(m for m in set(a) | set(b) if a.get(m) != b.get(m))
+    return (f"this node runs other harness code than the driver ({', '.join(changed[:4]) or 'another revision'} "
+            f"differ): install the same version on every node (e.g. the same checkout or wheel) and run again")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -384,9 +424,10 @@ def run(args, root: Path, console) -> Outcome:
     if "error" in planned:
         raise BenchError(planned["error"])
     jobs = planned["jobs"]
-    for line in planned.get("notices", []):
-        console.print(f"note: {line}")
-    todo = [j for j in jobs if args.fresh or not Run(root, j["run_id"]).finished]
+    for line in planned.get("notices", []) + not_reused(jobs, root, args.fresh):
+        console.print(f"note: {line}", markup=False, highlight=False)
+    todo = [j for j in jobs if args.fresh or not Run(root, j["run_id"]).finished
+            or outdated_run(Run(root, j["run_id"]), j)[0]]
     if args.no_ray or not todo:
         check_memory(todo, physical_memory(), "this machine")
         return _run_inline(jobs, root, args, console)  # (all finished: every job is skipped, no cluster needed)
@@ -428,13 +469,28 @@ def _skip_finished(jobs, root, args, view):
     todo = []
     for j in jobs:
         run = Run(root, j["run_id"])
-        if not args.fresh and run.finished:
+        if not args.fresh and run.finished and not outdated_run(run, j)[0]:
             j.update(status="skipped", final=run.final(), node=run.node(), error=None)
             view.update(j["run_id"], status="skipped", ret=j["final"].get("return_mean"), node=j["node"])
         else:
             j.update(status="queued", final=None, node=None, error=None)
             todo.append(j)
     return todo
+
+
+def not_reused(jobs, root, fresh: bool) -> list:
+    """One line per stored run a job will not simply reuse because its code or data changed since it was made."""
+    lines = []
+    for j in jobs:
+        run = Run(root, j["run_id"])
+        kind, why = ("", "") if fresh else outdated_run(run, j)
+        if kind == "code":
+            lines.append(f"{j['label']}: the stored run {j['run_id']} is not reused: {why}; it trains again from step "
+                         f"0 and the old result moves to {SUPERSEDED_DIR}/{j['run_id']}/")
+        elif kind == "data":
+            lines.append(f"{j['label']}: {why}; the job compares their content digest with the stored run "
+                         f"{j['run_id']}'s and trains again only if it differs")
+    return lines
 
 
 def _settle(job, result, view):
