@@ -154,8 +154,11 @@ def write_figures(root=None, out=None, paper: str = "macflow", reps: int | None 
     # Figures 5-10 and 12
     from analysis import ablations
 
+    from analysis.load import shown_runs
+
+    shown = shown_runs(data, an.finals)
     for item in ablations.ITEMS:
-        w, m = ablations.draw(item, data, out, store)
+        w, m = ablations.draw(item, data, out, store, shown)
         note(item.name, w, m)
     # Figures 13-16
     from analysis.games import write_games_figures

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from benchmarks.store import (LATENCY_DIR, REPORT_DIR, REPRODUCE_DIR, Run, latency_records, results_root,
-                              runs as store_runs)
+from benchmarks.store import (LATENCY_DIR, REPORT_DIR, REPRODUCE_DIR, SUPERSEDED_DIR, Run, latency_records,
+                              results_root, runs as store_runs)
 from benchmarks.training.plan import PAPER_PROTOCOL, off_protocol
 
 
@@ -92,7 +93,8 @@ def load(root=None, run_ids=None, score: str = "final") -> StoreData:
         problems.append(f"the results store {root} does not exist; run `bench run` to create it")
     elif root.exists():
         odd = [p.name for p in sorted(root.iterdir()) if p.is_dir() and not (p / "spec.json").exists()
-               and any(p.glob("*.json*")) and p.name not in (LATENCY_DIR, REPORT_DIR, REPRODUCE_DIR)]
+               and any(p.glob("*.json*"))
+               and p.name not in (LATENCY_DIR, REPORT_DIR, REPRODUCE_DIR, SUPERSEDED_DIR)]
         for name in odd:
             problems.append(f"{root / name}: no spec.json, not a run directory (ignored)")
     run_meta, eval_parts = [], []
@@ -140,7 +142,8 @@ def _evals_frame(run_meta: list, parts: list) -> pd.DataFrame:
         if fresh.any():
             old = ev["normalised"].to_numpy(np.float64, na_value=np.nan) if "normalised" in ev else np.nan
             ev["normalised"] = np.where(fresh, 100.0 * (ret - lo) / (hi - lo), old)
-    ev["final"] = meta["finished"].to_numpy(bool)[which] & (ev["step"].to_numpy() == meta["final_step"].to_numpy()[which])
+    last = meta["final_step"].to_numpy()[which]
+    ev["final"] = meta["finished"].to_numpy(bool)[which] & (ev["step"].to_numpy() == last)
     ev["flagged"] = meta["flagged"].to_numpy(bool)[which]
     ev["cost_overrides"] = meta["cost_overrides"].to_numpy()[which]
     return ev
@@ -149,24 +152,41 @@ def _evals_frame(run_meta: list, parts: list) -> pd.DataFrame:
 _RUN_COLS = ["run_id", "algo", "variant", "preset", "off_protocol",
              "suite", "task", "task_name", "status", "seeds", "steps",
              "flagged", "cost_overrides", "nfe", "train_time", "wall_time", "steps_per_sec", "error",
-             "harness_version", "refs", "provenance", "commit", "device", "jax", "dataset_sha256"]
+             "harness_version", "refs", "finished_at", "provenance", "commit", "device", "jax", "dataset_sha256",
+             "revision", "code_revision"]
 _FINAL_COLS = ["run_id", "algo", "variant", "preset", "off_protocol", "suite", "task", "task_name", "seed", "return",
                "normalised", "win_rate", "flagged", "cost_overrides", "nfe", "train_time", "steps", "score_rule",
-               "provenance"]
+               "provenance", "revision", "code_revision", "setting", "finished_at"]
 
 
 def provenance_columns(prov: dict | None) -> dict:
-    """The provenance of a run as report columns: a one-line summary, and commit, device, jax and dataset
-    digest on their own (so reports can group by them). Empty for runs recorded before provenance."""
+    """The provenance of a run as report columns: a one-line summary, and commit, device, jax, dataset digest
+    and code revision on their own (so reports can group by them). Empty for runs recorded before provenance.
+    ``revision``: the whole code of the run (plugin, shared, task); ``code_revision``: the algorithm's own code
+    (plugin and shared code), comparable across tasks."""
     from benchmarks.training.provenance import summary
 
     prov = prov or {}
     h = prov.get("harness") or {}
     commit = h.get("commit")
     short = (commit[:10] + ("+dirty" if h.get("dirty") else "")) if commit else None
+    rev = prov.get("revision") or {}
     return {"provenance": summary(prov), "commit": short,
             "device": (prov.get("machine") or {}).get("device"), "jax": (prov.get("packages") or {}).get("jax"),
-            "dataset_sha256": ((prov.get("dataset") or {}).get("sha256") or "")[:16] or None}
+            "dataset_sha256": ((prov.get("dataset") or {}).get("sha256") or "")[:16] or None,
+            "revision": rev.get("id"), "code_revision": rev.get("algorithm") or rev.get("id")}
+
+
+# the inputs of a run besides its algorithm, config and seeds: runs of one (variant, task) that differ in one of
+# them are different experiments, never pooled in one cell
+SETTING_KEYS = ("steps", "eval_every", "eval_episodes", "batch_size", "data_seed", "dataset", "online_steps",
+                "online_envs", "online_buffer", "online_warmup", "online_noise", "mix_offline")
+
+
+def _setting(spec: dict, prov: dict) -> str:
+    """What must agree for runs of one cell to be pooled: the setting, the code revision and the data digest."""
+    key = [spec.get(k) for k in SETTING_KEYS] + [prov.get("revision"), prov.get("dataset_sha256")]
+    return json.dumps(key, default=str)
 
 
 def _scored(final: dict, metrics: list, rule: str, seeds: list, refs) -> list:
@@ -233,19 +253,26 @@ def _load_run(run: Run, problems: list, rule: str = "final"):
             "flagged": flagged, "cost_overrides": _flag_text(co)}
     finals = []
     prov = provenance_columns(spec.get("provenance"))
+    finished_at = None
     if final:
+        try:
+            finished_at = os.stat(run.final_path).st_mtime
+        except OSError:
+            finished_at = 0.0
         rets = final.get("returns") or []
         seeds = final.get("seeds") or spec.get("seeds") or list(range(len(rets)))
+        setting = _setting(spec, prov)
         for s, ret, nrm, w in _scored(final, metrics, rule, list(seeds), refs):
             finals.append({**base, "seed": s, "return": float(ret), "normalised": float(nrm), "win_rate": w,
                            "flagged": flagged, "cost_overrides": _flag_text(co), "nfe": nfe,
                            "train_time": final.get("train_time"), "steps": final.get("steps"), "score_rule": rule,
-                           "provenance": prov["provenance"]})
+                           "provenance": prov["provenance"], "revision": prov["revision"],
+                           "code_revision": prov["code_revision"], "setting": setting, "finished_at": finished_at})
     run_row = {**base, "status": status, "seeds": spec.get("seeds"), "steps": spec.get("steps"), "flagged": flagged,
                "cost_overrides": _flag_text(co), "nfe": nfe,
                "train_time": (final or {}).get("train_time"), "wall_time": (final or {}).get("wall_time"),
                "steps_per_sec": (final or {}).get("steps_per_sec"), "error": error,
-               "harness_version": spec.get("harness_version"), "refs": refs, **prov}
+               "harness_version": spec.get("harness_version"), "refs": refs, "finished_at": finished_at, **prov}
     return {"run": run_row, "evals": evals, "finals": finals, "meta": meta}
 
 
@@ -270,22 +297,37 @@ def _load_latency(root: Path) -> pd.DataFrame:
 
 
 def latest_finals(data: StoreData) -> pd.DataFrame:
-    """Final scores with one run per (variant, task): the one with the most steps, then the newest."""
+    """The final scores a report shows: per (variant, task) cell, the runs of one setting, one code revision and
+    one dataset (``_setting``), never pooled across them: the setting with the most steps, then the most recently
+    finished; within it one row per seed (the newest run of that seed: ``--split-seeds`` makes one run per seed).
+    What is left out is listed in ``data.problems``."""
     f = data.finals
     if f.empty:
         return f
-    best = {}
-    for (variant, task), grp in f.groupby(["variant", "task"], sort=False):
-        ids = list(dict.fromkeys(grp["run_id"]))
-        if len(ids) > 1:
-            steps = {i: grp.loc[grp.run_id == i, "steps"].iloc[0] or 0 for i in ids}
-            mtime = {i: Run(data.root, i).final_path.stat().st_mtime for i in ids}
-            keep = max(ids, key=lambda i: (steps[i], mtime[i]))
-            msg = f"{len(ids) - 1} older run(s) of {variant} on {task} not shown (kept {keep}: {steps[keep]} steps)"
-            if msg not in data.problems:
-                data.problems.append(msg)
-        else:
-            keep = ids[0]
-        best[(variant, task)] = keep
-    keep_ids = set(best.values())
-    return f[f.run_id.isin(keep_ids)].reset_index(drop=True)
+    runs = f.drop_duplicates("run_id")
+    steps = runs["steps"].fillna(0)
+    order = runs.assign(_steps=steps).sort_values(["_steps", "finished_at"], kind="stable")
+    chosen = order.groupby(["variant", "task"], sort=False).tail(1)[["variant", "task", "setting"]]
+    kept = runs.merge(chosen, on=["variant", "task", "setting"])["run_id"]
+    left = runs[~runs["run_id"].isin(set(kept))]
+    for (variant, task), g in left.groupby(["variant", "task"], sort=False):
+        mine = runs[(runs["variant"] == variant) & (runs["task"] == task) & runs["run_id"].isin(set(kept))]
+        why = ("other code revisions" if set(g["revision"]) - set(mine["revision"]) else "other settings or data")
+        msg = (f"{len(g)} run(s) of {variant} on {task} not shown ({why}; kept {', '.join(mine['run_id'])}: "
+               f"{int(mine['steps'].fillna(0).max())} steps)")
+        if msg not in data.problems:
+            data.problems.append(msg)
+    out = f[f["run_id"].isin(set(kept))].sort_values("finished_at", kind="stable")
+    return out.drop_duplicates(["variant", "task", "seed"], keep="last").sort_index().reset_index(drop=True)
+
+
+def shown_runs(data: StoreData, finals: pd.DataFrame) -> set:
+    """The runs whose evaluations a report draws: the finished runs of ``finals`` (latest_finals), and every
+    unfinished run of a (variant, task) that has no finished run (its progress so far)."""
+    ids = set(finals["run_id"]) if not finals.empty else set()
+    runs = data.runs
+    if runs.empty:
+        return ids
+    cells = set(zip(finals["variant"], finals["task"])) if not finals.empty else set()
+    open_ = runs[(runs["status"] != "finished")]
+    return ids | {r for r, v, t in zip(open_["run_id"], open_["variant"], open_["task"]) if (v, t) not in cells}

@@ -208,6 +208,10 @@ def write_figures(an: Analysis, out: Path) -> tuple[dict, list]:
             missing.append("score vs latency: every run overrides its config (e.g. smaller networks); latency is "
                            "measured at the paper-default configuration, so it is shown only for default runs")
     ev = an.data.evals
+    if not ev.empty:  # the runs the tables show (one setting and code revision per cell), and unfinished ones
+        from analysis.load import shown_runs
+
+        ev = ev[ev["run_id"].isin(shown_runs(an.data, an.finals))]
     if not ev.empty and "normalised" in ev:
         with timed("figure: learning curves"):
             figs["learning_curves"] = plots.learning_curves(ev.dropna(subset=["normalised"]),

@@ -24,6 +24,7 @@ from analysis.score import caption
 from benchmarks.training.plan import PAPER_PROTOCOL
 
 DAGGER = "†"
+DDAGGER = "‡"  # a variant whose cells come from different revisions of its code
 
 
 @dataclasses.dataclass
@@ -34,6 +35,7 @@ class Cell:
     flagged: bool = False
     style: str = ""  # "best" | "second" | ""
     off_protocol: bool = False  # a run of the cell is not at the paper's protocol (marked †)
+    other_code: bool = False  # the variant's cells of this table come from several code revisions (marked ‡)
 
 
 @dataclasses.dataclass
@@ -82,6 +84,7 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
     pub_cols: dict = {}
     rows, footnotes = [], []
     flagged_runs, off_runs = set(), set()
+    revisions: dict = {}  # variant -> code revision -> its tasks
     # the rows of each cell, found once (filtering the whole frame per cell took seconds on a paper-sized store)
     cells_of = dict(iter(f.groupby(["suite", "task_name", "variant"], sort=False))) if not f.empty else {}
     for suite, task_name in tasks:
@@ -100,6 +103,11 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
                     cells[v].off_protocol = True
                     off_runs.add(f"{v} on {suite}/{task_name} ({off[0]})")
         _rank(cells)
+        for v in variants:
+            mine = cells_of.get((suite, task_name, v))
+            if v in cells and mine is not None and "code_revision" in mine:
+                revisions.setdefault(v, {}).setdefault(_rev(mine["code_revision"].iloc[0]), []).append(
+                    f"{suite}/{task_name}")
         if reference is not None and value == "return":
             for _, p in match(reference, suite, task_name).iterrows():
                 if published_papers and p["paper"] not in published_papers:
@@ -112,6 +120,11 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
                 cells[name] = Cell(float(p["mean"]), pm)
         rows.append(Row(suite, task_name, cells))
     columns += list(pub_cols.values())
+    mixed = {v: revs for v, revs in revisions.items() if len(revs) > 1}
+    for r in rows:
+        for v in mixed:
+            if v in r.cells:
+                r.cells[v].other_code = True
     # suite averages
     out_rows = []
     for suite in dict.fromkeys(s for s, _ in tasks):
@@ -124,7 +137,8 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
             vals = [r.cells[c.name] for r in srows if c.name in r.cells]
             if len(vals) == len(srows):
                 avg[c.name] = Cell(float(np.mean([x.mean for x in vals])), None, 0, any(x.flagged for x in vals),
-                                   off_protocol=any(x.off_protocol for x in vals))
+                                   off_protocol=any(x.off_protocol for x in vals),
+                                   other_code=any(x.other_code for x in vals))
         _rank({k: v for k, v in avg.items() if not any(c.published and c.name == k for c in columns)})
         out_rows.append(Row(suite, f"{suite} average", avg, average=True))
     presets = _preset_footnote(f, variants, tasks)
@@ -136,6 +150,11 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
     if off_runs:
         footnotes.append(f"{DAGGER} not at the paper's protocol (`bench run --protocol {PAPER_PROTOCOL}`): "
                          + "; ".join(sorted(off_runs)))
+    if mixed:
+        footnotes.append(f"{DDAGGER} made by different revisions of the variant's code (each cell holds one; "
+                         "`bench run` of the older ones trains them again with the current code): " + "; ".join(
+                             f"{v}: " + ", ".join(f"revision {rev} on {', '.join(ts)}" for rev, ts in revs.items())
+                             for v, revs in mixed.items()))
     if pub_cols:
         srcs = sorted({c.source for c in pub_cols.values()})
         footnotes.append("(paper) columns: published numbers, mean +- 2 std (VGM2P's +- std doubled), from " + "; ".join(srcs))
@@ -158,6 +177,10 @@ def _preset_footnote(f: pd.DataFrame, variants, tasks) -> str:
         by_setting = grp.groupby("preset", sort=False)["task_name"].unique()
         parts.append(f"{v}: " + "; ".join(f"{p} on {', '.join(sorted(t))}" for p, t in by_setting.items()))
     return " | ".join(parts)
+
+
+def _rev(x) -> str:
+    return str(x)[:8] if isinstance(x, str) and x else "not recorded"
 
 
 def _rank(cells: dict) -> None:
@@ -189,7 +212,8 @@ def to_markdown(t: ResultTable) -> str:
                 continue
             s = _fmt(cell, t.decimals, " ± ")
             s = f"**{s}**" if cell.style == "best" else f"<ins>{s}</ins>" if cell.style == "second" else s
-            out.append(s + (" \\*" if cell.flagged else "") + (f" {DAGGER}" if cell.off_protocol else ""))
+            out.append(s + (" \\*" if cell.flagged else "") + (f" {DAGGER}" if cell.off_protocol else "")
+                       + (f" {DDAGGER}" if cell.other_code else ""))
         lines.append("| " + " | ".join(out) + " |")
     lines += [""] + [f"{n}  " for n in t.footnotes]
     return "\n".join(lines) + "\n"
@@ -218,7 +242,8 @@ def to_latex(t: ResultTable) -> str:
                 continue
             s = _fmt(cell, t.decimals, " $\\pm$ ")
             s = f"\\textbf{{{s}}}" if cell.style == "best" else f"\\underline{{{s}}}" if cell.style == "second" else s
-            out.append(s + ("$^*$" if cell.flagged else "") + ("$^\\dagger$" if cell.off_protocol else ""))
+            out.append(s + ("$^*$" if cell.flagged else "") + ("$^\\dagger$" if cell.off_protocol else "")
+                       + ("$^\\ddagger$" if cell.other_code else ""))
         lines.append(" & ".join(out) + " \\\\")
         if r.average and i < len(t.rows) - 1:
             lines.append("\\midrule")
@@ -251,6 +276,8 @@ def to_html(t: ResultTable, table_class: str = "results") -> str:
                 s += '<sup class="flag" title="cost-defining settings overridden">*</sup>'
             if cell.off_protocol:
                 s += f'<sup class="flag" title="not at the paper\'s protocol">{DAGGER}</sup>'
+            if cell.other_code:
+                s += f'<sup class="flag" title="different revisions of this variant\'s code">{DDAGGER}</sup>'
             tds.append(f'<td class="{cls}">{s}</td>')
         out.append(f'<tr class="{"average" if r.average else "task"}">' + "".join(tds) + "</tr>")
     out.append("</tbody></table>")
