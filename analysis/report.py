@@ -55,6 +55,7 @@ class Analysis:
     score_rule: str = "final"  # the one rule every table and aggregate of this analysis reports
     estimates: tuple = ({}, {})  # (point, interval) of the aggregates: the table's numbers, drawn by the figure
     poi_scope: str = ""  # which pairs ``poi`` holds, and how to ask for others
+    scope: str = ""  # which runs of the store the report covers (stated at the top of every page)
 
 
 def analyse(root=None, reps: int | None = None, seed: int = 0, run_ids=None, score: str = "final",
@@ -232,15 +233,17 @@ def score_latency_points(an: Analysis) -> pd.DataFrame:
 
 
 def write_report(root=None, out=None, reps: int | None = None, run_ids=None, score: str = "final",
-                 poi: str | None = None) -> Path:
+                 poi: str | None = None, scope: str | None = None) -> Path:
     """Write the report for the store at ``root`` (or only ``run_ids``) into ``out`` with every table and
     aggregate under one score rule (analysis/score.py); returns report.md's path. ``poi``: which pairs get a
-    probability of improvement (:func:`poi_pairs`)."""
+    probability of improvement (:func:`poi_pairs`). ``scope``: which runs the report covers, stated at its top
+    (default: every run of the store)."""
     from analysis import leaderboard, marl_eval
     from analysis.score import caption
 
     TIMINGS.clear()
     an = analyse(root, reps, run_ids=run_ids, score=score, poi=poi)
+    an.scope = scope or f"every run in the store ({len(an.data.runs)})"
     out = Path(out) if out else default_out(root)
     out.mkdir(parents=True, exist_ok=True)
     data = an.data
@@ -258,7 +261,8 @@ def write_report(root=None, out=None, reps: int | None = None, run_ids=None, sco
         _, me_problems = marl_eval.write(data, out / "marl_eval.json", set(an.finals["run_id"]))
     with timed("leaderboard"):
         lb = leaderboard.write(an, out, figs, missing)
-    lines = ["# Benchmark report", "", f"store: `{data.root.resolve()}`", "", f"{caption(an.score_rule)}", ""]
+    lines = ["# Benchmark report", "", f"**Scope: {an.scope}.**", "", f"store: `{data.root.resolve()}`", "",
+             f"{caption(an.score_rule)}", ""]
     n = data.runs["status"].value_counts().to_dict() if not data.runs.empty else {}
     lines.append(f"runs: {len(data.runs)} ({', '.join(f'{v} {k}' for k, v in n.items()) or 'none'})")
     lines.append("")
@@ -302,15 +306,23 @@ def provenance_groups(runs: pd.DataFrame) -> list:
 
 
 def report_after_run(root, run_ids, console=None) -> Path | None:
-    """The end of ``bench run``: the report for the runs that command covered, and where it is.
+    """The end of ``bench run``: the report of the runs that command covered, in ``<results>/report/last-run/``
+    (the store's whole report, ``bench report``'s in ``<results>/report/``, is left as it is), and where it is.
 
     A report that cannot be written never turns a finished training command into a failure: the reason
     is printed with the `bench report` command that retries it."""
+    from benchmarks.store import last_run_report_dir, results_root, runs
+
     say = console.print if console is not None else print
+    ids = [r for r in run_ids if r]
+    total = len(runs(root))
+    scope = (f"the {len(set(ids))} run(s) of the last `bench run` (of {total} in the store); the report of the "
+             f"whole store: `bench report --results {results_root(root)}` (writes {default_out(root)})")
     try:
-        path = write_report(root, run_ids=[r for r in run_ids if r] or None)
+        path = write_report(root, last_run_report_dir(root), run_ids=ids or None, scope=scope)
     except Exception as exc:  # noqa: BLE001 - reported, not raised: the runs themselves are safe on disk
         say(f"report not written ({type(exc).__name__}: {exc}); retry with `bench report --results {root}`")
         return None
-    say(f"report: {path.resolve()}  (leaderboard: {(path.parent / 'leaderboard.html').resolve()})")
+    say(f"report of this command's runs: {path.resolve()}  (leaderboard: {(path.parent / 'leaderboard.html').resolve()}"
+        f"); all {total} runs of the store: `bench report --results {results_root(root)}`")
     return path

@@ -21,7 +21,9 @@ results/runs/latency/<algo>__<label>__<device>.json
                   one ``bench latency`` record per algorithm, task/agent count and device (a new
                   measurement replaces the old one)
 results/runs/report/
-                  what ``bench report`` writes
+                  what ``bench report`` writes (the whole store)
+results/runs/report/last-run/
+                  the report ``bench run`` writes at its end, of the runs that command covered only
 results/runs/reproduce/<run_id>/
                   the default store of ``bench reproduce <run_id>`` (a results root of its own)
 results/runs/superseded/<run_id>/<n>/
@@ -49,6 +51,7 @@ from algorithms.errors import BenchError
 DEFAULT_RESULTS = "results/runs"
 LATENCY_DIR = "latency"
 REPORT_DIR = "report"
+LAST_RUN_DIR = "last-run"  # inside REPORT_DIR
 REPRODUCE_DIR = "reproduce"
 SUPERSEDED_DIR = "superseded"
 
@@ -307,3 +310,8 @@ def reproduce_dir(root, rid: str) -> Path:
 def report_dir(root=None) -> Path:
     """Where ``bench report`` writes by default."""
     return results_root(root) / REPORT_DIR
+
+
+def last_run_report_dir(root=None) -> Path:
+    """Where ``bench run`` writes the report of its own runs (never over the store's whole report)."""
+    return report_dir(root) / LAST_RUN_DIR

@@ -318,22 +318,31 @@ def test_marl_eval_export(tmp_path):
     assert not marl_eval.check({"games": {"xor": raw["games"]["xor"]}})
 
 
-def test_the_end_of_bench_run_reports_what_it_ran(tmp_path, capsys):
+def test_the_end_of_bench_run_reports_its_runs_without_replacing_the_stores_report(tmp_path, capsys):
     import benchmarks.cli.run as cli
-    from analysis.report import report_after_run
+    from analysis.report import report_after_run, write_report
 
     import inspect
 
     assert "report_after_run(root" in inspect.getsource(cli.cmd_run)  # bench run ends with this call
     root = tmp_path / "runs"
-    ran = write_run(root, "macflow", "games/xor", [0.5, 0.6])
-    write_run(root, "bc", "games/xor", [0.1, 0.2])  # an older run the command did not touch
-    path = report_after_run(root, [ran])
-    assert path == root / "report" / "report.md"
+    ids = [write_run(root, algo, task, [0.2 + 0.1 * k, 0.3 + 0.1 * k], steps=100 + k)
+           for k, (algo, task) in enumerate((a, t) for a in ("macflow", "bc", "flowbc")
+                                            for t in ("games/xor", "games/coordination", "games/landmarks",
+                                                      "smacv1/3m-Good"))]
+    assert len(set(ids)) == 12
+    store = write_report(root, reps=100)  # `bench report`: the whole store
+    text = store.read_text()
+    assert "runs: 12 (12 finished)" in text and "**Scope: every run in the store (12).**" in text
+    path = report_after_run(root, ids[:4])  # the end of a `bench run` of 4 of them
+    assert path == root / "report" / "last-run" / "report.md"
+    assert store.read_text() == text  # the store's report is not replaced
+    mine = path.read_text()
+    assert mine.splitlines()[2].startswith("**Scope: the 4 run(s) of the last `bench run` (of 12 in the store)")
+    assert "runs: 4 (4 finished)" in mine and "| bc |" not in mine
+    assert "Scope: the 4 run(s) of the last `bench run`" in (path.parent / "leaderboard.html").read_text()
     out = capsys.readouterr().out
-    assert f"report: {path.resolve()}" in out and "leaderboard.html" in out
-    text = path.read_text()
-    assert "runs: 1 (1 finished)" in text and "macflow" in text and "| bc |" not in text
+    assert f"report of this command's runs: {path.resolve()}" in out and "all 12 runs of the store: `bench report" in out
 
 
 def test_every_paper_task_of_the_harness_finds_its_published_row():

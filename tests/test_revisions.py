@@ -53,6 +53,11 @@ def test_the_revision_hashes_the_plugin_the_blocks_it_imports_and_nothing_else(t
                         "benchmarks.training.online", "benchmarks.cli.run"}
     assert rev["id"] != provenance.revision("bc", get_task("games/coordination"), online=True)["id"]
     assert rev["algorithm"] == provenance.revision("bc", get_task("games/xor"))["algorithm"]  # across tasks
+    # an installed harness without git history (a wheel): the revision reads the installed sources only
+    monkeypatch.setattr(provenance, "_REPO", tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert provenance.harness()["commit"] is None
+    assert provenance.revision("bc", get_task("games/coordination")) == rev
 
 
 def _edit(monkeypatch, module: str):
