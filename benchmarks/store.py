@@ -11,10 +11,12 @@ results/runs/<run_id>/
   error.txt       the traceback of a failed run (atomic as well)
   ckpt/           orbax checkpoints (the latest kept), so a killed run resumes
   node.json       where the job ran: ``hostname``, ``node_id`` (Ray node id; null with --no-ray),
-                  ``node_ip``, ``pid`` of the latest attempt, and ``attempts``: one entry per start of the
-                  job with the same fields plus ``started``, ``resumed_from_step`` (checkpoint step it
-                  resumed from, 0 for a fresh start), ``ended`` and ``status`` (done / failed; an attempt
-                  without ``ended`` was killed). Written atomically.
+                  ``node_ip``, ``pid``, ``device`` (what its JAX trained on, e.g. cpu, gpu:NVIDIA H100),
+                  ``gpu_ids`` (the GPUs Ray gave it) and ``cuda_visible_devices`` of the latest attempt, and
+                  ``attempts``: one entry per start of the job with the same fields plus ``gpus`` (the GPU
+                  share asked for), ``started``, ``resumed_from_step`` (checkpoint step it resumed from, 0 for
+                  a fresh start), ``ended`` and ``status`` (done / failed; an attempt without ``ended`` was
+                  killed). Written atomically.
   .lock           an advisory lock (fcntl) held while a job runs, so two workers (two ``bench run`` of
                   the same command, or an orphaned worker of a killed one) never write one run at once.
 results/runs/latency/<algo>__<label>__<device>.json
@@ -239,7 +241,8 @@ class Run:
             attempts.append({**node, "started": time.time(), **fields})
         else:
             attempts[-1].update(fields, ended=time.time())
-        doc.update({k: attempts[-1].get(k) for k in ("hostname", "node_id", "node_ip", "pid")})
+        doc.update({k: attempts[-1].get(k) for k in ("hostname", "node_id", "node_ip", "pid", "device", "gpu_ids",
+                                                     "cuda_visible_devices") if k in attempts[-1]})
         atomic_write_json(self.node_path, doc)
 
     def lock(self) -> "RunLock":

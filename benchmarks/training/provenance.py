@@ -104,6 +104,12 @@ def sc2_build() -> Optional[str]:
     return builds[-1] if builds else None
 
 
+def device_name(dev) -> str:
+    """A JAX device as results record it: its platform, and its kind when that says more (gpu:NVIDIA H100)."""
+    kind = str(getattr(dev, "device_kind", "") or "")
+    return dev.platform if kind.lower() in ("", dev.platform) else f"{dev.platform}:{kind}"
+
+
 def machine() -> dict:
     """The host and the JAX device: what timings and results were produced on."""
     import jax
@@ -117,10 +123,7 @@ def machine() -> dict:
     except OSError:
         pass
     devices = jax.devices()
-    dev = devices[0]
-    kind = str(getattr(dev, "device_kind", "") or "")
-    device = dev.platform if kind.lower() in ("", dev.platform) else f"{dev.platform}:{kind}"
-    return {"cpu": cpu, "cores": os.cpu_count(), "device": device, "device_count": len(devices),
+    return {"cpu": cpu, "cores": os.cpu_count(), "device": device_name(devices[0]), "device_count": len(devices),
             "jax": jax.__version__, "python": platform.python_version(), "os": platform.platform()}
 
 

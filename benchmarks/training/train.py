@@ -470,6 +470,7 @@ def _finish(job: Job, ds, last_eval: Optional[dict], train_time: float, t_start:
         "train_time": train_time, "steps_per_sec": (cfg.online_steps or cfg.steps) * len(seeds) / max(train_time, 1e-9),
         "cost": spec["cost"], "cost_overrides": spec["cost_overrides"], "dataset": ds.card,
         "harness_version": __version__, "score_rule": SCORE_RULE,
+        "device": provenance.device_name(jax.devices()[0]),  # what this (last) attempt trained on
     }
     if last_eval.get("won") is not None and any(w is not None for w in last_eval["won"]):
         final["win_rate"] = [float(w) for w in last_eval["won"]]
