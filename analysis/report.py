@@ -138,9 +138,11 @@ def latency_per_variant(data, finals: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["variant", "median_ms", "iqr_ms", "nfe", "device", "label"])
     from analysis.load import variant_name
 
+    shown = set()
     for v, algo, suite in dict.fromkeys(zip(finals["variant"], finals["algo"], finals["suite"])):
-        if v not in (algo, variant_name(algo, None, f"{suite} preset")):  # no override of the user's own
+        if v in shown or v not in (algo, variant_name(algo, None, f"{suite} preset")):  # none of the user's own
             continue
+        shown.add(v)  # one row per variant (a variant of several suites appears once per suite above)
         cand = lat[(lat["name"] == algo) & (lat["cost_overrides"] == "")]
         if cand.empty:
             continue

@@ -7,6 +7,7 @@
     bench reproduce RUN_ID [--results DIR] [--into DIR]
     bench run --task mpe/spread-medium --algos macflow,macql --online-steps 500000   (offline, then online)
     bench report | figures | latency | throughput | data | doctor | evalbench | om2p-derivative | onlinebench
+    bench reportbench                               bench report / figures timed on a synthetic paper-sized store
 
 Every user error prints one line naming the valid choices and exits with status 2; nothing already
 in the results store is touched. The CLI is the top layer: sub-command modules import the layers
@@ -19,11 +20,11 @@ import sys
 
 from algorithms.errors import BenchError
 from benchmarks.cli import (data, databench, doctor, evalbench, latency, listing, om2p, onlinebench, report,
-                            reproduce, run, throughput)
+                            reportbench, reproduce, run, throughput)
 
 # in the order of `bench --help`
 COMMANDS = (run, listing, report, reproduce, latency, throughput, databench, data, doctor, evalbench, om2p,
-            onlinebench)
+            onlinebench, reportbench)
 
 
 def build_parser() -> argparse.ArgumentParser:
