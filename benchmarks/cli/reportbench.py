@@ -49,7 +49,7 @@ def cmd_reportbench(args) -> int:
         raise BenchError(f"{root} is not empty; pass --dir with a new directory")
     try:
         store = rb.write_store(root, args.scale, args.split_seeds, algos=algos, n_tasks=args.tasks)
-        say = (lambda *a: None) if args.json else print
+        say = (lambda *a, **k: None) if args.json else print
         say(f"store: {store['runs']} runs, {store['rows']} evaluation rows, {store['variants']} variants, "
             f"{store['tasks']} datasets, written in {store['seconds']:.1f} s ({root})", flush=True)
         results = []
