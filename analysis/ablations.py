@@ -80,14 +80,19 @@ def draw(item: Item, data, out: Path, store: str = "", runs_shown=None) -> tuple
 
     runs_shown = runs_shown if runs_shown is not None else shown_runs(data, latest_finals(data))
     ev = data.evals
-    ev = ev[ev["task"].isin(item.tasks) & ev["variant"].isin(list(item.variants))] if not ev.empty else ev
+    names = {v: v for v in item.variants}
+    if item.online:  # a fine-tuned run is its own variant, NAME[online=STEPS] (analysis.load): drawn as NAME
+        names.update({f"{v}[online={ONLINE_STEPS}]": v for v in item.variants})
+    ev = ev[ev["task"].isin(item.tasks) & ev["variant"].isin(list(names))] if not ev.empty else ev
     cmd = f"`{item.command(store)}`"
     need = 1 if len(item.variants) == 1 else 2
     if item.online:
         has_online = not ev.empty and "phase" in ev and (ev["phase"] == "online").any()
         if not has_online:
             return [], [f"{item.name} ({item.title}): no runs with an online phase; run {cmd}"]
-        ev = ev[ev["phase"].notna()]
+        tuned = set(ev.loc[ev["phase"] == "online", "run_id"])  # only runs with an online phase, not their parents
+        ev = ev[ev["run_id"].isin(tuned) & ev["phase"].notna()]
+    ev = ev.assign(variant=ev["variant"].map(names)) if not ev.empty else ev
     shown = ev.groupby("task")["variant"].nunique() if not ev.empty else pd.Series(dtype=int)
     tasks = shown[shown >= need].index
     if len(tasks) == 0:

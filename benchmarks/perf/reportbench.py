@@ -107,11 +107,11 @@ def write_store(root, scale: int = 1, split_seeds: bool = False, seed: int = 0, 
     rows = 0
     for i, (algo, over, task, seeds) in enumerate(runs):
         suite, name = task.split("/", 1)
+        rid = _digest(algo, over, task, seeds)[:16]
         online = over.get("online", 0)
         over = {k: v for k, v in over.items() if k != "online"}
         steps, expert = STEPS[suite], EXPERT[suite]
         every = (steps + online) // (EVALS - 1)
-        rid = _digest(algo, over, task, seeds)[:16]
         run = Run(root, rid)
         run.dir.mkdir(parents=True)
         ret = frac[i] * expert
