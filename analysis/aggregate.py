@@ -147,15 +147,13 @@ def _improvement(x: np.ndarray, ys: list, wx: np.ndarray, wys: list) -> list:
     n, t = x.shape
     cols = np.concatenate(ys, axis=0)  # (sum m, tasks)
     comp = (x.T[:, :, None] > cols.T[:, None, :]) + 0.5 * (x.T[:, :, None] == cols.T[:, None, :])  # (t, n, M)
-    left = np.matmul(wx.transpose(1, 0, 2), comp)  # (t, reps, M)
-    right = np.concatenate(wys, axis=2).transpose(1, 0, 2)  # (t, reps, M)
-    prod = left * right
-    out, start = [], 0
-    for y in ys:
-        m = y.shape[0]
-        out.append(prod[:, :, start:start + m].sum(axis=2).mean(axis=0) / (n * m))
-        start += m
-    return out
+    left = np.matmul(wx.transpose(1, 0, 2), comp)  # (t, reps, M): per task, cx^T C
+    left *= np.concatenate(wys, axis=2).transpose(1, 0, 2)  # times cy
+    per_run = left.sum(axis=0)  # (reps, M), summed over tasks
+    sizes = [y.shape[0] for y in ys]
+    starts = np.cumsum([0] + sizes[:-1])
+    sums = np.add.reduceat(per_run, starts, axis=1)  # (reps, len(ys)): each Y's block of columns
+    return [sums[:, k] / (n * m * t) for k, m in enumerate(sizes)]
 
 
 def probability_of_improvement(scores: dict, pairs=None, reps: int = DEFAULT_REPS, seed: int = 0) -> pd.DataFrame:
