@@ -71,35 +71,34 @@ ITEMS = (
 )
 
 
-def _latest(evals: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """One run per (variant, task): the one with the most steps (then the last listed)."""
-    steps = dict(zip(runs["run_id"], runs["steps"])) if not runs.empty else {}
-    keep = set()
-    for _, g in evals.groupby(["variant", "task"]):
-        ids = list(dict.fromkeys(g["run_id"]))
-        keep.add(max(ids, key=lambda i: (steps.get(i) or 0, ids.index(i))))
-    return evals[evals["run_id"].isin(keep)]
-
-
-def draw(item: Item, data, out: Path, store: str = "") -> tuple[list, list]:
-    """([written paths], [missing sentences]) for one item, from ``data`` (analysis.load.StoreData)."""
+def draw(item: Item, data, out: Path, store: str = "", runs_shown=None) -> tuple[list, list]:
+    """([written paths], [missing sentences]) for one item, from ``data`` (analysis.load.StoreData).
+    ``runs_shown``: the runs a report shows (analysis.load.shown_runs; computed here when not given): one setting
+    and code revision per (variant, task), all its seeds."""
     from analysis import plots
+    from analysis.load import latest_finals, shown_runs
 
+    runs_shown = runs_shown if runs_shown is not None else shown_runs(data, latest_finals(data))
     ev = data.evals
-    ev = ev[ev["task"].isin(item.tasks) & ev["variant"].isin(list(item.variants))] if not ev.empty else ev
+    names = {v: v for v in item.variants}
+    if item.online:  # a fine-tuned run is its own variant, NAME[online=STEPS] (analysis.load): drawn as NAME
+        names.update({f"{v}[online={ONLINE_STEPS}]": v for v in item.variants})
+    ev = ev[ev["task"].isin(item.tasks) & ev["variant"].isin(list(names))] if not ev.empty else ev
     cmd = f"`{item.command(store)}`"
     need = 1 if len(item.variants) == 1 else 2
     if item.online:
         has_online = not ev.empty and "phase" in ev and (ev["phase"] == "online").any()
         if not has_online:
             return [], [f"{item.name} ({item.title}): no runs with an online phase; run {cmd}"]
-        ev = ev[ev["phase"].notna()]
+        tuned = set(ev.loc[ev["phase"] == "online", "run_id"])  # only runs with an online phase, not their parents
+        ev = ev[ev["run_id"].isin(tuned) & ev["phase"].notna()]
+    ev = ev.assign(variant=ev["variant"].map(names)) if not ev.empty else ev
     shown = ev.groupby("task")["variant"].nunique() if not ev.empty else pd.Series(dtype=int)
     tasks = shown[shown >= need].index
     if len(tasks) == 0:
         return [], [f"{item.name} ({item.title}): no task has {'its run' if need == 1 else 'two of its variants'} "
                     f"in the store; run {cmd}"]
-    ev = _latest(ev[ev["task"].isin(tasks)], data.runs)
+    ev = ev[ev["task"].isin(tasks) & ev["run_id"].isin(runs_shown)]
     online_start = None
     if item.online:
         off = ev[ev["phase"] == "offline"]

@@ -114,7 +114,8 @@ def write(an, out: Path, figs: dict, missing: list) -> dict:
                            tr)
     problems = an.data.problems + an.notes + missing
     e = html.escape
-    body = ["<h1>Offline MARL leaderboard</h1>",
+    scope = getattr(an, "scope", "") or "every run in the store"
+    body = ["<h1>Offline MARL leaderboard</h1>", f"<p><b>Scope: {e(scope)}.</b></p>",
             f'<p class="meta">harness version {e(stamp["version"])} · commit {e(stamp["commit"])} · generated '
             f'{e(stamp["date"])} · store {e(str(an.data.root.resolve()))}<br>timing machine: {e(machine)} · '
             f"latency = {LATENCY_STAT} of one jitted joint decision over repeated calls (after compilation and "
@@ -163,7 +164,7 @@ def write(an, out: Path, figs: dict, missing: list) -> dict:
             f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
     paths = {"html": out / "leaderboard.html", "md": out / "LEADERBOARD.md", "json": out / "leaderboard.json"}
     paths["html"].write_text(page)
-    md = ["# Offline MARL leaderboard", "",
+    md = ["# Offline MARL leaderboard", "", f"**Scope: {scope}.**", "",
           f"harness version {stamp['version']} · commit {stamp['commit']} · generated {stamp['date']} · timing machine: {machine}",
           "", f"scores: {rule}", "",
           f"## Aggregate panel (normalised score / 100, 0-1 scale; rank by IQM; latency {LATENCY_STAT}; {rule})", "",
@@ -182,12 +183,16 @@ def write(an, out: Path, figs: dict, missing: list) -> dict:
     paths["md"].write_text("\n".join(md) + "\n")
     from benchmarks.store import atomic_write_json
 
-    atomic_write_json(paths["json"], {**stamp, "machine": machine, "aggregates": an.aggregates.to_dict("records"),
+    # compact: a paper-sized store's finals are thousands of records, which json's indenting encoder takes
+    # seconds over (its C encoder runs only without indent); `bench report --json` prints it indented
+    atomic_write_json(paths["json"], {**stamp, "machine": machine, "scope": scope,
+                                      "aggregates": an.aggregates.to_dict("records"),
                                       "latency": an.latency.to_dict("records"), "tasks": an.matrix.tasks,
                                       "excluded": an.matrix.excluded, "problems": problems,
                                       "score_rule": an.score_rule, "provenance": prov,
                                       "selection": an.selection.caption if an.selection is not None else None,
                                       "budget": definitions.budget_rows(an), "references": definitions.reference_rows(an),
                                       "definitions": definitions.notes(an) if not an.finals.empty else [],
-                                      "finals": an.finals.drop(columns=[], errors="ignore").to_dict("records")})
+                                      "finals": an.finals.drop(columns=[], errors="ignore").to_dict("records")},
+                      indent=None)
     return paths

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from benchmarks.store import (LATENCY_DIR, REPORT_DIR, REPRODUCE_DIR, Run, latency_records, results_root,
-                              runs as store_runs)
+from benchmarks.store import (LATENCY_DIR, REPORT_DIR, REPRODUCE_DIR, SUPERSEDED_DIR, Run, latency_records,
+                              results_root, runs as store_runs)
 from benchmarks.training.plan import PAPER_PROTOCOL, off_protocol
 
 
@@ -92,9 +93,11 @@ def load(root=None, run_ids=None, score: str = "final") -> StoreData:
         problems.append(f"the results store {root} does not exist; run `bench run` to create it")
     elif root.exists():
         odd = [p.name for p in sorted(root.iterdir()) if p.is_dir() and not (p / "spec.json").exists()
-               and any(p.glob("*.json*")) and p.name not in (LATENCY_DIR, REPORT_DIR, REPRODUCE_DIR)]
+               and any(p.glob("*.json*"))
+               and p.name not in (LATENCY_DIR, REPORT_DIR, REPRODUCE_DIR, SUPERSEDED_DIR)]
         for name in odd:
             problems.append(f"{root / name}: no spec.json, not a run directory (ignored)")
+    run_meta, eval_parts = [], []
     for run in store_runs(root) if root.exists() else []:
         if wanted is not None and run.id not in wanted:
             continue
@@ -102,13 +105,12 @@ def load(root=None, run_ids=None, score: str = "final") -> StoreData:
         if row is None:
             continue
         run_rows.append(row["run"])
-        eval_rows.extend(row["evals"])
         final_rows.extend(row["finals"])
+        if row["evals"]:
+            run_meta.append(row["meta"])
+            eval_parts.append(row["evals"])
     runs = pd.DataFrame(run_rows, columns=_RUN_COLS) if not run_rows else pd.DataFrame(run_rows)
-    evals = pd.DataFrame(eval_rows)
-    if evals.empty:
-        evals = pd.DataFrame(columns=["run_id", "algo", "variant", "suite", "task", "task_name", "seed", "step",
-                                      "final", "return", "normalised", "flagged"])
+    evals = _evals_frame(run_meta, eval_parts)
     finals = pd.DataFrame(final_rows)
     if finals.empty:
         finals = pd.DataFrame(columns=_FINAL_COLS)
@@ -133,28 +135,77 @@ def dataset_label(spec: dict) -> tuple[str, str]:
     return tag, text
 
 
+_BASE_COLS = ["run_id", "algo", "variant", "suite", "task", "task_name", "preset", "off_protocol"]
+
+
+def _evals_frame(run_meta: list, parts: list) -> pd.DataFrame:
+    """The tidy evaluation frame from each run's rows of metrics.jsonl (``parts``) and what the rows share
+    (``run_meta``: the run's columns, its references, final step and whether it finished): the shared columns
+    are added per run with one array operation each rather than copied into every row (587 160 rows in the
+    "ten times the paper" store)."""
+    if not parts:
+        return pd.DataFrame(columns=["run_id", "algo", "variant", "suite", "task", "task_name", "seed", "step",
+                                     "final", "return", "normalised", "flagged"])
+    sizes = np.array([len(p) for p in parts])
+    which = np.repeat(np.arange(len(parts)), sizes)
+    rows = pd.DataFrame([r for part in parts for r in part])
+    meta = pd.DataFrame(run_meta)
+    base = pd.DataFrame({c: meta[c].to_numpy()[which] for c in _BASE_COLS})
+    ev = pd.concat([base, rows.drop(columns=[c for c in _BASE_COLS + ["kind"] if c in rows])], axis=1)
+    lo, hi = meta["ref_lo"].to_numpy(np.float64)[which], meta["ref_hi"].to_numpy(np.float64)[which]
+    if "return" in ev:  # fixed references of the run's task (spec.json): 100 (R - random) / (expert - random)
+        ret = ev["return"].to_numpy(np.float64, na_value=np.nan)
+        fresh = ~np.isnan(lo) & ~np.isnan(ret)
+        if fresh.any():
+            old = ev["normalised"].to_numpy(np.float64, na_value=np.nan) if "normalised" in ev else np.nan
+            ev["normalised"] = np.where(fresh, 100.0 * (ret - lo) / (hi - lo), old)
+    last = meta["final_step"].to_numpy()[which]
+    ev["final"] = meta["finished"].to_numpy(bool)[which] & (ev["step"].to_numpy() == last)
+    ev["flagged"] = meta["flagged"].to_numpy(bool)[which]
+    ev["cost_overrides"] = meta["cost_overrides"].to_numpy()[which]
+    return ev
+
+
 _RUN_COLS = ["run_id", "algo", "variant", "preset", "off_protocol", "dataset", "sweep", "sweep_base",
              "suite", "task", "task_name", "status", "seeds", "steps", "online_steps", "batch_size", "eval_every",
              "eval_episodes",
              "flagged", "cost_overrides", "nfe", "train_time", "wall_time", "steps_per_sec", "error",
-             "harness_version", "refs", "provenance", "commit", "device", "jax", "dataset_sha256"]
-_FINAL_COLS = ["run_id", "algo", "variant", "preset", "off_protocol", "dataset", "sweep", "sweep_base", "suite", "task", "task_name", "seed", "return",
+             "harness_version", "refs", "finished_at", "provenance", "commit", "device", "jax", "dataset_sha256",
+             "revision", "code_revision"]
+_FINAL_COLS = ["run_id", "algo", "variant", "preset", "off_protocol", "dataset", "sweep", "sweep_base", "suite", "task",
+               "task_name", "seed", "return",
                "normalised", "win_rate", "flagged", "cost_overrides", "nfe", "train_time", "steps", "score_rule",
-               "provenance"]
+               "provenance", "revision", "code_revision", "setting", "finished_at"]
 
 
 def provenance_columns(prov: dict | None) -> dict:
-    """The provenance of a run as report columns: a one-line summary, and commit, device, jax and dataset
-    digest on their own (so reports can group by them). Empty for runs recorded before provenance."""
+    """The provenance of a run as report columns: a one-line summary, and commit, device, jax, dataset digest
+    and code revision on their own (so reports can group by them). Empty for runs recorded before provenance.
+    ``revision``: the whole code of the run (plugin, shared, task); ``code_revision``: the algorithm's own code
+    (plugin and shared code), comparable across tasks."""
     from benchmarks.training.provenance import summary
 
     prov = prov or {}
     h = prov.get("harness") or {}
     commit = h.get("commit")
     short = (commit[:10] + ("+dirty" if h.get("dirty") else "")) if commit else None
+    rev = prov.get("revision") or {}
     return {"provenance": summary(prov), "commit": short,
             "device": (prov.get("machine") or {}).get("device"), "jax": (prov.get("packages") or {}).get("jax"),
-            "dataset_sha256": ((prov.get("dataset") or {}).get("sha256") or "")[:16] or None}
+            "dataset_sha256": ((prov.get("dataset") or {}).get("sha256") or "")[:16] or None,
+            "revision": rev.get("id"), "code_revision": rev.get("algorithm") or rev.get("id")}
+
+
+# the inputs of a run besides its algorithm, config and seeds: runs of one (variant, task) that differ in one of
+# them are different experiments, never pooled in one cell
+SETTING_KEYS = ("steps", "eval_every", "eval_episodes", "batch_size", "data_seed", "dataset", "online_steps",
+                "online_envs", "online_buffer", "online_warmup", "online_noise", "mix_offline")
+
+
+def _setting(spec: dict, prov: dict) -> str:
+    """What must agree for runs of one cell to be pooled: the setting, the code revision and the data digest."""
+    key = [spec.get(k) for k in SETTING_KEYS] + [prov.get("revision"), prov.get("dataset_sha256")]
+    return json.dumps(key, default=str)
 
 
 def _scored(final: dict, metrics: list, rule: str, seeds: list, refs) -> list:
@@ -220,39 +271,36 @@ def _load_run(run: Run, problems: list, rule: str = "final"):
         problems.append(f"run {run.id} ({algo} on {task}) has no final.json (still running or killed); "
                         f"`{cmd}` resumes it")
     nfe = (spec.get("cost") or {}).get("nfe")
-    evals = []
     metrics = run.metrics()
-    final_step = (spec.get("steps") or 0) + (spec.get("online_steps") or 0)
-    for m in metrics:
-        if m.get("kind", "eval") != "eval":
-            continue
-        r = dict(base)
-        r.update({k: v for k, v in m.items() if k != "kind"})
-        if refs and "return" in m:
-            r["normalised"] = normalise(m["return"], refs)
-        r["final"] = bool(final) and m.get("step") == final_step
-        r["flagged"] = flagged
-        r["cost_overrides"] = _flag_text(co)
-        evals.append(r)
+    evals = [m for m in metrics if m.get("kind", "eval") == "eval"]
+    meta = {**base, "ref_lo": refs[0] if refs else np.nan, "ref_hi": refs[1] if refs else np.nan,
+            "finished": bool(final), "final_step": (spec.get("steps") or 0) + (spec.get("online_steps") or 0),
+            "flagged": flagged, "cost_overrides": _flag_text(co)}
     finals = []
     prov = provenance_columns(spec.get("provenance"))
+    finished_at = None
     if final:
+        try:
+            finished_at = os.stat(run.final_path).st_mtime
+        except OSError:
+            finished_at = 0.0
         rets = final.get("returns") or []
         seeds = final.get("seeds") or spec.get("seeds") or list(range(len(rets)))
+        setting = _setting(spec, prov)
         for s, ret, nrm, w in _scored(final, metrics, rule, list(seeds), refs):
             finals.append({**base, "seed": s, "return": float(ret), "normalised": float(nrm), "win_rate": w,
                            "flagged": flagged, "cost_overrides": _flag_text(co), "nfe": nfe,
                            "train_time": final.get("train_time"), "steps": final.get("steps"), "score_rule": rule,
-                           "provenance": prov["provenance"]})
+                           "provenance": prov["provenance"], "revision": prov["revision"],
+                           "code_revision": prov["code_revision"], "setting": setting, "finished_at": finished_at})
     run_row = {**base, "status": status, "seeds": spec.get("seeds"), "steps": spec.get("steps"),
                "online_steps": spec.get("online_steps") or 0, "batch_size": spec.get("batch_size"),
                "eval_every": spec.get("eval_every"), "eval_episodes": spec.get("eval_episodes"), "flagged": flagged,
                "cost_overrides": _flag_text(co), "nfe": nfe,
                "train_time": (final or {}).get("train_time"), "wall_time": (final or {}).get("wall_time"),
                "steps_per_sec": (final or {}).get("steps_per_sec"), "error": error,
-               "eval_episodes": spec.get("eval_episodes"),
-               "harness_version": spec.get("harness_version"), "refs": refs, **prov}
-    return {"run": run_row, "evals": evals, "finals": finals}
+               "harness_version": spec.get("harness_version"), "refs": refs, "finished_at": finished_at, **prov}
+    return {"run": run_row, "evals": evals, "finals": finals, "meta": meta}
 
 
 def _canonical(algo: str) -> str:
@@ -276,22 +324,37 @@ def _load_latency(root: Path) -> pd.DataFrame:
 
 
 def latest_finals(data: StoreData) -> pd.DataFrame:
-    """Final scores with one run per (variant, task): the one with the most steps, then the newest."""
+    """The final scores a report shows: per (variant, task) cell, the runs of one setting, one code revision and
+    one dataset (``_setting``), never pooled across them: the setting with the most steps, then the most recently
+    finished; within it one row per seed (the newest run of that seed: ``--split-seeds`` makes one run per seed).
+    What is left out is listed in ``data.problems``."""
     f = data.finals
     if f.empty:
         return f
-    best = {}
-    for (variant, task), grp in f.groupby(["variant", "task"], sort=False):
-        ids = list(dict.fromkeys(grp["run_id"]))
-        if len(ids) > 1:
-            steps = {i: grp.loc[grp.run_id == i, "steps"].iloc[0] or 0 for i in ids}
-            mtime = {i: Run(data.root, i).final_path.stat().st_mtime for i in ids}
-            keep = max(ids, key=lambda i: (steps[i], mtime[i]))
-            msg = f"{len(ids) - 1} older run(s) of {variant} on {task} not shown (kept {keep}: {steps[keep]} steps)"
-            if msg not in data.problems:
-                data.problems.append(msg)
-        else:
-            keep = ids[0]
-        best[(variant, task)] = keep
-    keep_ids = set(best.values())
-    return f[f.run_id.isin(keep_ids)].reset_index(drop=True)
+    runs = f.drop_duplicates("run_id")
+    steps = runs["steps"].fillna(0)
+    order = runs.assign(_steps=steps).sort_values(["_steps", "finished_at"], kind="stable")
+    chosen = order.groupby(["variant", "task"], sort=False).tail(1)[["variant", "task", "setting"]]
+    kept = runs.merge(chosen, on=["variant", "task", "setting"])["run_id"]
+    left = runs[~runs["run_id"].isin(set(kept))]
+    for (variant, task), g in left.groupby(["variant", "task"], sort=False):
+        mine = runs[(runs["variant"] == variant) & (runs["task"] == task) & runs["run_id"].isin(set(kept))]
+        why = ("other code revisions" if set(g["revision"]) - set(mine["revision"]) else "other settings or data")
+        msg = (f"{len(g)} run(s) of {variant} on {task} not shown ({why}; kept {', '.join(mine['run_id'])}: "
+               f"{int(mine['steps'].fillna(0).max())} steps)")
+        if msg not in data.problems:
+            data.problems.append(msg)
+    out = f[f["run_id"].isin(set(kept))].sort_values("finished_at", kind="stable")
+    return out.drop_duplicates(["variant", "task", "seed"], keep="last").sort_index().reset_index(drop=True)
+
+
+def shown_runs(data: StoreData, finals: pd.DataFrame) -> set:
+    """The runs whose evaluations a report draws: the finished runs of ``finals`` (latest_finals), and every
+    unfinished run of a (variant, task) that has no finished run (its progress so far)."""
+    ids = set(finals["run_id"]) if not finals.empty else set()
+    runs = data.runs
+    if runs.empty:
+        return ids
+    cells = set(zip(finals["variant"], finals["task"])) if not finals.empty else set()
+    open_ = runs[(runs["status"] != "finished")]
+    return ids | {r for r, v, t in zip(open_["run_id"], open_["variant"], open_["task"]) if (v, t) not in cells}

@@ -25,23 +25,60 @@ from analysis.load import StoreData
 METRICS = ("return", "normalised", "win_rate")
 
 
-def export(data: StoreData) -> dict:
-    out: dict = {}
+def _groups(data: StoreData, run_ids=None):
+    """(keys, rows): the evaluation rows of finished runs (only ``run_ids`` when given) in (suite, task, variant,
+    seed, step) order, as plain lists, and per (suite, task_name, variant, seed) group its slice of them."""
     finished = set(data.runs.loc[data.runs["status"] == "finished", "run_id"]) if not data.runs.empty else set()
-    ev = data.evals[data.evals["run_id"].isin(finished)] if not data.evals.empty else data.evals
-    for (suite, task_name, variant, seed), g in ev.groupby(["suite", "task_name", "variant", "seed"]):
-        g = g.sort_values("step")
+    if run_ids is not None:
+        finished &= set(run_ids)
+    ev = data.evals
+    if ev.empty:
+        return {}, {}
+    ev = ev[ev["run_id"].isin(finished)].sort_values(["suite", "task_name", "variant", "seed", "step"],
+                                                     kind="stable")
+    cols = {c: ev[c].tolist() for c in ("suite", "task_name", "variant", "seed", "step", "run_id")}
+    cols.update({m: ev[m].to_numpy(np.float64, na_value=np.nan).tolist() for m in METRICS if m in ev})
+    keys = list(zip(cols["suite"], cols["task_name"], cols["variant"], cols["seed"]))
+    groups, start = {}, 0
+    for i in range(1, len(keys) + 1):
+        if i == len(keys) or keys[i] != keys[start]:
+            groups[keys[start]] = (start, i)
+            start = i
+    return cols, groups
+
+
+def export(data: StoreData, run_ids=None, grouped=None) -> dict:
+    """The marl-eval raw-data dict of the store's finished runs (only ``run_ids`` when given: the runs a report
+    shows, so one (task, algorithm, seed) never mixes the rows of two runs). ``grouped``: ``_groups``' result."""
+    out: dict = {}
+    cols, groups = grouped or _groups(data, run_ids)
+    if not groups:
+        return out
+    metrics = [m for m in METRICS if m in cols]
+    finals = {}
+    if not data.finals.empty:
+        f = data.finals
+        for rec in f[[c for c in ["run_id", "seed", *METRICS] if c in f]].to_dict("records"):
+            finals[(rec["run_id"], rec["seed"])] = rec
+    # per row, the (metric, [value]) pairs it has (finite values only), found with one array test per metric
+    have = [[] for _ in cols["step"]]
+    for m in metrics:
+        vals = cols[m]
+        for i in np.flatnonzero(np.isfinite(np.asarray(vals, np.float64))).tolist():
+            have[i].append((m, [vals[i]]))
+    for (suite, task_name, variant, seed), (a, b) in groups.items():
         algo = str(variant).replace(",", ";")
-        runs = out.setdefault(suite, {}).setdefault(task_name, {}).setdefault(algo, {})
         entry = {}
-        # records, not itertuples: itertuples renames the column ``return`` (a keyword), which dropped it here
-        for i, row in enumerate(g.to_dict("records")):
-            entry[f"step_{i}"] = {"step_count": int(row["step"]),
-                                  **{m: [float(row[m])] for m in METRICS if m in row and _ok(row[m])}}
-        last = _scored_row(data, g.iloc[-1]["run_id"], seed)
-        last = g.iloc[-1] if last is None else last
-        entry["absolute_metrics"] = {m: [float(last[m])] for m in METRICS if m in last and _ok(last[m])}
-        runs[f"seed_{int(seed)}"] = entry
+        for k, i in enumerate(range(a, b)):
+            step = {"step_count": int(cols["step"][i])}
+            step.update(have[i])
+            entry[f"step_{k}"] = step
+        last = finals.get((cols["run_id"][b - 1], seed))
+        if last is not None:
+            entry["absolute_metrics"] = {m: [float(last[m])] for m in METRICS if m in last and _ok(last[m])}
+        else:
+            entry["absolute_metrics"] = dict(have[b - 1])
+        out.setdefault(suite, {}).setdefault(task_name, {}).setdefault(algo, {})[f"seed_{int(seed)}"] = entry
     for tasks in out.values():
         _keep_common_metrics(tasks)
     return out
@@ -53,32 +90,27 @@ def _keep_common_metrics(tasks: dict) -> None:
     first entry from all others (a KeyError otherwise). A metric missing anywhere (e.g. ``normalised``
     of a task without references, ``win_rate`` outside SMAC) is dropped from the whole env."""
     entries = [e for algos in tasks.values() for runs in algos.values() for r in runs.values() for e in r.values()]
-    common = set.intersection(*(set(e) - {"step_count"} for e in entries)) if entries else set()
+    counts: dict = {}
     for e in entries:
-        for m in set(e) - common - {"step_count"}:
-            del e[m]
+        for m in e:
+            counts[m] = counts.get(m, 0) + 1
+    rare = [m for m, n in counts.items() if n < len(entries) and m != "step_count"]
+    for e in entries if rare else ():
+        for m in rare:
+            e.pop(m, None)
 
 
-def _scored_row(data: StoreData, run_id: str, seed):
-    f = data.finals
-    if f.empty:
-        return None
-    hit = f[(f["run_id"] == run_id) & (f["seed"] == seed)]
-    return None if hit.empty else hit.iloc[0]
-
-
-def provenance(data: StoreData, raw: dict) -> dict:
+def provenance(data: StoreData, raw: dict, run_ids=None, grouped=None) -> dict:
     """The provenance summary of every entry of ``raw`` under the same keys."""
-    runs = data.runs.set_index("run_id") if not data.runs.empty else None
-    ev = data.evals
+    runs = data.runs.set_index("run_id").to_dict("index") if not data.runs.empty else {}
+    cols, groups = grouped or _groups(data, run_ids)
     out: dict = {}
-    groups = ev.groupby(["suite", "task_name", "variant", "seed"]) if not ev.empty else []
-    for (suite, task_name, variant, seed), g in groups:
+    for (suite, task_name, variant, seed), (_, b) in groups.items():
         algo = str(variant).replace(",", ";")
         if f"seed_{int(seed)}" not in raw.get(suite, {}).get(task_name, {}).get(algo, {}):
             continue
-        rid = g.iloc[-1]["run_id"]
-        r = runs.loc[rid] if runs is not None and rid in runs.index else {}
+        rid = cols["run_id"][b - 1]
+        r = runs.get(rid, {})
         out.setdefault(suite, {}).setdefault(task_name, {}).setdefault(algo, {})[f"seed_{int(seed)}"] = {
             "run_id": rid, "commit": r.get("commit"), "jax": r.get("jax"), "device": r.get("device"),
             "dataset_sha256": r.get("dataset_sha256"), "summary": r.get("provenance"), "score_rule": data.score_rule}
@@ -107,10 +139,13 @@ def check(raw: dict) -> list:
     return problems
 
 
-def write(data: StoreData, path: Path) -> tuple[Path, list]:
-    raw = export(data)
+def write(data: StoreData, path: Path, run_ids=None) -> tuple[Path, list]:
+    """marl_eval.json and its provenance file (compact JSON: tens of megabytes for a paper-sized store)."""
+    grouped = _groups(data, run_ids)
+    raw = export(data, grouped=grouped)
     from benchmarks.store import atomic_write_json
 
-    atomic_write_json(Path(path), raw)
-    atomic_write_json(Path(path).with_suffix(".provenance.json"), provenance(data, raw))
+    atomic_write_json(Path(path), raw, indent=None)
+    atomic_write_json(Path(path).with_suffix(".provenance.json"), provenance(data, raw, grouped=grouped),
+                      indent=None)
     return Path(path), check(raw)

@@ -1,4 +1,4 @@
-"""Figures with matplotlib (Agg backend, no display needed) and rliable's plot helpers.
+"""Figures with matplotlib (Agg backend, no display needed), in the layouts of rliable's plot helpers.
 
 Every function writes one PNG and returns its path; none of them shows a window.
 """
@@ -21,51 +21,136 @@ CURVE_BAND = "mean ± 2 std over seeds"
 CI_NAME = "95% stratified bootstrap CI"
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig, path: Path, tight: bool = True) -> Path:
+    """Write ``fig`` as a PNG and close it. ``tight=False``: the figure's own layout (a grid of many panels
+    placed by ``_grid_layout``), which saves the extra drawing pass a tight bounding box takes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    # zlib level 1: a tenth of level 6's time on a figure of 31 panels, files about a third larger
+    fig.savefig(path, dpi=DPI, bbox_inches="tight" if tight else None, pil_kwargs={"compress_level": 1})
     plt.close(fig)
     return path
 
 
-def _colors(names) -> dict:
-    import seaborn as sns
+LEGEND_IN_PANEL = 6  # more curves than this: one legend below the panels instead of one inside the first
+LEGEND_COLUMNS = 4
 
-    pal = sns.color_palette("colorblind", len(names))
-    return dict(zip(names, pal))
+
+def _grid_layout(fig, axes, rows: int, title: str, top_inches: float = 0.6) -> None:
+    """A grid of panels laid out in inches (tight_layout measures every label of every panel: seconds for the
+    31 panels of a paper-sized store), the title above it and the legend: inside the first panel for a few
+    curves, below the grid for more (a paper-sized store compares 16 variants)."""
+    from matplotlib.ticker import MaxNLocator
+
+    first = axes.ravel()[0]
+    handles, labels = [], []
+    for ax in axes.ravel():
+        ax.xaxis.set_major_locator(MaxNLocator(4))  # steps up to 1e6: five long tick labels would overlap
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    legend_rows = 0
+    if len(labels) > LEGEND_IN_PANEL:
+        legend_rows = int(np.ceil(len(labels) / LEGEND_COLUMNS))
+        fig.set_figheight(fig.get_figheight() + 0.2 * legend_rows)
+    h = fig.get_figheight()
+    if legend_rows:
+        fig.legend(handles, labels, loc="lower center", ncol=LEGEND_COLUMNS, fontsize="x-small", frameon=False)
+    elif labels:
+        first.legend(handles, labels, fontsize="x-small")
+    fig.suptitle(title, fontsize="small", y=1 - 0.12 / h, va="top")
+    bottom = (0.55 + 0.2 * legend_rows + (0.1 if legend_rows else 0)) / h
+    fig.subplots_adjust(left=0.6 / fig.get_figwidth(), right=0.98, bottom=bottom, top=1 - top_inches / h,
+                        hspace=0.75 / ((h * (1 - bottom) - top_inches) / rows - 0.75), wspace=0.35)
+
+
+MARKERS_UP_TO = 12  # curves with more evaluations are drawn as plain lines (markers cost most of a big figure)
+
+
+def _curves(ax, stats: pd.DataFrame, colors: dict, labels: dict, x_scale: float = 1.0, ms: float = 3) -> None:
+    """One curve per variant of ``stats`` (rows variant, step, mean, std; only variants in ``labels``, drawn with
+    their label): the mean as a line and its ±2 std band, all bands of the panel in one PolyCollection (one
+    artist, not one per curve: a paper-sized store draws hundreds); a variant with one evaluation is a point
+    with ±2 std bars (a one-point line would be invisible)."""
+    from matplotlib.collections import PolyCollection
+
+    polys, faces = [], []
+    groups = dict(iter(stats.groupby("variant", sort=False)))
+    for v in (v for v in labels if v in groups):  # in the legend's order
+        g = groups[v]
+        x = g["step"].to_numpy(np.float64) / x_scale
+        mean = g["mean"].to_numpy(np.float64)
+        half = 2 * g["std"].fillna(0).to_numpy(np.float64)  # one seed: no spread to show
+        if len(x) == 1:
+            ax.errorbar(x, mean, yerr=half, fmt="o", ms=ms * 2, capsize=3, color=colors[v], label=labels[v])
+            continue
+        ax.plot(x, mean, marker="o" if len(x) <= MARKERS_UP_TO else None, ms=ms, color=colors[v], label=labels[v])
+        polys.append(np.concatenate([np.stack([x, mean - half], 1), np.stack([x[::-1], (mean + half)[::-1]], 1)]))
+        faces.append(colors[v])
+    if polys:
+        ax.add_collection(PolyCollection(polys, facecolors=faces, edgecolors="none", alpha=0.2))
+        ax.autoscale_view()
+
+
+def _stats(evals: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Mean and std over seeds per (task, variant, step), in one pass over the rows."""
+    return evals.groupby(["task", "variant", "step"])[column].agg(["mean", "std"]).reset_index()
+
+
+# seaborn's "colorblind" palette (Wong 2011 / seaborn 0.13), cycled as seaborn cycles it beyond ten names; written
+# out because importing seaborn (and rliable's plot helpers, which import it) took seconds of every report
+COLORBLIND = ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#949494", "#ece133",
+              "#56b4e9")
+
+
+def _colors(names) -> dict:
+    return {n: COLORBLIND[i % len(COLORBLIND)] for i, n in enumerate(names)}
 
 
 def aggregate_intervals(point: dict, interval: dict, path: Path) -> Path:
-    from rliable import plot_utils
-
+    """One panel per aggregate (median, IQM, mean, optimality gap), a row per variant sorted by IQM: the 95% CI as
+    a bar and the point estimate as a black tick (the layout of rliable's plot_interval_estimates)."""
     from analysis.aggregate import METRICS
 
     algos = sorted(point, key=lambda a: point[a][1])
-    fig, _ = plot_utils.plot_interval_estimates(point, interval, metric_names=list(METRICS), algorithms=algos,
-                                                colors=_colors(algos),
-                                                xlabel=f"normalised score / 100 (point estimate, {CI_NAME})",
-                                                subfigure_width=4.2, row_height=0.6, max_ticks=3,
-                                                xlabel_y_coordinate=-0.3 if len(algos) < 4 else -0.15)
+    colors = [_colors(algos)[a] for a in algos]
+    y = np.arange(len(algos))
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 0.6 * len(algos) + 1.0), sharey=True)
+    for i, (ax, name) in enumerate(zip(axes, METRICS)):
+        lo = np.array([interval[a][0, i] for a in algos])
+        hi = np.array([interval[a][1, i] for a in algos])
+        ax.barh(y, hi - lo, left=lo, height=0.6, color=colors, alpha=0.75)
+        ax.vlines([point[a][i] for a in algos], y - 0.3, y + 0.3, color="k", lw=1.5)
+        ax.set_title(name, fontsize="large")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(3))
+        ax.grid(True, axis="x", alpha=0.25)
+        for side in ("top", "right", "left"):
+            ax.spines[side].set_visible(False)
+    axes[0].set_yticks(y, algos)
+    fig.supxlabel(f"normalised score / 100 (point estimate, {CI_NAME})", fontsize="medium")
     return _save(fig, path)
 
 
 def performance_profiles(taus, profiles: dict, cis: dict, path: Path) -> Path:
-    from matplotlib.lines import Line2D
-    from rliable import plot_utils
-
+    """Score distributions (rliable's performance profiles): the fraction of runs above each tau, CIs shaded."""
     colors = _colors(list(profiles))
     fig, ax = plt.subplots(figsize=(6, 4))
-    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, ax=ax, colors=colors,
-                                         xlabel=r"normalised score / 100 ($\tau$)",
-                                         ylabel=r"fraction of runs with score $> \tau$", labelsize="medium",
-                                         ticklabelsize="small")
-    ax.legend([Line2D([0], [0], color=colors[a], lw=2) for a in profiles], list(profiles), loc="upper right",
-              fontsize="small", title=f"shaded: {CI_NAME}", title_fontsize="x-small")
+    for a, prof in profiles.items():
+        ax.plot(taus, prof, color=colors[a], lw=2, label=a)
+        ax.fill_between(taus, cis[a][0], cis[a][1], color=colors[a], alpha=0.15)
+    ax.set_xlabel(r"normalised score / 100 ($\tau$)")
+    ax.set_ylabel(r"fraction of runs with score $> \tau$")
+    ax.set_ylim(0, 1.02)
+    ax.grid(True, alpha=0.25)
+    outside = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0)} if len(profiles) > 8 else {"loc": "upper right"}
+    ax.legend(fontsize="small", title=f"shaded: {CI_NAME}", title_fontsize="x-small",
+              ncol=1 + len(profiles) // 24, **outside)
     return _save(fig, path)
 
 
-def probability_of_improvement(poi: pd.DataFrame, path: Path) -> Path:
+def probability_of_improvement(poi: pd.DataFrame, path: Path, scope: str = "") -> Path:
+    """One bar per pair of ``poi`` (x, y, P(X>Y), lo, hi); ``scope``: which pairs these are (the title)."""
     fig, ax = plt.subplots(figsize=(5, 0.35 * len(poi) + 1))
     labels = [f"P({x} > {y})" for x, y in zip(poi["x"], poi["y"])]
     y = np.arange(len(poi))
@@ -74,6 +159,10 @@ def probability_of_improvement(poi: pd.DataFrame, path: Path) -> Path:
     ax.set_yticks(y, labels, fontsize="small")
     ax.set_xlim(0, 1)
     ax.set_xlabel(f"probability of improvement ({CI_NAME})")
+    if scope:
+        import textwrap
+
+        ax.set_title("\n".join(textwrap.wrap("pairs: " + scope.split("; ")[0], 70)), fontsize="x-small")
     return _save(fig, path)
 
 
@@ -103,33 +192,27 @@ def learning_curves_figure(evals: pd.DataFrame, column: str = "normalised"):
     cols = min(n, 3)
     rows = int(np.ceil(n / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows + 0.4), squeeze=False)
-    colors = _colors(sorted(evals["variant"].unique()))
+    names = sorted(evals["variant"].unique())
+    colors, labels = _colors(names), {v: v for v in names}
+    stats = _stats(evals, column)
+    by_task = dict(iter(stats.groupby("task", sort=False)))
+    starts = (evals.dropna(subset=["online_start"]).groupby("task")["online_start"].unique()
+              if "online_start" in evals else {})
     for ax, task in zip(axes.ravel(), tasks):
-        sub = evals[evals["task"] == task]
-        for v, g in sub.groupby("variant"):
-            st = g.groupby("step")[column].agg(["mean", "std"]).reset_index()
-            half = 2 * st["std"].fillna(0)  # one seed: no spread to show
-            if len(st) == 1:
-                ax.errorbar(st["step"], st["mean"], yerr=half, fmt="o", ms=6, capsize=3, color=colors[v], label=v)
-            else:
-                ax.plot(st["step"], st["mean"], marker="o", ms=3, color=colors[v], label=v)
-                ax.fill_between(st["step"], st["mean"] - half, st["mean"] + half, color=colors[v], alpha=0.2)
-        if "online_start" in sub:  # offline-to-online runs: where the online phase starts (MAC-Flow Fig. 5)
-            for k, x in enumerate(sorted(sub["online_start"].dropna().unique())):
-                ax.axvline(x, color="grey", ls="--", lw=1, label="online phase starts" if k == 0 else None)
+        _curves(ax, by_task[task], colors, labels)
+        for k, x in enumerate(sorted(starts.get(task, ()))):  # offline-to-online runs: where the online phase starts
+            ax.axvline(x, color="grey", ls="--", lw=1, label="online phase starts" if k == 0 else None)
         ax.set_title(task, fontsize="small")
         ax.set_xlabel("gradient steps")
         ax.set_ylabel(column)
     for ax in axes.ravel()[n:]:
         ax.axis("off")
-    axes.ravel()[0].legend(fontsize="x-small")
-    fig.suptitle(f"{column}: {CURVE_BAND} (bars where a run has one evaluation)", fontsize="small")
-    fig.tight_layout()
+    _grid_layout(fig, axes, rows, f"{column}: {CURVE_BAND} (bars where a run has one evaluation)")
     return fig
 
 
 def learning_curves(evals: pd.DataFrame, path: Path, column: str = "normalised") -> Path:
-    return _save(learning_curves_figure(evals, column), path)
+    return _save(learning_curves_figure(evals, column), path, tight=False)
 
 
 def latency_vs_agents(lat: pd.DataFrame, path: Path) -> Path:
@@ -180,16 +263,21 @@ def distillation_diagnostics(evals: pd.DataFrame, path: Path) -> Path:
 
 
 def training_time(runs: pd.DataFrame, path: Path) -> Path:
-    """Training wall time per 1 000 gradient steps (all seeds of a run train together), per task."""
+    """Training wall time per 1 000 gradient steps (all seeds of a run train together), per task: a group of bars
+    per task, one bar per variant (the mean over its runs there)."""
     r = runs.dropna(subset=["train_time"]).copy()
     r["sec_per_1k"] = r["train_time"] / r["steps"] * 1000
     piv = r.pivot_table(index="task", columns="variant", values="sec_per_1k", aggfunc="mean")
     fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(piv)), 3.8))
-    piv.plot.bar(ax=ax, rot=30)
+    colors = _colors(list(piv.columns))
+    x = np.arange(len(piv))
+    width = 0.8 / max(len(piv.columns), 1)
+    for k, v in enumerate(piv.columns):
+        ax.bar(x - 0.4 + (k + 0.5) * width, piv[v].to_numpy(), width, color=colors[v], label=v)
+    ax.set_xticks(x, piv.index, rotation=30, ha="right")
     ax.set_ylabel("training seconds per 1k steps (all seeds)")
     ax.set_title("mean over runs; no interval (one timing per run)", fontsize="small")
-    ax.set_xlabel("")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", ncol=max(1, len(piv.columns) // 8))
     return _save(fig, path)
 
 
@@ -208,22 +296,13 @@ def variant_curves(evals: pd.DataFrame, path: Path, labels: dict, metrics: list,
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.7 * rows + 0.6), squeeze=False)
     colors = _colors(list(labels))
     for m, (column, ylabel) in enumerate(metrics):
+        have = evals.dropna(subset=[column]) if column in evals else evals.iloc[:0]
+        by_task = dict(iter(_stats(have, column).groupby("task", sort=False))) if not have.empty else {}
         for k, task in enumerate(tasks):
             ax = axes[m * per_metric + k // cols, k % cols]
-            sub = evals[evals["task"] == task]
-            last = sub["step"].max() if normalise_steps else 1
-            for v, label in labels.items():
-                g = sub[(sub["variant"] == v)]
-                if column not in g or g[column].isna().all():
-                    continue
-                st = g.groupby("step")[column].agg(["mean", "std"]).reset_index()
-                x = st["step"] / last
-                half = 2 * st["std"].fillna(0)
-                if len(st) == 1:
-                    ax.errorbar(x, st["mean"], yerr=half, fmt="o", ms=5, capsize=3, color=colors[v], label=label)
-                else:
-                    ax.plot(x, st["mean"], marker="o", ms=2.5, color=colors[v], label=label)
-                    ax.fill_between(x, st["mean"] - half, st["mean"] + half, color=colors[v], alpha=0.2)
+            last = evals.loc[evals["task"] == task, "step"].max() if normalise_steps else 1
+            if task in by_task:
+                _curves(ax, by_task[task], colors, labels, x_scale=last, ms=2.5)
             if online_start and task in online_start:
                 ax.axvline(online_start[task] / last, color="k", ls="--", lw=1, label="online fine-tuning starts")
             ax.set_title(task, fontsize="small")
@@ -232,10 +311,9 @@ def variant_curves(evals: pd.DataFrame, path: Path, labels: dict, metrics: list,
             ax.tick_params(labelsize="x-small")
         for k in range(len(tasks), per_metric * cols):
             axes[m * per_metric + k // cols, k % cols].axis("off")
-    axes[0, 0].legend(fontsize="x-small")
-    fig.suptitle(f"{title}\nshaded: {CURVE_BAND} (bars where a run has one evaluation)", fontsize="small")
-    fig.tight_layout()
-    return _save(fig, path)
+    _grid_layout(fig, axes, rows, f"{title}\nshaded: {CURVE_BAND} (bars where a run has one evaluation)",
+                 top_inches=0.8)
+    return _save(fig, path, tight=False)
 
 
 # ---- the games (MAC-Flow Figs. 13-16) --------------------------------------------------------------------

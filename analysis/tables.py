@@ -24,6 +24,7 @@ from analysis.score import caption
 from benchmarks.training.plan import PAPER_PROTOCOL
 
 DAGGER = "†"
+DDAGGER = "‡"  # a variant whose cells come from different revisions of its code
 
 
 @dataclasses.dataclass
@@ -34,6 +35,7 @@ class Cell:
     flagged: bool = False
     style: str = ""  # "best" | "second" | ""
     off_protocol: bool = False  # a run of the cell is not at the paper's protocol (marked †)
+    other_code: bool = False  # the variant's cells of this table come from several code revisions (marked ‡)
 
 
 @dataclasses.dataclass
@@ -85,8 +87,10 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
     pub_cols: dict = {}
     rows, footnotes = [], []
     flagged_runs, off_runs, scaled = set(), set(), {}
+    revisions: dict = {}  # variant -> code revision -> its tasks
+    # the rows of each cell, found once (filtering the whole frame per cell took seconds on a paper-sized store)
+    cells_of = dict(iter(f.groupby(["suite", "task_name", "variant"], sort=False))) if not f.empty else {}
     for suite, task_name in tasks:
-        sub = f[(f["suite"] == suite) & (f["task_name"] == task_name)]
         published = match(reference, suite, task_name) if reference is not None and value == "return" else None
         if published is not None and published_papers:
             published = published[published["paper"].isin(published_papers)]
@@ -97,19 +101,24 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
             scaled.setdefault(n, []).append(f"{suite}/{task_name}")
         cells = {}
         for v in variants:
-            vals = sub.loc[sub["variant"] == v, shown].dropna().to_numpy(np.float64) if shown in sub else []
+            mine = cells_of.get((suite, task_name, v))
+            vals = mine[shown].dropna().to_numpy(np.float64) if mine is not None and shown in mine else ()
             if len(vals):
-                flag = bool(sub.loc[sub["variant"] == v, "flagged"].any())
+                flag = bool(mine["flagged"].any())
                 cells[v] = Cell(float(vals.mean()), 2 * float(vals.std()), len(vals), flag)
                 if flag:
-                    co = sub.loc[sub["variant"] == v, "cost_overrides"].iloc[0] if "cost_overrides" in sub else ""
+                    co = mine["cost_overrides"].iloc[0] if "cost_overrides" in mine else ""
                     flagged_runs.add(f"{v} on {suite}/{task_name} ({co})")
-                mine = sub.loc[sub["variant"] == v].get("off_protocol", pd.Series(dtype=str))
-                off = [x for x in mine if isinstance(x, str) and x]
+                off = [x for x in mine.get("off_protocol", pd.Series(dtype=str)) if isinstance(x, str) and x]
                 if off:
                     cells[v].off_protocol = True
                     off_runs.add(f"{v} on {suite}/{task_name} ({off[0]})")
         _rank(cells)
+        for v in variants:
+            mine = cells_of.get((suite, task_name, v))
+            if v in cells and mine is not None and "code_revision" in mine:
+                revisions.setdefault(v, {}).setdefault(_rev(mine["code_revision"].iloc[0]), []).append(
+                    f"{suite}/{task_name}")
         if published is not None:
             for _, p in published.iterrows():
                 name = f"{p['label']} (paper)"
@@ -120,6 +129,11 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
                 cells[name] = Cell(float(p["mean"]), pm)
         rows.append(Row(suite, task_name + (" (normalised)" if norm else ""), cells))
     columns += list(pub_cols.values())
+    mixed = {v: revs for v, revs in revisions.items() if len(revs) > 1}
+    for r in rows:
+        for v in mixed:
+            if v in r.cells:
+                r.cells[v].other_code = True
     # suite averages
     out_rows = []
     for suite in dict.fromkeys(s for s, _ in tasks):
@@ -132,7 +146,8 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
             vals = [r.cells[c.name] for r in srows if c.name in r.cells]
             if len(vals) == len(srows):
                 avg[c.name] = Cell(float(np.mean([x.mean for x in vals])), None, 0, any(x.flagged for x in vals),
-                                   off_protocol=any(x.off_protocol for x in vals))
+                                   off_protocol=any(x.off_protocol for x in vals),
+                                   other_code=any(x.other_code for x in vals))
         _rank({k: v for k, v in avg.items() if not any(c.published and c.name == k for c in columns)})
         out_rows.append(Row(suite, f"{suite} average", avg, average=True))
     presets = _preset_footnote(f, variants, tasks)
@@ -144,15 +159,13 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
     if off_runs:
         footnotes.append(f"{DAGGER} not at the paper's protocol (`bench run --protocol {PAPER_PROTOCOL}`): "
                          + "; ".join(sorted(off_runs)))
-    if selection is not None and not selection.empty:
-        from analysis.select import footnote
-
-        shown = selection.choices[selection.choices["variant"].isin(variants)]
-        if not shown.empty:
-            footnotes.append(footnote(shown))
-    data = _dataset_footnote(f, tasks)
-    if data:
-        footnotes.append("rows TASK@DATA: trained on a dataset given with `bench run --dataset`: " + data)
+        for v in variants:
+            mine = cells_of.get((suite, task_name, v))
+            if v in cells and mine is not None and "code_revision" in mine:
+                revisions.setdefault(v, {}).setdefault(_rev(mine["code_revision"].iloc[0]), []).append(
+                    f"{suite}/{task_name}")
+        if published is not None:
+            for _, p in published.iterrows():
     if pub_cols:
         srcs = sorted({c.source for c in pub_cols.values()})
         footnotes.append("(paper) columns: published numbers, mean +- 2 std (VGM2P's +- std doubled), from " + "; ".join(srcs))
@@ -188,6 +201,10 @@ def _preset_footnote(f: pd.DataFrame, variants, tasks) -> str:
     return " | ".join(parts)
 
 
+def _rev(x) -> str:
+    return str(x)[:8] if isinstance(x, str) and x else "not recorded"
+
+
 def _rank(cells: dict) -> None:
     means = sorted({round(c.mean, 9) for c in cells.values() if np.isfinite(c.mean)}, reverse=True)
     for c in cells.values():
@@ -217,7 +234,8 @@ def to_markdown(t: ResultTable) -> str:
                 continue
             s = _fmt(cell, t.decimals, " ± ")
             s = f"**{s}**" if cell.style == "best" else f"<ins>{s}</ins>" if cell.style == "second" else s
-            out.append(s + (" \\*" if cell.flagged else "") + (f" {DAGGER}" if cell.off_protocol else ""))
+            out.append(s + (" \\*" if cell.flagged else "") + (f" {DAGGER}" if cell.off_protocol else "")
+                       + (f" {DDAGGER}" if cell.other_code else ""))
         lines.append("| " + " | ".join(out) + " |")
     lines += [""] + [f"{n}  " for n in t.footnotes]
     return "\n".join(lines) + "\n"
@@ -246,7 +264,8 @@ def to_latex(t: ResultTable) -> str:
                 continue
             s = _fmt(cell, t.decimals, " $\\pm$ ")
             s = f"\\textbf{{{s}}}" if cell.style == "best" else f"\\underline{{{s}}}" if cell.style == "second" else s
-            out.append(s + ("$^*$" if cell.flagged else "") + ("$^\\dagger$" if cell.off_protocol else ""))
+            out.append(s + ("$^*$" if cell.flagged else "") + ("$^\\dagger$" if cell.off_protocol else "")
+                       + ("$^\\ddagger$" if cell.other_code else ""))
         lines.append(" & ".join(out) + " \\\\")
         if r.average and i < len(t.rows) - 1:
             lines.append("\\midrule")
@@ -279,6 +298,8 @@ def to_html(t: ResultTable, table_class: str = "results") -> str:
                 s += '<sup class="flag" title="cost-defining settings overridden">*</sup>'
             if cell.off_protocol:
                 s += f'<sup class="flag" title="not at the paper\'s protocol">{DAGGER}</sup>'
+            if cell.other_code:
+                s += f'<sup class="flag" title="different revisions of this variant\'s code">{DDAGGER}</sup>'
             tds.append(f'<td class="{cls}">{s}</td>')
         out.append(f'<tr class="{"average" if r.average else "task"}">' + "".join(tds) + "</tr>")
     out.append("</tbody></table>")

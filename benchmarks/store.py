@@ -11,19 +11,27 @@ results/runs/<run_id>/
   error.txt       the traceback of a failed run (atomic as well)
   ckpt/           orbax checkpoints (the latest kept), so a killed run resumes
   node.json       where the job ran: ``hostname``, ``node_id`` (Ray node id; null with --no-ray),
-                  ``node_ip``, ``pid`` of the latest attempt, and ``attempts``: one entry per start of the
-                  job with the same fields plus ``started``, ``resumed_from_step`` (checkpoint step it
-                  resumed from, 0 for a fresh start), ``ended`` and ``status`` (done / failed; an attempt
-                  without ``ended`` was killed). Written atomically.
+                  ``node_ip``, ``pid``, ``device`` (what its JAX trained on, e.g. cpu, gpu:NVIDIA H100),
+                  ``gpu_ids`` (the GPUs Ray gave it) and ``cuda_visible_devices`` of the latest attempt, and
+                  ``attempts``: one entry per start of the job with the same fields plus ``gpus`` (the GPU
+                  share asked for), ``started``, ``resumed_from_step`` (checkpoint step it resumed from, 0 for
+                  a fresh start), ``ended`` and ``status`` (done / failed; an attempt without ``ended`` was
+                  killed). Written atomically.
   .lock           an advisory lock (fcntl) held while a job runs, so two workers (two ``bench run`` of
                   the same command, or an orphaned worker of a killed one) never write one run at once.
 results/runs/latency/<algo>__<label>__<device>.json
                   one ``bench latency`` record per algorithm, task/agent count and device (a new
                   measurement replaces the old one)
 results/runs/report/
-                  what ``bench report`` writes
+                  what ``bench report`` writes (the whole store)
+results/runs/report/last-run/
+                  the report ``bench run`` writes at its end, of the runs that command covered only
 results/runs/reproduce/<run_id>/
                   the default store of ``bench reproduce <run_id>`` (a results root of its own)
+results/runs/superseded/<run_id>/<n>/
+                  a run made by code or data that changed since, moved aside (spec, metrics, final, error,
+                  checkpoints; ``superseded.json`` says why and when) when ``bench run`` trains it again: the
+                  n-th result the run id had, never deleted
 
 The run id is a hash of the run's inputs, so the same command finds its earlier run. Run directories
 are the only sub-directories with a spec.json, so latency/ and report/ never look like runs.
@@ -46,7 +54,9 @@ from algorithms.errors import BenchError
 DEFAULT_RESULTS = "results/runs"
 LATENCY_DIR = "latency"
 REPORT_DIR = "report"
+LAST_RUN_DIR = "last-run"  # inside REPORT_DIR
 REPRODUCE_DIR = "reproduce"
+SUPERSEDED_DIR = "superseded"
 
 
 def results_root(path: str | os.PathLike | None = None) -> Path:
@@ -76,8 +86,10 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_text(path, json.dumps(strict(obj), indent=2, sort_keys=True, default=_jsonable, allow_nan=False)
+def atomic_write_json(path: Path, obj, indent: int | None = 2) -> None:
+    """``obj`` as strict JSON (``strict``: NaN and infinities as null), written atomically; ``indent=None`` writes
+    it compact (json's C encoder only runs then: ten times faster for large exports)."""
+    atomic_write_text(path, json.dumps(strict(obj), indent=indent, sort_keys=True, default=_jsonable, allow_nan=False)
                       + "\n")
 
 
@@ -152,10 +164,17 @@ class Run:
 
     def metrics(self) -> list[dict]:
         """Rows of metrics.jsonl; a torn last line (crash mid-write) is ignored."""
-        if not self.metrics_path.exists():
+        try:
+            text = self.metrics_path.read_text()
+        except FileNotFoundError:
             return []
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        try:  # one parse for the whole file (a run of the paper's protocol has over a hundred rows)
+            return json.loads("[" + ",".join(lines) + "]")
+        except json.JSONDecodeError:
+            pass
         rows = []
-        for line in self.metrics_path.read_text().splitlines():
+        for line in lines:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
@@ -199,6 +218,21 @@ class Run:
             p.unlink(missing_ok=True)
         shutil.rmtree(self.ckpt_dir, ignore_errors=True)
 
+    def supersede(self, why: str) -> Path:
+        """Move this run's result (spec, metrics, final, error, checkpoints) to ``superseded/<id>/<n>/`` with a
+        ``superseded.json`` saying ``why``, so the run id can be trained again; node.json (every attempt of the
+        id) and the lock stay. Returns where the old result went."""
+        parent = self.root / SUPERSEDED_DIR / self.id
+        parent.mkdir(parents=True, exist_ok=True)
+        n = 1 + max((int(p.name) for p in parent.iterdir() if p.name.isdigit()), default=0)
+        dest = parent / str(n)
+        dest.mkdir()
+        for p in (self.spec_path, self.metrics_path, self.final_path, self.error_path, self.ckpt_dir):
+            if p.exists():
+                os.replace(p, dest / p.name)
+        atomic_write_json(dest / "superseded.json", {"run_id": self.id, "why": why, "moved": time.time()})
+        return dest
+
     def checkpoint_step(self) -> int:
         """The latest finished orbax checkpoint step (0 if none); orbax's tmp dirs do not count."""
         if not self.ckpt_dir.is_dir():
@@ -224,7 +258,8 @@ class Run:
             attempts.append({**node, "started": time.time(), **fields})
         else:
             attempts[-1].update(fields, ended=time.time())
-        doc.update({k: attempts[-1].get(k) for k in ("hostname", "node_id", "node_ip", "pid")})
+        doc.update({k: attempts[-1].get(k) for k in ("hostname", "node_id", "node_ip", "pid", "device", "gpu_ids",
+                                                     "cuda_visible_devices") if k in attempts[-1]})
         atomic_write_json(self.node_path, doc)
 
     def lock(self) -> "RunLock":
@@ -253,10 +288,12 @@ class RunLock:
 
 
 def runs(root: Path | str | None = None) -> list[Run]:
+    """Every run directory under ``root`` (the sub-directories with a spec.json), in name order."""
     root = results_root(root)
     if not root.exists():
         return []
-    return [Run(root, p.name) for p in sorted(root.iterdir()) if (p / "spec.json").exists()]
+    names = sorted(e.name for e in os.scandir(root) if e.is_dir())
+    return [Run(root, n) for n in names if os.path.exists(os.path.join(root, n, "spec.json"))]
 
 
 # ---- latency records (bench latency) -------------------------------------------------------------------
@@ -293,3 +330,8 @@ def reproduce_dir(root, rid: str) -> Path:
 def report_dir(root=None) -> Path:
     """Where ``bench report`` writes by default."""
     return results_root(root) / REPORT_DIR
+
+
+def last_run_report_dir(root=None) -> Path:
+    """Where ``bench run`` writes the report of its own runs (never over the store's whole report)."""
+    return report_dir(root) / LAST_RUN_DIR

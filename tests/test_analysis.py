@@ -78,20 +78,94 @@ def test_aggregates_agree_with_rliable_called_directly(tmp_path):
         cols = [100 * (truth[(a, t)] - REFS[t][0]) / (REFS[t][1] - REFS[t][0]) / 100 for t in m.tasks]
         direct[a] = np.stack(cols, axis=1)  # runs (seeds) x tasks
         np.testing.assert_allclose(m.scores[a], direct[a])
-    fn = lambda x: np.array([metrics.aggregate_median(x), metrics.aggregate_iqm(x), metrics.aggregate_mean(x),
-                             metrics.aggregate_optimality_gap(x)])
+    # the points are rliable's exactly; the intervals come from another random stream, so they agree within
+    # Monte-Carlo error (mc_tol)
     np.random.seed(3)  # rliable's stratified bootstrap draws from numpy's global generator
-    p_ref, ci_ref = rly.get_interval_estimates(direct, fn, reps=300, random_state=np.random.RandomState(3))
-    df = aggregate.aggregates(m.scores, reps=300, seed=3)
+    p_ref, ci_ref = rly.get_interval_estimates(direct, aggregate.aggregate_func, reps=500,
+                                               random_state=np.random.RandomState(3))
+    df = aggregate.aggregates(m.scores, reps=2000, seed=3)
     for a in direct:
         row = df[df.variant == a].iloc[0]
         for i, name in enumerate(aggregate.METRICS):
-            assert row[name] == pytest.approx(p_ref[a][i])
-            assert row[f"{name} lo"] == pytest.approx(ci_ref[a][0, i])
-            assert row[f"{name} hi"] == pytest.approx(ci_ref[a][1, i])
+            assert row[name] == pytest.approx(p_ref[a][i], abs=1e-12)
+            assert row[f"{name} lo"] == pytest.approx(ci_ref[a][0, i], abs=mc_tol(500))
+            assert row[f"{name} hi"] == pytest.approx(ci_ref[a][1, i], abs=mc_tol(500))
     assert df.iloc[0]["variant"] == "bc"  # the better-scoring fixture ranks first by IQM
-    poi = aggregate.probability_of_improvement(m.scores, [("bc", "macflow")], reps=200)
-    assert poi.iloc[0]["P(X>Y)"] == pytest.approx(metrics.probability_of_improvement(direct["bc"], direct["macflow"]))
+
+
+def mc_tol(ref_reps: int, reps: int = 2000) -> float:
+    """How far two bootstrap interval endpoints on these small cases may differ by Monte-Carlo error alone.
+
+    An endpoint's standard deviation is about 0.29 / sqrt(resamples) here (0.0065 at 2000, measured over 30
+    seeds of the aggregates and of P(X > Y)); two independent bootstraps differ by more than 3.3 standard
+    deviations of their difference with probability below 0.1%: 0.03 for 2000 against 2000, 0.048 for 2000
+    against rliable's 500."""
+    return 3.3 * 0.29 * (1 / reps + 1 / ref_reps) ** 0.5
+
+
+POI_SCORES = {"a": np.random.default_rng(5).uniform(0.0, 1.0, (5, 3)),
+              "b": np.random.default_rng(6).uniform(0.2, 1.2, (5, 3)),
+              "c": np.round(np.random.default_rng(7).uniform(0.0, 1.0, (4, 3)), 1), "d": np.full((4, 3), 0.5)}
+
+
+def _rliable_poi_interval(x, y, reps):
+    from rliable import library as rly
+    from rliable import metrics
+
+    np.random.seed(0)
+    _, ci = rly.get_interval_estimates({"p": (POI_SCORES[x], POI_SCORES[y])}, metrics.probability_of_improvement,
+                                       reps=reps, random_state=np.random.RandomState(0))
+    return ci["p"]
+
+
+def test_probability_of_improvement_is_rliables_statistic_for_all_resamples_at_once():
+    """P(X > Y): the same point estimate as rliable's per-pair scipy loop for every ordered pair, on scores with
+    ties and unequal run counts; a pair's two directions add up to one; intervals within Monte-Carlo error of
+    rliable's bootstrap (one pair here at rliable's 500 resamples; more in the slow test)."""
+    from rliable import metrics
+
+    from analysis import aggregate
+
+    got = aggregate.probability_of_improvement(POI_SCORES, reps=2000, seed=1).set_index(["x", "y"])
+    assert len(got) == 12
+    for (x, y), r in got.iterrows():
+        assert r["P(X>Y)"] == pytest.approx(metrics.probability_of_improvement(POI_SCORES[x], POI_SCORES[y]),
+                                            abs=1e-12)
+        assert r["P(X>Y)"] + got.loc[(y, x), "P(X>Y)"] == pytest.approx(1.0)
+        assert r["lo"] <= r["P(X>Y)"] <= r["hi"]
+    lo, hi = _rliable_poi_interval("b", "a", 500)
+    assert got.loc[("b", "a"), "lo"] == pytest.approx(lo, abs=mc_tol(500))
+    assert got.loc[("b", "a"), "hi"] == pytest.approx(hi, abs=mc_tol(500))
+    # ties count one half: counted as wins, d (all 0.5) against c (values rounded to 0.1) would score 1/24 more
+    as_wins = (POI_SCORES["d"][:, None, :] >= POI_SCORES["c"][None, :, :]).mean(axis=(0, 1)).mean()
+    assert as_wins - got.loc[("d", "c"), "P(X>Y)"] == pytest.approx(1 / 24)
+
+
+@pytest.mark.slow
+def test_probability_of_improvement_intervals_match_rliable_at_2000_resamples():
+    from analysis import aggregate
+
+    got = aggregate.probability_of_improvement(POI_SCORES, reps=2000, seed=1).set_index(["x", "y"])
+    # (c against the constant d takes a few values only: its endpoints jump between them, not compared here)
+    for x, y in (("b", "a"), ("a", "c"), ("c", "b")):
+        lo, hi = _rliable_poi_interval(x, y, 2000)
+        assert got.loc[(x, y), "lo"] == pytest.approx(lo, abs=mc_tol(2000))
+        assert got.loc[(x, y), "hi"] == pytest.approx(hi, abs=mc_tol(2000))
+
+
+def test_performance_profiles_agree_with_rliable():
+    from rliable import library as rly
+
+    from analysis import aggregate
+
+    scores = {"a": np.random.default_rng(2).uniform(0.0, 1.0, (5, 3))}
+    taus, prof, cis = aggregate.performance_profiles(scores, reps=2000)
+    np.random.seed(0)
+    ref, ref_cis = rly.create_performance_profile(scores, taus, reps=500)
+    np.testing.assert_allclose(prof["a"], ref["a"], atol=1e-12)
+    # a profile takes the values k / (runs x tasks): Monte-Carlo error moves an endpoint by at most one such step
+    # (measured over 6 seeds of rliable's 500 resamples)
+    np.testing.assert_allclose(cis["a"], ref_cis["a"], atol=1 / scores["a"].size + 1e-9)
 
 
 def test_adding_an_algorithm_does_not_change_other_normalised_scores(tmp_path):
@@ -244,22 +318,31 @@ def test_marl_eval_export(tmp_path):
     assert not marl_eval.check({"games": {"xor": raw["games"]["xor"]}})
 
 
-def test_the_end_of_bench_run_reports_what_it_ran(tmp_path, capsys):
+def test_the_end_of_bench_run_reports_its_runs_without_replacing_the_stores_report(tmp_path, capsys):
     import benchmarks.cli.run as cli
-    from analysis.report import report_after_run
+    from analysis.report import report_after_run, write_report
 
     import inspect
 
     assert "report_after_run(root" in inspect.getsource(cli.cmd_run)  # bench run ends with this call
     root = tmp_path / "runs"
-    ran = write_run(root, "macflow", "games/xor", [0.5, 0.6])
-    write_run(root, "bc", "games/xor", [0.1, 0.2])  # an older run the command did not touch
-    path = report_after_run(root, [ran])
-    assert path == root / "report" / "report.md"
+    ids = [write_run(root, algo, task, [0.2 + 0.1 * k, 0.3 + 0.1 * k], steps=100 + k)
+           for k, (algo, task) in enumerate((a, t) for a in ("macflow", "bc", "flowbc")
+                                            for t in ("games/xor", "games/coordination", "games/landmarks",
+                                                      "smacv1/3m-Good"))]
+    assert len(set(ids)) == 12
+    store = write_report(root, reps=100)  # `bench report`: the whole store
+    text = store.read_text()
+    assert "runs: 12 (12 finished)" in text and "**Scope: every run in the store (12).**" in text
+    path = report_after_run(root, ids[:4])  # the end of a `bench run` of 4 of them
+    assert path == root / "report" / "last-run" / "report.md"
+    assert store.read_text() == text  # the store's report is not replaced
+    mine = path.read_text()
+    assert mine.splitlines()[2].startswith("**Scope: the 4 run(s) of the last `bench run` (of 12 in the store)")
+    assert "runs: 4 (4 finished)" in mine and "| bc |" not in mine
+    assert "Scope: the 4 run(s) of the last `bench run`" in (path.parent / "leaderboard.html").read_text()
     out = capsys.readouterr().out
-    assert f"report: {path.resolve()}" in out and "leaderboard.html" in out
-    text = path.read_text()
-    assert "runs: 1 (1 finished)" in text and "macflow" in text and "| bc |" not in text
+    assert f"report of this command's runs: {path.resolve()}" in out and "all 12 runs of the store: `bench report" in out
 
 
 def test_every_paper_task_of_the_harness_finds_its_published_row():

@@ -28,6 +28,22 @@ def test_doctor_reports_suites_devices_and_directories(monkeypatch, tmp_path, ca
     assert "smacv1     unavailable: " in out and "games      ok" in out and "devices:" in out
 
 
+def test_doctor_says_what_a_gpu_run_needs(monkeypatch, tmp_path, capsys):
+    """On this CPU machine: no GPU, the install line; with an NVIDIA GPU that JAX does not see: a warning."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "GPUs           none found (no nvidia-smi on PATH); CUDA build of JAX: not installed" in out
+    assert 'A GPU run needs the CUDA build of JAX on every GPU node (pip install -e ".[gpu]"' in out
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)'\n")
+    smi.chmod(0o755)
+    assert main(["doctor", "--json"]) == 0
+    gpu = json.loads(capsys.readouterr().out)["gpu"]
+    assert gpu["nvidia_gpus"] == ["GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)"] and not gpu["gpu_ready"]
+    assert gpu["advice"].startswith("WARNING: this machine has 1 NVIDIA GPU(s) but JAX sees only cpu: install")
+
+
 def test_doctor_sees_downloaded_data_and_missing_data_only(monkeypatch, tmp_path, capsys):
     from benchmarks.data import catalogue
     from benchmarks.envs import smac

@@ -14,11 +14,12 @@ from benchmarks.store import Run
 REFS = (0.0, 100.0)
 
 
-def _run(root, algo, task, variant_over=None, steps=100, q=True, phases=None, seeds=(0, 1, 2)):
+def _run(root, algo, task, variant_over=None, steps=100, q=True, phases=None, seeds=(0, 1, 2), online=0):
     over = variant_over or {}
-    rid = f"{algo}-{task.replace('/', '-')}-{hashlib.sha1(json.dumps(over, sort_keys=True).encode()).hexdigest()[:10]}"
+    key = json.dumps([over, online], sort_keys=True)
+    rid = f"{algo}-{task.replace('/', '-')}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
     run = Run(root, rid)
-    run.start({"algo": algo, "task": task, "seeds": list(seeds), "steps": steps, "run_id": rid,
+    run.start({"algo": algo, "task": task, "seeds": list(seeds), "steps": steps, "run_id": rid, "online_steps": online,
                "suite": task.split("/")[0], "task_name": task.split("/")[1], "overrides": over,
                "cost_overrides": {}, "cost": {"nfe": 1}, "refs": list(REFS), "harness_version": "0.1.0",
                "preset": [], "protocol": "macflow-paper", "eval_every": 50, "eval_episodes": 10})
@@ -85,7 +86,10 @@ def test_ablation_figures_from_variant_runs(tmp_path):
         _run(tmp_path, "macflow", task, {"critic": "central"})
     _run(tmp_path, "mafql", "mpe/spread-medium")
     _run(tmp_path, "macql", "mpe/spread-expert", phases=lambda s: "offline" if s <= 50 else "online")
-    _run(tmp_path, "macflow", "mpe/spread-expert", phases=lambda s: "offline" if s <= 50 else "online")
+    # a fine-tuned run as `bench run --online-steps` stores it (variant macflow[online=500000]), beside its parent
+    _run(tmp_path, "macflow", "mpe/spread-expert", phases=lambda s: "offline" if s <= 50 else "online",
+         online=500_000)
+    _run(tmp_path, "macflow", "mpe/spread-expert", phases=lambda s: "offline")
     out = tmp_path / "out"
     index = write_figures(tmp_path, out, reps=100).read_text()
     items = _check_every_item(index, out)

@@ -122,10 +122,10 @@ def test_latency_step_fills_the_reports_score_vs_latency_figure(tmp_path, capsys
     rec = json.loads(record.read_text())
     assert rec["name"] == "bc" and rec["label"] == "games/landmarks" and not rec["cost_overrides"]
     assert 3 <= rec["repeats"] <= 30 and rec["config"]["hidden"] == [512, 512, 512, 512]
-    report = (root / "report" / "report.md").read_text()
+    report = (root / "report" / "last-run" / "report.md").read_text()  # the report of the command's own runs
     assert "![score_vs_latency](figures/score_vs_latency.png)" in report
-    assert (root / "report" / "figures" / "score_vs_latency.png").stat().st_size > 0
-    board = json.loads((root / "report" / "leaderboard.json").read_text())
+    assert (root / "report" / "last-run" / "figures" / "score_vs_latency.png").stat().st_size > 0
+    board = json.loads((root / "report" / "last-run" / "leaderboard.json").read_text())
     assert board["latency"], board  # the leaderboard's latency column has a value
     # the next `bench run` finds the record and times nothing again (a repeated default stays instant)
     from benchmarks.perf.latency import quick

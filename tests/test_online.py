@@ -200,7 +200,7 @@ def test_bench_run_fine_tunes_macflow_and_macql_and_the_report_shows_both_phases
     for algo, g in ev.groupby("algo"):
         assert sorted(g["step"]) == [20, 40, 60, 80], algo
         assert list(g.sort_values("step")["phase"]) == ["offline", "offline", "online", "online"], algo
-    assert (root / "report" / "figures" / "learning_curves.png").exists()
+    assert (root / "report" / "last-run" / "figures" / "learning_curves.png").exists()
     collect._MEMORY.clear()
 
 

@@ -1,6 +1,8 @@
 """``bench doctor``: what can run on this machine, and what to do about what cannot.
 
-Reports the JAX version, backend and devices; the data, results and compilation-cache directories
+Reports the JAX version, backend and devices, and what a GPU run needs (the NVIDIA GPUs nvidia-smi lists, whether
+the CUDA build of JAX is installed, and a warning when the machine has GPUs JAX does not see); the data, results
+and compilation-cache directories
 (and whether they are writable); key package versions; every suite with ``ok`` or the fix its
 ``available()`` names (missing package, StarCraft II / SC2PATH, missing data); and which downloadable
 og-marl datasets are present.
@@ -61,6 +63,41 @@ def _version(dist: str):
         return None
 
 
+CUDA_PLUGINS = ("jax-cuda12-plugin", "jax-cuda12-pjrt")  # what `pip install -e ".[gpu]"` (jax[cuda12]) adds
+
+
+def gpu_report(jax) -> dict:
+    """The GPUs of this machine (nvidia-smi -L), the CUDA build of JAX, what JAX sees, and the advice line."""
+    import shutil
+    import subprocess
+
+    from benchmarks.training.runner import GPU_INSTALL
+
+    smi = shutil.which("nvidia-smi")
+    gpus = []
+    if smi:
+        try:
+            out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20)
+            gpus = [ln.strip() for ln in out.stdout.splitlines() if ln.strip().startswith("GPU ")]
+        except (OSError, subprocess.SubprocessError):
+            pass
+    plugin = {d: _version(d) for d in CUDA_PLUGINS if _version(d)}
+    backend = jax.default_backend()
+    if gpus and backend != "gpu":
+        verdict = (f"WARNING: this machine has {len(gpus)} NVIDIA GPU(s) but JAX sees only {backend}: "
+                   + ("the CUDA build of JAX is installed but cannot use them (driver or CUDA_VISIBLE_DEVICES?)"
+                      if plugin else f"install the CUDA build of JAX: {GPU_INSTALL}"))
+    elif backend == "gpu":
+        verdict = "JAX trains on the GPU here; bench run gives each job a GPU share on a cluster with GPUs"
+    else:
+        verdict = (f"no GPU here: bench run trains on the CPU. A GPU run needs the CUDA build of JAX on every GPU "
+                   f"node ({GPU_INSTALL}); bench run then gives each job a share of a GPU by default "
+                   f"(docs/cluster.md); --gpus-per-job 0 keeps a run on the CPU")
+    return {"nvidia_smi": smi, "nvidia_gpus": gpus, "cuda_jax": plugin or None,
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "jax_backend": backend,
+            "gpu_ready": backend == "gpu", "advice": verdict}
+
+
 def report(check_sc2: bool = False) -> dict:
     import jax
 
@@ -99,6 +136,7 @@ def report(check_sc2: bool = False) -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "jax": {"version": jax.__version__, "backend": jax.default_backend(), "devices": devices},
+        "gpu": gpu_report(jax),
         "directories": {
             "data": {"path": str(data), "set_by": "BENCH_DATA" if os.environ.get("BENCH_DATA") else "default",
                      "status": _writable(data)},
@@ -124,6 +162,13 @@ def cmd_doctor(args) -> int:
     j = rep["jax"]
     print(f"python {rep['python']} on {rep['platform']}")
     print(f"jax {j['version']}, backend {j['backend']}, devices: {', '.join(j['devices'])}")
+    g = rep["gpu"]
+    print(f"{'GPUs':14s} " + (f"{len(g['nvidia_gpus'])} NVIDIA GPU(s) (nvidia-smi)" if g["nvidia_gpus"] else
+                              "none found" + ("" if g["nvidia_smi"] else " (no nvidia-smi on PATH)"))
+          + "; CUDA build of JAX: " + (", ".join(f"{k} {v}" for k, v in g["cuda_jax"].items()) if g["cuda_jax"]
+                                      else "not installed")
+          + (f"; CUDA_VISIBLE_DEVICES={g['cuda_visible_devices']!r}" if g["cuda_visible_devices"] is not None else ""))
+    print(f"{'':14s} {g['advice']}")
     for k, d in rep["directories"].items():
         extra = f" (from {d['set_by']})" if "set_by" in d else ""
         print(f"{k + ' dir':14s} {d['path']}{extra}: {d['status']}")

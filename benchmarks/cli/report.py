@@ -20,7 +20,7 @@ def add_report(sub):
                                    "the leaderboard page and the marl-eval JSON export. Missing or failed runs are "
                                    "listed, not fatal; a store that does not exist or holds no runs is an error. "
                                    "docs/reports.md defines every number the report shows.",
-                       epilog="examples:\n  bench report\n  bench report --score last-3\n  bench report --select best-config\n"
+                       epilog="examples:\n  bench report\n  bench report --score last-3\n  bench report --select best-config\n  bench report --poi macflow\n"
                               "  bench report --results /data/runs --out site/\n"
                               "  bench report --json | jq '.leaderboard.aggregates'",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -34,6 +34,10 @@ def add_report(sub):
                    help="best-config: show each `bench run --sweep` as one tuned column per algorithm (per dataset, "
                         "the configuration with the best mean return), every caption naming the rule and the tuning "
                         "budget (configurations x evaluation episodes); default: every configuration its own column")
+    p.add_argument("--poi", metavar="PAIRS", default=None,
+                   help="which pairs get a probability of improvement: 'all' (every ordered pair), a variant (it "
+                        "against each other one) or X:Y,X:Z; default: every pair up to 5 variants, else the "
+                        "highest-IQM variant against each other one")
     add_json_option(p, "one object: where the report went and the leaderboard's contents (aggregates, finals, "
                        "latency, problems)")
     p.set_defaults(func=cmd_report)
@@ -49,7 +53,8 @@ def cmd_report(args) -> int:
 
     rule = parse(args.score)
     check_store(args.results)
-    path = write_report(args.results, args.out, args.reps, score=rule, select=parse_selection(args.select))
+    path = write_report(args.results, args.out, args.reps, score=rule, select=parse_selection(args.select),
+                        poi=args.poi)
     board = path.parent / "leaderboard.json"
     if args.json:  # leaderboard.json is the report's machine-readable summary; add where the files are
         import json

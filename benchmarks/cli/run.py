@@ -259,8 +259,10 @@ def add_run_options(p) -> None:
     g.add_argument("--address", help="join this running Ray cluster (HOST:PORT of the head, or 'auto'); default: "
                                      "start one on this machine for the command")
     g.add_argument("--cpus-per-job", type=float, default=1.0, help="Ray CPUs per job (default 1)")
-    g.add_argument("--gpus-per-job", type=float, default=0.0,
-                   help="Ray GPUs per job; fractions share a GPU, e.g. 0.25 (default 0: CPU)")
+    g.add_argument("--gpus-per-job", type=float, default=None,
+                   help="Ray GPUs per job; fractions share a GPU, e.g. 0.25; 0 trains on the CPU with the GPUs hidden "
+                        "from the jobs (default: on a cluster with GPUs, a share that spreads the jobs over every "
+                        "GPU, at most 4 per GPU and what fits in its memory; docs/cluster.md)")
     g.add_argument("--max-retries", type=int, default=2,
                    help="restarts of a job whose worker process died (it resumes from its checkpoint; default 2)")
     g.add_argument("--split-seeds", action="store_true",

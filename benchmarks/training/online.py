@@ -60,6 +60,7 @@ from benchmarks.store import Run, results_root
 from benchmarks.training.plan import RunConfig
 from benchmarks.training.train import (Evaluator, Job, Progress, _check_finite, _checkpoints, _failures_recorded,
                                        _finish, _note_resumed_provenance, init_states, load_data, sample_batch,
+                                       settle_stored, stored_verdict,
                                        training_keys, train as train_offline)
 
 FIELDS = ("obs", "actions", "reward", "next_obs", "terminal", "legal", "next_legal", "state", "next_state")
@@ -409,7 +410,8 @@ def train(cfg: RunConfig, results=None, progress: Optional[Progress] = None, res
     if not cfg.online_steps:
         return train_offline(cfg, results, progress, resume, expect_data)
     job = Job.resolve(cfg, results)
-    if resume and job.run.finished:
+    stale = stored_verdict(job, resume)
+    if resume and job.run.finished and not stale[0]:
         return job.run.final()
     total = cfg.total_steps
     parent_cfg = cfg.parent()
@@ -422,6 +424,9 @@ def train(cfg: RunConfig, results=None, progress: Optional[Progress] = None, res
     spec = job.spec_record(ds)
     spec.update(online={**cfg.online_settings(), "buffer_capacity": capacity(cfg),
                         "warmup_env_steps": warmup_iterations(cfg)}, parent_run_id=parent.id)
+    reused = settle_stored(job, stale, spec)
+    if reused is not None:
+        return reused
     _note_resumed_provenance(job.run, spec["provenance"])
     job.run.start(spec)
     # the offline phase's curve, from the parent: one curve per algorithm for both phases

@@ -316,6 +316,11 @@ def plan_jobs(args, notices: list | None = None) -> list[RunConfig]:
     seeds = int_list(args.seeds)
     if not seeds:
         raise BenchError("--seeds is empty; give at least one seed, e.g. --seeds 0")
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise BenchError(f"--seeds {args.seeds} lists seed {', '.join(map(str, twice))} more than once; each seed is "
+                         f"one independent run of the results, so give each once (e.g. --seeds "
+                         f"{','.join(map(str, dict.fromkeys(seeds)))})")
     for v, name in ((args.steps, "--steps"), (args.eval_every, "--eval-every"), (args.eval_episodes, "--eval-episodes"),
                     (args.batch_size, "--batch-size")):
         if v is not None and v <= 0:

@@ -46,8 +46,9 @@ def recorded_config(spec: dict) -> RunConfig:
                      **{k: spec[k] for k in RunConfig.ONLINE_FIELDS if k in spec})  # a fine-tuned run's settings
 
 
-def here(suite: str) -> dict:
-    """The provenance of this machine and checkout, without a dataset (compared before training)."""
+def here(suite: str, cfg: RunConfig | None = None) -> dict:
+    """The provenance of this machine and checkout, without a dataset (compared before training); with ``cfg``,
+    the revision of the code that would train it."""
     import sys
 
     pkgs = provenance.CORE_PACKAGES + tuple(provenance.SUITE_PACKAGES.get(suite, ()))
@@ -55,6 +56,10 @@ def here(suite: str) -> dict:
            "packages": provenance.package_versions(pkgs), "machine": provenance.machine()}
     if suite in ("smacv1", "smacv2"):
         out["sc2_build"] = provenance.sc2_build()
+    if cfg is not None:
+        from benchmarks.tasks import get_task
+
+        out["revision"] = provenance.revision(cfg.algo, get_task(cfg.task), online=bool(cfg.online_steps))
     return out
 
 
@@ -89,7 +94,8 @@ def reproduce(run_id: str, results=None, into=None, warn=print, progress=None) -
         warn(f"run {run_id} was recorded before provenance existed: versions, device and data cannot be compared")
     else:
         recorded_here = {k: v for k, v in prov.items() if k != "dataset"}
-        warnings = provenance.differences(recorded_here, here(spec.get("suite") or cfg.task.split("/")[0]))
+        warnings = provenance.differences(recorded_here, here(spec.get("suite") or cfg.task.split("/")[0],
+                                                              cfg if "revision" in prov else None))
         for field, a, b in warnings:
             warn(f"warning: {field} differs: recorded {a}, here {b}")
     expect = ((prov or {}).get("dataset") or {}).get("sha256")

@@ -11,9 +11,21 @@ Ray (``ray[default]``):
     dashboard) and stops it at its end; ``--address HOST:PORT`` (or ``auto``) joins a running cluster
     instead. On a cluster the results directory must be a path every node sees (a shared filesystem);
     a job that cannot see it fails with a message saying so.
-  * ``--cpus-per-job`` / ``--gpus-per-job`` (fractions allowed, so small jobs share a GPU) are the Ray
-    resources of each job; ``--max-retries`` is how often a job whose worker process died (killed, out
-    of memory, node lost) is started again -- it resumes from its checkpoint.
+  * ``--cpus-per-job`` / ``--gpus-per-job`` are the Ray resources of each job; ``--max-retries`` is how often a
+    job whose worker process died (killed, out of memory, node lost) is started again -- it resumes from its
+    checkpoint.
+  * GPUs (``gpu_plan``). On a cluster that declares GPUs, every job gets a GPU share without a flag: k jobs per
+    GPU, k = the fewest that keep every GPU busy (ceil(jobs / GPUs)), at most ``MAX_JOBS_PER_GPU``, at most
+    what the node's CPUs give each GPU (CPUs / (GPUs x --cpus-per-job)) and at most what fits in a GPU's memory
+    (its JAX memory limit / the job's estimate, ``plan.job_memory``). Each GPU is reserved as one Ray placement
+    group and the jobs are handed to the GPUs in turn, so they spread over every GPU (Ray alone fills one GPU
+    with fractional jobs before the next). ``--gpus-per-job X`` sets the share (up to 1/X jobs per GPU);
+    ``--gpus-per-job 0`` trains on the CPU with the GPUs hidden from the job (CUDA_VISIBLE_DEVICES="",
+    JAX_PLATFORMS=cpu: the pinned Ray 2.60 no longer empties CUDA_VISIBLE_DEVICES for tasks that ask for no
+    GPU, Ray issue #54868). Before any job starts, one small probe per GPU node checks that JAX there sees the
+    GPU Ray gives it (else a one-line error with the install line, ``GPU_INSTALL``); each job checks again and
+    fails at once rather than train on the CPU. A GPU job runs in a fresh worker process (Ray's max_calls=1), so
+    its JAX initialises with the GPU Ray assigned it. Every job reports and records the device it trained on.
   * An exception inside a job is a job-level failure: its traceback goes to the run's error.txt and
     every other job continues; the command exits 1 at the end if any job failed.
   * The driver (this process) never imports JAX: names and overrides are validated by
@@ -32,6 +44,9 @@ Test hooks (off unless the environment variable is set; used by tests/test_runne
   (once per run: a marker file .test-hook-kill is left in the run directory); ``raise`` -- raise
   RuntimeError (every attempt); ``hold`` -- sleep BENCH_TEST_HOLD_SECONDS (default 60) once, leaving
   .test-hook-hold, so a test can kill the driver while the job is mid-run.
+  BENCH_TEST_GPU_AS_CPU=1  the GPU checks (probe and job) accept a JAX that sees no GPU, so a test can declare
+  GPU resources to Ray on a CPU machine and follow the GPU shares and ids the jobs get; ``probe``: only the
+  probe accepts it, so each job reaches its own check (and fails at once).
 """
 from __future__ import annotations
 
@@ -48,10 +63,12 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from algorithms.errors import BenchError
-from benchmarks.store import Run, check_writable
+from benchmarks.store import SUPERSEDED_DIR, Run, check_writable
 from benchmarks.training.plan import check_memory
 
 PREALLOCATE = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+MAX_JOBS_PER_GPU = 4  # jobs sharing one GPU at most (separate processes time-slice it; see docs/cluster.md)
+GPU_INSTALL = 'pip install -e ".[gpu]" (jax[cuda12], the CUDA build of the pinned jax)'
 
 
 # ---- planning (JAX side: runs in a worker, or inline with --no-ray) ----------------------------------
@@ -59,6 +76,9 @@ def plan(options: dict) -> dict:
     """Validate the ``run`` options with plan_jobs; return job dicts or the error line."""
     os.environ.update(PREALLOCATE)
     from benchmarks.training.plan import job_memory, plan_jobs
+
+    from benchmarks.tasks import get_task
+    from benchmarks.training.provenance import data_stamp, revision
 
     notices: list = []
     try:
@@ -70,8 +90,12 @@ def plan(options: dict) -> dict:
         if cfg.run_id in seen:
             continue
         seen.add(cfg.run_id)
+        task = get_task(cfg.task)
+        # the code and data this job trains with, as this checkout sees them: a finished run made by others is not
+        # skipped (provenance.outdated), and a worker whose code differs refuses the job
         jobs.append({"run_id": cfg.run_id, "cfg": dataclasses.asdict(cfg), "label": cfg.label,
-                     "memory": job_memory(cfg)})
+                     "memory": job_memory(cfg), "revision": revision(cfg.algo, task, online=bool(cfg.online_steps)),
+                     "data_stamp": data_stamp(task, cfg)})
     return {"jobs": jobs, "notices": notices}
 
 
@@ -122,11 +146,51 @@ class _Hooks:
                 time.sleep(float(os.environ.get("BENCH_TEST_HOLD_SECONDS", "60")))
 
 
+def hide_gpus() -> None:
+    """Before JAX is imported in a CPU job: no GPU visible to it (Ray >= 2.50 leaves CUDA_VISIBLE_DEVICES as the
+    node has it for a task that asks for no GPU), and JAX on its CPU backend."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    os.environ["JAX_PLATFORMS"] = "cpu"
+
+
+def job_device() -> dict:
+    """The device this process's JAX trains on, and what Ray gave it: ``device`` (provenance's form, e.g.
+    cpu, gpu:NVIDIA A100-SXM4-40GB), ``platform``, ``gpu_ids`` (Ray's assignment), ``cuda_visible_devices``."""
+    import jax
+
+    from benchmarks.training.provenance import device_name
+
+    dev = jax.devices()[0]
+    ids = []
+    try:
+        import ray
+
+        if ray.is_initialized():
+            ids = [str(i) for i in ray.get_runtime_context().get_accelerator_ids().get("GPU", [])]
+    except Exception:  # pragma: no cover - inline mode
+        pass
+    return {"device": device_name(dev), "platform": dev.platform, "gpu_ids": ids,
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+
+def no_gpu_seen(where: str, dev: dict) -> str:
+    """The one line for a job (or probe) given a GPU whose JAX sees none."""
+    return (f"{where} was given GPU {','.join(dev['gpu_ids']) or '?'} by Ray (CUDA_VISIBLE_DEVICES="
+            f"{dev['cuda_visible_devices']!r}) but JAX there sees only {dev['platform']} devices: JAX without CUDA is "
+            f"installed; install it on every GPU node with {GPU_INSTALL}, or pass --gpus-per-job 0 to train on "
+            f"the CPU")
+
+
 def execute(job: dict, root: str, resume: bool = True, report: Optional[Callable] = None) -> dict:
     """Run one job to its end (or skip it if finished); never raises for a job-level failure."""
     os.environ.update(PREALLOCATE)
     report = report or (lambda **kw: None)
     node = _node_info()
+    dev = job_device()
+    node.update(device=dev["device"], gpu_ids=dev["gpu_ids"], cuda_visible_devices=dev["cuda_visible_devices"],
+                gpus=job.get("gpus", 0))
+    if job.get("gpus") and dev["platform"] != "gpu" and os.environ.get("BENCH_TEST_GPU_AS_CPU") != "1":
+        return {"status": "failed", "error": no_gpu_seen(f"this job on {node_label(node)}", dev), "node": node}
     run = Run(Path(root), job["run_id"])
     if not Path(root).is_dir():
         msg = (f"results directory '{root}' does not exist on node {node_label(node)}; on a cluster --results "
@@ -134,13 +198,17 @@ def execute(job: dict, root: str, resume: bool = True, report: Optional[Callable
         return {"status": "failed", "error": msg, "node": node}
     with run.lock():
         record_sweep(run, job["cfg"].get("sweep"))
-        if resume and run.finished:
+        if job.get("revision"):  # this worker's code must be the code the driver planned with
+            why = _other_code(job)
+            if why:
+                return {"status": "failed", "error": why, "node": node}
+        if resume and run.finished and not outdated_run(run, job)[0]:
             return {"status": "skipped", "final": run.final(), "node": node}
         if not resume:  # --fresh: forget the earlier result, its metrics and its checkpoints
             run.forget()
         start = run.checkpoint_step()
         run.record_attempt(node, resumed_from_step=start)
-        report(status="running", node=node, step=start)
+        report(status="running", node=node, step=start, device=_device_label(node))
         hooks = _Hooks(job["label"], run)
 
         def progress(step, total, info):
@@ -175,6 +243,43 @@ def record_sweep(run: Run, keys) -> None:
     if set(keys) - set(have):
         spec["sweep"] = have + [k for k in keys if k not in have]
         run.rewrite_spec(spec)
+
+
+def _device_label(node: Optional[dict]) -> str:
+    """'gpu:NVIDIA A100 (GPU 3)', 'cpu' or '' (runs recorded before devices were)."""
+    if not node or not node.get("device"):
+        return ""
+    ids = node.get("gpu_ids") or []
+    return node["device"] + (f" (GPU {','.join(ids)})" if ids else "")
+
+
+def outdated_run(run: Run, job: dict) -> tuple[str, str]:
+    """provenance.outdated for a stored run and a planned job (its ``revision`` and ``data_stamp``); ("", "")
+    for a job planned without them (an older driver)."""
+    from benchmarks.training.provenance import outdated
+
+    if not job.get("revision") or not run.spec_path.exists():
+        return "", ""
+    try:
+        spec = run.spec()
+    except (OSError, json.JSONDecodeError):
+        return "code", "its spec.json is unreadable"
+    return outdated(spec, job["revision"], job.get("data_stamp"))
+
+
+def _other_code(job: dict) -> str:
+    """A sentence when this process's harness code is not the revision the driver planned the job with."""
+    from benchmarks.tasks import get_task
+    from benchmarks.training.provenance import revision
+
+    cfg = job["cfg"]
+    mine = revision(cfg["algo"], get_task(cfg["task"]), online=bool(cfg.get("online_steps")))
+    if mine["id"] == job["revision"]["id"]:
+        return ""
+    a, b = job["revision"].get("files") or {}, mine.get("files") or {}
+    changed = sorted(m for m in set(a) | set(b) if a.get(m) != b.get(m))
+    return (f"this node runs other harness code than the driver ({', '.join(changed[:4]) or 'another revision'} "
+            f"differ): install the same version on every node (e.g. the same checkout or wheel) and run again")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -243,6 +348,7 @@ class View:
         s, p, label = self.state[rid], self.printed[rid], self.labels[rid]
         now = time.monotonic()
         where = f" on {node_label(s['node'])}" if node_label(s["node"]) else ""
+        where += f", device {s['device']}" if s.get("device") else ""
         if s["status"] == "running" and p["started"] is None:
             p["started"] = p["at"] = now
             p["step"] = s["step"]
@@ -308,8 +414,9 @@ def _options(args) -> dict:
 def check_options(args) -> None:
     if args.cpus_per_job <= 0:
         raise BenchError(f"--cpus-per-job must be positive, got {args.cpus_per_job}")
-    if args.gpus_per_job < 0:
-        raise BenchError(f"--gpus-per-job must be >= 0 (fractions allowed, e.g. 0.25), got {args.gpus_per_job}")
+    if args.gpus_per_job is not None and args.gpus_per_job < 0:
+        raise BenchError(f"--gpus-per-job must be >= 0 (0: the CPU; fractions share a GPU, e.g. 0.25), got "
+                         f"{args.gpus_per_job}")
     if args.max_retries < 0:
         raise BenchError(f"--max-retries must be >= 0, got {args.max_retries}")
     if args.no_ray and args.address:
@@ -356,7 +463,7 @@ def connect(args):
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         max_gpu = max((n["Resources"].get("GPU", 0) for n in nodes), default=0)
         max_cpu = max((n["Resources"].get("CPU", 0) for n in nodes), default=0)
-        if args.gpus_per_job > 0 and max_gpu < args.gpus_per_job:
+        if (args.gpus_per_job or 0) > 0 and max_gpu < args.gpus_per_job:
             raise BenchError(f"--gpus-per-job {args.gpus_per_job:g} asks for a GPU but "
                              + (f"the largest node has {max_gpu:g}" if max_gpu else "the cluster has no GPU")
                              + "; leave out --gpus-per-job to train on CPU")
@@ -367,6 +474,98 @@ def connect(args):
         ray.shutdown()
         raise
     return ray
+
+
+# ---- GPUs -------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class GpuPlan:
+    """How the jobs of one ``bench run`` use the cluster's GPUs (see ``gpu_plan``)."""
+
+    share: float  # Ray GPUs each job asks for
+    per_gpu: int  # jobs one GPU holds at once
+    gpus: int  # GPUs reserved (one placement group each); 0: no reservation (a job of more than one GPU)
+    why: str  # the rule's numbers, for the note bench run prints
+
+
+def gpu_plan(nodes: list, jobs: list, cpus_per_job: float, gpus_per_job: Optional[float],
+             gpu_bytes: Optional[int] = None) -> Optional[GpuPlan]:
+    """The GPU share of each job on a cluster of ``nodes`` (ray.nodes() entries), or None for the CPU.
+
+    None when ``gpus_per_job`` is 0 or the cluster has no GPU (and none was asked for). Otherwise k jobs share a
+    GPU: with ``gpus_per_job`` None, k = ceil(jobs / GPUs) (the fewest that keep every GPU busy), at most
+    MAX_JOBS_PER_GPU, at most the CPUs a node has per GPU (CPUs / (GPUs x cpus_per_job)) and at most what fits
+    in ``gpu_bytes`` (a GPU's memory limit, when known) given the largest job's estimate (``memory``: its data
+    and runtime); the share is 1/k. An explicit share X <= 1 lets up to 1/X jobs share a GPU, with the same CPU
+    and memory limits; X > 1 (a job of several GPUs) is passed to Ray as it is."""
+    import math
+
+    from benchmarks.training.plan import RUNTIME_BYTES
+
+    if gpus_per_job == 0:
+        return None
+    gpu_nodes = [n["Resources"] for n in nodes if n.get("Alive") and n["Resources"].get("GPU", 0) >= 1]
+    total = int(sum(r["GPU"] for r in gpu_nodes))
+    if not total or not jobs:
+        return None
+    if gpus_per_job is not None and gpus_per_job > 1:
+        return GpuPlan(gpus_per_job, 1, 0, f"{gpus_per_job:g} GPUs per job (--gpus-per-job)")
+    by_cpu = max(1, min(int(r.get("CPU", 0) // (r["GPU"] * cpus_per_job)) for r in gpu_nodes))
+    need = max(j.get("memory") or RUNTIME_BYTES for j in jobs)
+    by_memory = max(1, int(gpu_bytes // need)) if gpu_bytes else MAX_JOBS_PER_GPU
+    if gpus_per_job is None:
+        wanted = min(MAX_JOBS_PER_GPU, math.ceil(len(jobs) / total))
+        k = max(1, min(wanted, by_cpu, by_memory))
+        share = math.floor(10_000 / k) / 10_000  # Ray's resolution; k shares fit in one GPU
+        why = (f"{k} job(s) per GPU: {len(jobs)} jobs on {total} GPU(s), at most {MAX_JOBS_PER_GPU}, {by_cpu} by "
+               f"CPUs per GPU" + (f", {by_memory} by memory" if gpu_bytes else ""))
+    else:
+        k = max(1, min(int(1 / gpus_per_job + 1e-9), by_cpu, by_memory))
+        share = gpus_per_job
+        why = f"--gpus-per-job {gpus_per_job:g}: {k} job(s) per GPU"
+    return GpuPlan(share, k, min(total, math.ceil(len(jobs) / k)) if len(jobs) < total * k else total, why)
+
+
+def probe_gpus(ray, nodes: list, timeout: float = 180.0) -> tuple[Optional[int], list]:
+    """Run one small task per GPU node with a share of a GPU, before any job starts: (the smallest GPU memory
+    limit JAX reports, or None; the nodes whose JAX sees no GPU, as error lines)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    def look():
+        os.environ.update(PREALLOCATE)
+        dev = job_device()
+        import jax
+
+        stats = jax.devices()[0].memory_stats() or {}
+        return {**dev, "host": socket.gethostname(), "bytes_limit": stats.get("bytes_limit")}
+
+    task = ray.remote(num_gpus=0.0001, num_cpus=0)(look)  # a GPU share: Ray sets CUDA_VISIBLE_DEVICES; max_calls 1
+    refs = [task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote()
+            for n in nodes if n.get("Alive") and n["Resources"].get("GPU", 0) >= 1]
+    done, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+    seen = [ray.get(r) for r in done]
+    bad = [no_gpu_seen(f"a task on node {d['host']}", d) for d in seen
+           if d["platform"] != "gpu" and not os.environ.get("BENCH_TEST_GPU_AS_CPU")]
+    limits = [d["bytes_limit"] for d in seen if d.get("bytes_limit")]
+    return (min(limits) if limits else None), bad
+
+
+def reserve_gpus(ray, plan: GpuPlan, cpus_per_job: float, memory: int, timeout: float = 120.0) -> list:
+    """One placement group per GPU the jobs use: a whole GPU, and CPUs and memory for ``plan.per_gpu`` jobs. Jobs
+    handed to a group share its GPU (Ray gives its tasks that GPU's id), so handing them out in turn spreads them
+    over every GPU. Returns the groups that could be reserved within ``timeout`` (the others are released)."""
+    from ray.util.placement_group import placement_group, remove_placement_group
+
+    bundle = {"GPU": 1, "CPU": plan.per_gpu * cpus_per_job}
+    if memory:
+        bundle["memory"] = plan.per_gpu * memory
+    groups = [placement_group([bundle]) for _ in range(plan.gpus)]
+    refs = [g.ready() for g in groups]
+    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+    ready = set(ready)
+    for g, r in zip(groups, refs):
+        if r not in ready:
+            remove_placement_group(g)
+    return [g for g, r in zip(groups, refs) if r in ready]
 
 
 def _reporter_actor(ray):
@@ -385,6 +584,9 @@ def _reporter_actor(ray):
 
 
 def _remote_execute(job, root, resume, actor):
+    if not job.get("gpus"):
+        hide_gpus()
+
     def report(**kw):
         actor.report.remote(job["run_id"], kw)
 
@@ -402,9 +604,10 @@ def run(args, root: Path, console) -> Outcome:
         raise BenchError(planned["error"])
     check_writable(root)  # after planning: a mistake in the options leaves nothing on disk, not even the store
     jobs = planned["jobs"]
-    for line in planned.get("notices", []):
-        console.print(f"note: {line}")
-    todo = [j for j in jobs if args.fresh or not Run(root, j["run_id"]).finished]
+    for line in planned.get("notices", []) + not_reused(jobs, root, args.fresh):
+        console.print(f"note: {line}", markup=False, highlight=False)
+    todo = [j for j in jobs if args.fresh or not Run(root, j["run_id"]).finished
+            or outdated_run(Run(root, j["run_id"]), j)[0]]
     from benchmarks.training.mirror import make_mirror
 
     mirror = make_mirror(args, root, console.print)  # --tensorboard / --wandb: follows the store while jobs run
@@ -453,7 +656,7 @@ def _skip_finished(jobs, root, args, view):
     todo = []
     for j in jobs:
         run = Run(root, j["run_id"])
-        if not args.fresh and run.finished:
+        if not args.fresh and run.finished and not outdated_run(run, j)[0]:
             record_sweep(run, j["cfg"].get("sweep"))
             j.update(status="skipped", final=run.final(), node=run.node(), error=None)
             view.update(j["run_id"], status="skipped", ret=j["final"].get("return_mean"), node=j["node"])
@@ -461,6 +664,21 @@ def _skip_finished(jobs, root, args, view):
             j.update(status="queued", final=None, node=None, error=None)
             todo.append(j)
     return todo
+
+
+def not_reused(jobs, root, fresh: bool) -> list:
+    """One line per stored run a job will not simply reuse because its code or data changed since it was made."""
+    lines = []
+    for j in jobs:
+        run = Run(root, j["run_id"])
+        kind, why = ("", "") if fresh else outdated_run(run, j)
+        if kind == "code":
+            lines.append(f"{j['label']}: the stored run {j['run_id']} is not reused: {why}; it trains again from step "
+                         f"0 and the old result moves to {SUPERSEDED_DIR}/{j['run_id']}/")
+        elif kind == "data":
+            lines.append(f"{j['label']}: {why}; the job compares their content digest with the stored run "
+                         f"{j['run_id']}'s and trains again only if it differs")
+    return lines
 
 
 def _settle(job, result, view):
@@ -493,15 +711,31 @@ def _run_ray(ray, jobs, root, args, console, mirror=None) -> Outcome:
         # each job declares the memory its data need, so Ray never places more jobs on a node than fit; jobs are
         # spread over the nodes (SPREAD): each saturates its CPUs, so packing them where a worker process happens
         # to be warm (Ray's default) would leave other nodes idle while jobs queue
-        fn = ray.remote(_remote_execute)
+        cpu_fn = ray.remote(_remote_execute)
+        gpu_fn = ray.remote(max_calls=1)(_remote_execute)  # a fresh process per GPU job: its JAX sees its GPU
+        plan, groups = _gpus(ray, todo, args, console)
+        queue = list(todo)
+        free = [(g, k) for k in range(plan.per_gpu) for g in groups] if groups else []  # a slot per job on a GPU
 
-        def submit(j):
-            return fn.options(num_cpus=args.cpus_per_job, num_gpus=args.gpus_per_job, memory=j.get("memory") or 0,
-                              max_retries=args.max_retries, retry_exceptions=False,
-                              scheduling_strategy="SPREAD").remote(j, str(root), not args.fresh,
-                                                                                           actor)
+        def submit(j, slot=None):
+            j["gpus"] = plan.share if plan else 0
+            opts = dict(num_cpus=args.cpus_per_job, num_gpus=j["gpus"], memory=j.get("memory") or 0,
+                        max_retries=args.max_retries, retry_exceptions=False)
+            if slot is not None:
+                from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-        pending = {submit(j): j for j in todo}
+                opts["scheduling_strategy"] = PlacementGroupSchedulingStrategy(slot[0], placement_group_bundle_index=0)
+            elif not plan:
+                opts["scheduling_strategy"] = "SPREAD"
+            fn = gpu_fn if j["gpus"] else cpu_fn
+            return fn.options(**opts).remote(j, str(root), not args.fresh, actor)
+
+        pending, slots = {}, {}
+        while queue and (free or not groups):  # GPU groups: as many jobs as they hold; the rest as slots free up
+            j = queue.pop(0)
+            slot = free.pop(0) if groups else None
+            ref = submit(j, slot)
+            pending[ref], slots[ref] = j, slot
         snap = actor.snapshot.remote()
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0.5)
@@ -514,6 +748,11 @@ def _run_ray(ray, jobs, root, args, console, mirror=None) -> Outcome:
                 snap = actor.snapshot.remote()
             for ref in ready:
                 job = pending.pop(ref)
+                slot = slots.pop(ref, None)
+                if queue and slot is not None:  # the GPU slot this job held goes to the next job
+                    nxt = queue.pop(0)
+                    new = submit(nxt, slot)
+                    pending[new], slots[new] = nxt, slot
                 try:
                     result = ray.get(ref)
                 except RayError as exc:  # the worker died more often than --max-retries allows
@@ -526,17 +765,42 @@ def _run_ray(ray, jobs, root, args, console, mirror=None) -> Outcome:
     return Outcome(jobs)
 
 
+def _gpus(ray, todo: list, args, console) -> tuple[Optional[GpuPlan], list]:
+    """The GPU plan of this run's jobs on the connected cluster, its placement groups, and a note saying what each
+    job gets; a BenchError (before any job starts) when JAX on a GPU node sees no GPU."""
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    if args.gpus_per_job == 0 or not any(n["Resources"].get("GPU", 0) >= 1 for n in nodes):
+        return None, []
+    limit, bad = probe_gpus(ray, nodes)
+    if bad:
+        raise BenchError(bad[0])
+    plan = gpu_plan(nodes, todo, args.cpus_per_job, args.gpus_per_job, limit)
+    if plan is None:
+        return None, []
+    groups = []
+    if plan.gpus:
+        groups = reserve_gpus(ray, plan, args.cpus_per_job, max(j.get("memory") or 0 for j in todo))
+        if not groups:
+            raise BenchError("no GPU of the cluster could be reserved within 120 s (all busy?); run again when one "
+                             "is free, or pass --gpus-per-job 0 to train on the CPU")
+    console.print(f"note: GPUs: each job gets {plan.share:g} GPU ({plan.why}); "
+                  + (f"{len(groups)} GPU(s) reserved, jobs handed to them in turn" if groups else "")
+                  + "; --gpus-per-job 0 trains on the CPU", markup=False, highlight=False)
+    return plan, groups
+
+
 def print_outcome(outcome: Outcome, root: Path, console) -> None:
     """The per-job table (status, node, return, wall time, run id) and the failures with their error.txt."""
     from rich.table import Table
 
     table = Table(title="jobs")
-    for col in ("job", "status", "node", "return", "wall s", "run id"):
+    for col in ("job", "status", "node", "device", "return", "wall s", "run id"):
         table.add_column(col, justify="right" if col in ("return", "wall s") else "left", overflow="fold")
     for j in outcome.jobs:
         f = j.get("final") or {}
         style = View.STYLE.get(j["status"], "")
         table.add_row(j["label"], f"[{style}]{j['status']}[/]", node_label(j.get("node")),
+                      _device_label(j.get("node")) or f.get("device", ""),
                       f"{f['return_mean']:.3f}" if f else "-", f"{f['wall_time']:.1f}" if f else "-", j["run_id"])
     console.print(table)
     for j in outcome.failed:

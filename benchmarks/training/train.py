@@ -362,7 +362,8 @@ def train(cfg: RunConfig, results: str | Path | None = None, progress: Optional[
     job = Job.resolve(cfg, results)
     if cfg.online_steps:
         raise BenchError(f"{cfg.label} has an online phase: train it with benchmarks.training.online.train")
-    if resume and job.run.finished:
+    stale = stored_verdict(job, resume)
+    if resume and job.run.finished and not stale[0]:
         return job.run.final()
     t_start = time.time()
     # the data are read and checked (shapes against the environment, statistics against the catalogue)
@@ -376,6 +377,9 @@ def train(cfg: RunConfig, results: str | Path | None = None, progress: Optional[
                                f"another file at {ds.card.get('path') or 'the generator'}): restore the recorded "
                                f"data to reproduce this run")
     spec = job.spec_record(ds)
+    reused = settle_stored(job, stale, spec)
+    if reused is not None:
+        return reused
     _note_resumed_provenance(job.run, spec["provenance"])
     job.run.start(spec)
     states = init_states(job.algo_cls, job.task.spec, job.algo_cfg, job.seeds)
@@ -400,6 +404,38 @@ def train(cfg: RunConfig, results: str | Path | None = None, progress: Optional[
             if callable(getattr(evaluate.env, "close", None)):
                 evaluate.env.close()
     return _finish(job, ds, last_eval, evaluate.train_time, t_start)
+
+
+def stored_verdict(job: Job, resume: bool = True) -> tuple[str, str]:
+    """Whether the run already stored under this id was made by this code on these data, before any data are
+    read: ("", "") yes (or nothing stored, or --fresh), ("code", why) no: another revision of the code, or
+    ("data", why): the data's files changed since, their content digest decides (``settle_stored``)."""
+    if not resume or not job.run.spec_path.exists():
+        return "", ""
+    rev = provenance.revision(job.cfg.algo, job.task, online=bool(job.cfg.online_steps))
+    return provenance.outdated(job.run.spec(), rev, provenance.data_stamp(job.task, job.cfg))
+
+
+def settle_stored(job: Job, stale: tuple, spec: dict) -> Optional[dict]:
+    """Act on ``stored_verdict`` once the data are read (``spec``: this start's spec.json, with the data's
+    digest): a run of other code, or of data whose content differs, moves to superseded/ and the id trains
+    again from step 0; a run whose data files changed but not their content keeps going (finished: its
+    final.json is returned as is, with the new stamp recorded)."""
+    kind, why = stale
+    if not kind:
+        return None
+    run = job.run
+    if kind == "data":
+        old = run.spec()
+        recorded = ((old.get("provenance") or {}).get("dataset") or {}).get("sha256")
+        now = spec["provenance"]["dataset"]
+        if recorded == now["sha256"]:
+            old["provenance"]["dataset"]["stamp"] = now.get("stamp")
+            run.rewrite_spec(old)
+            return run.final() if run.finished else None
+        why = f"its data changed since (content sha256 {str(recorded)[:16]}... then, {now['sha256'][:16]}... now)"
+    run.supersede(why)
+    return None
 
 
 def _note_resumed_provenance(run: Run, prov: dict) -> None:
@@ -436,6 +472,7 @@ def _finish(job: Job, ds, last_eval: Optional[dict], train_time: float, t_start:
         "train_time": train_time, "steps_per_sec": (cfg.online_steps or cfg.steps) * len(seeds) / max(train_time, 1e-9),
         "cost": spec["cost"], "cost_overrides": spec["cost_overrides"], "dataset": ds.card,
         "harness_version": __version__, "score_rule": SCORE_RULE,
+        "device": provenance.device_name(jax.devices()[0]),  # what this (last) attempt trained on
     }
     if last_eval.get("won") is not None and any(w is not None for w in last_eval["won"]):
         final["win_rate"] = [float(w) for w in last_eval["won"]]
