@@ -159,13 +159,14 @@ def build(finals: pd.DataFrame, value: str = "return", reference: pd.DataFrame |
     if off_runs:
         footnotes.append(f"{DAGGER} not at the paper's protocol (`bench run --protocol {PAPER_PROTOCOL}`): "
                          + "; ".join(sorted(off_runs)))
-        for v in variants:
-            mine = cells_of.get((suite, task_name, v))
-            if v in cells and mine is not None and "code_revision" in mine:
-                revisions.setdefault(v, {}).setdefault(_rev(mine["code_revision"].iloc[0]), []).append(
-                    f"{suite}/{task_name}")
-        if published is not None:
-            for _, p in published.iterrows():
+    if mixed:
+        footnotes.append(f"{DDAGGER} made by different revisions of the variant's code (each cell holds one; "
+                         "`bench run` of the older ones trains them again with the current code): " + "; ".join(
+                             f"{v}: " + ", ".join(f"revision {rev} on {', '.join(ts)}" for rev, ts in revs.items())
+                             for v, revs in mixed.items()))
+    data = _dataset_footnote(f, tasks)
+    if data:
+        footnotes.append("rows TASK@DATA: trained on a dataset given with `bench run --dataset`: " + data)
     if pub_cols:
         srcs = sorted({c.source for c in pub_cols.values()})
         footnotes.append("(paper) columns: published numbers, mean +- 2 std (VGM2P's +- std doubled), from " + "; ".join(srcs))

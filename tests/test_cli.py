@@ -305,7 +305,7 @@ def test_the_speed_tools_are_one_group_and_their_old_names_still_parse():
     parser = build_parser()
     top = _listed(parser)
     assert top[:8] == ["run", "list", "report", "figures", "reproduce", "data", "doctor", "latency"]
-    tools = ("throughput", "databench", "evalbench", "onlinebench", "om2p-derivative")
+    tools = ("throughput", "databench", "evalbench", "onlinebench", "om2p-derivative", "reportbench")
     assert "perf" in top and not set(tools) & set(top), top
     perf = next(a for a in parser._actions if hasattr(a, "_name_parser_map"))._name_parser_map["perf"]
     assert set(_listed(perf)) == set(tools)

@@ -143,7 +143,7 @@ def _nodes(*shapes):
 
 
 @pytest.mark.parametrize("shapes, jobs, kw, expect", [
-    (((32, 8),), 100, {}, (0.25, 4, 8)),  # the node: 4 jobs on each of the 8 GPUs, not 32 on the first
+    (((32, 8),), 100, {}, (0.25, 4, 8)),  # a node of 8 GPUs and 32 cores: 4 jobs on each of the 8 GPUs, not 32 on the first
     (((32, 8),), 8, {}, (1.0, 1, 8)),  # as many jobs as GPUs: one each
     (((32, 8),), 12, {}, (0.5, 2, 6)),  # 2 per GPU; 6 GPUs hold the 12
     (((8, 8),), 100, {}, (1.0, 1, 8)),  # one CPU per GPU: one job per GPU

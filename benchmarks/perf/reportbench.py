@@ -4,7 +4,7 @@
 final.json, node.json per run), the results a ``bench run --protocol macflow-paper`` of the paper's 16
 algorithms on its 31 datasets (SMACv1 12, SMACv2 3, MA-MuJoCo 12, MPE 4) would leave: 6 seeds, 1M / 500K
 gradient steps, an evaluation every 50K steps (21 per seed on SMAC, 11 on MPE and MA-MuJoCo are the
-protocol's; every run here has ``EVALS`` = 21 evaluation points, the issue's count), each row with two
+protocol's; every run here has ``EVALS`` = 21 evaluation points, the count the report was measured at), each row with two
 losses. The continuous-only plugins (matd3bc, omar) skip the 15 discrete SMAC datasets: 466 runs,
 58 716 evaluation rows. Scores are drawn at once for the whole store (numpy), per algorithm around its own
 mean, so aggregates and tables have something to rank.

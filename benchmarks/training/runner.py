@@ -22,7 +22,7 @@ Ray (``ray[default]``):
     with fractional jobs before the next). ``--gpus-per-job X`` sets the share (up to 1/X jobs per GPU);
     ``--gpus-per-job 0`` trains on the CPU with the GPUs hidden from the job (CUDA_VISIBLE_DEVICES="",
     JAX_PLATFORMS=cpu: the pinned Ray 2.60 no longer empties CUDA_VISIBLE_DEVICES for tasks that ask for no
-    GPU, Ray issue #54868). Before any job starts, one small probe per GPU node checks that JAX there sees the
+    GPU, ray-project/ray#54868 on GitHub). Before any job starts, one small probe per GPU node checks that JAX there sees the
     GPU Ray gives it (else a one-line error with the install line, ``GPU_INSTALL``); each job checks again and
     fails at once rather than train on the CPU. A GPU job runs in a fresh worker process (Ray's max_calls=1), so
     its JAX initialises with the GPU Ray assigned it. Every job reports and records the device it trained on.
