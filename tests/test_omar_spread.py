@@ -289,6 +289,11 @@ def test_published_numbers_stand_beside_the_paper_data_tasks_only(tmp_path, monk
     assert match(ref, "mpe", "spread-expert-26steps").empty and match(ref, "mpe-gen", "spread-expert").empty
     forged = ref[ref["suite"] == "mpe"].assign(suite="mpe-gen")
     assert match(pd.concat([ref, forged]), "mpe-gen", "spread-expert").empty
+    from benchmarks.data.collect import SCENARIOS
+    from benchmarks.tasks import all_suites
+
+    # match() knows the generated suites as the generator's (jax-free for `bench run`'s driver): the same set
+    assert set(SCENARIOS) == {name for name, suite in all_suites().items() if suite.generated}
     for t in ("mpe/spread-expert", "mpe/spread-expert-26steps", "mpe-gen/spread-expert"):
         monkeypatch.setitem(test_analysis.REFS, t, S.REFS)
     test_analysis.write_run(tmp_path, "macflow", "mpe/spread-expert", [480.0, 482.0])

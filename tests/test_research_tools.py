@@ -303,7 +303,7 @@ def test_a_run_on_a_derived_vault_records_its_rule_and_parent_and_its_table_row_
     assert spec["provenance"]["dataset"]["sha256"] == content_digest(read_dataset(trained["data"]))
     f = load(trained["results"]).finals
     assert f["task"].iloc[0].startswith("games/coordination@Fifth:") and "2000 of 10000 episodes" in f["dataset"].iloc[0]
-    md = (trained["results"] / "report" / "tables" / "results_return.md").read_text()
+    md = (trained["results"] / "report" / "last-run" / "tables" / "results_return.md").read_text()
     assert "games/coordination@Fifth:" in md and "rows TASK@DATA" in md
 
 
