@@ -117,13 +117,13 @@ def test_windows_stay_inside_their_episode():
 
 def test_entry_point_plugins_are_discovered(monkeypatch):
     class EP:
-        name = "third_party_algo"
+        name = "thirdpartyalgo"
         group = "bench.algorithms"
         value = "mypkg:Algo"
 
         def load(self):
             class Third(BC):
-                name = "third_party_algo"
+                name = "thirdpartyalgo"
             return Third
 
     import algorithms as reg
@@ -131,7 +131,7 @@ def test_entry_point_plugins_are_discovered(monkeypatch):
     monkeypatch.setattr(reg, "_loaded", False)
     monkeypatch.setattr(reg, "entry_points", lambda group: [EP()] if group == "bench.algorithms" else [])
     monkeypatch.setattr(reg, "_REGISTRY", dict(reg._REGISTRY))
-    assert "third_party_algo" in reg.names()
+    assert "thirdpartyalgo" in reg.names()
 
 
 def test_a_plugin_missing_a_function_is_refused_at_registration():
@@ -140,7 +140,7 @@ def test_a_plugin_missing_a_function_is_refused_at_registration():
     from algorithms.errors import BenchError
 
     class Half(Algorithm):
-        name = "half_plugin"
+        name = "halfplugin"
 
         @staticmethod
         def init(key, spec, cfg):
