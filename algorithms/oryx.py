@@ -149,7 +149,9 @@ class Oryx(Algorithm):
     sequence_length = 20
     centralised_execution = True
     paper = "Oryx (Formanek et al., NeurIPS 2025, arXiv 2505.22151)"
-    tiny = {"embed_dim": 16, "n_head": 2}  # contract-test width (two heads of 8, normalised in groups of 4)
+    # contract-test size: two heads of 8 channels (normalised in groups of 4) over windows of 4 steps (the contract
+    # does not depend on the window's length; 20 steps of 3 agents are 3 840 tokens a batch)
+    tiny = {"embed_dim": 16, "n_head": 2, "sample_sequence_length": 4}
     # the didactic games (the paper never ran them; E = 128 is ~16x the work): E = 32 in two heads, whose outputs are
     # still normalised in groups of 8 channels as at the paper's size (32 in four heads would normalise pairs)
     suite_presets = {"games": {"embed_dim": 32, "n_head": 2}}

@@ -10,6 +10,7 @@ heads would normalise pairs of channels, which leaves only their signs) and the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -40,39 +41,44 @@ def sable():
     k = jax.random.split(jax.random.PRNGKey(0), 4)
     obs = jax.random.normal(k[0], (B, T * N, O))
     act_in = jax.random.normal(k[1], (B, T * N, A))
-    params = _net().init(k[2], obs, act_in, method=Sable.init_all)
-    # perturb every parameter, so that no initial value (zero biases, unit norms) hides a wrong wiring
-    leaves, tree = jax.tree.flatten(params)
-    keys = jax.random.split(k[3], len(leaves))
-    params = jax.tree.unflatten(tree, [x + 0.3 * jax.random.normal(kk, x.shape) for x, kk in zip(leaves, keys)])
+
+    @jax.jit
+    def init(key):
+        params = _net().init(key, obs, act_in, method=Sable.init_all)
+        # perturb every parameter, so that no initial value (zero biases, unit norms) hides a wrong wiring
+        leaves, tree = jax.tree.flatten(params)
+        keys = jax.random.split(k[3], len(leaves))
+        return jax.tree.unflatten(tree, [x + 0.3 * jax.random.normal(kk, x.shape) for x, kk in zip(leaves, keys)])
+
     pe = jnp.broadcast_to(jnp.repeat(timestep_encoding(jnp.arange(T) + 3, E), N, 0), (B, T * N, E))  # steps 3..6
-    return params, obs, act_in, pe
+    return init(k[2]), obs, act_in, pe
 
 
+@functools.partial(jax.jit, static_argnums=4)
 def _features(params, obs, act_in, pe, chunk=0):
     return _net(chunk).apply(params, obs, act_in, pe, method=Sable.features)
 
 
 def test_chunkwise_training_and_recurrent_acting_compute_the_same_retention(sable):
-    """The parallel form over a window (one chunk, the default), the chunkwise form (chunks of 1 and 2 timesteps,
-    the state carried between them) and the recurrent form of acting (per timestep: decay, encoder over the N
-    agents, then one decoder step per agent) give the same decoder features, timestep encoding included."""
+    """The parallel form over a window (one chunk, the default), the chunkwise form (chunks of 2 timesteps, the
+    state carried between them) and the recurrent form of acting (per timestep: decay, encoder over the N agents,
+    then one decoder step per agent) give the same decoder features, timestep encoding included."""
     params, obs, act_in, pe = sable
     x = np.asarray(_features(params, obs, act_in, pe))
     assert np.abs(x).max() > 0.1
-    for chunk in (1, 2):
-        np.testing.assert_allclose(np.asarray(_features(params, obs, act_in, pe, chunk)), x, atol=2e-4, rtol=2e-4)
+    np.testing.assert_allclose(np.asarray(_features(params, obs, act_in, pe, 2)), x, atol=2e-4, rtol=2e-4)
     net, kappa = _net(), decays(H, 0.5)
+    encode = jax.jit(lambda *a: net.apply(params, *a, method=Sable.encode_step))
+    decode = jax.jit(lambda *a: net.apply(params, *a, method=Sable.decode_step))
     d = E // H
     h_enc = h1 = h2 = jnp.zeros((B, 1, H, d, d))
     for t in range(T):
         h_enc, h1, h2 = decay(h_enc, kappa), decay(h1, kappa), decay(h2, kappa)
-        tok = slice(t * N, (t + 1) * N)
         p = pe[:, t * N:t * N + 1]
-        rep, h_enc = net.apply(params, obs[:, tok], h_enc, p, method=Sable.encode_step)
+        rep, h_enc = encode(obs[:, t * N:(t + 1) * N], h_enc, p)
         for i in range(N):
             j = t * N + i
-            xi, (h1, h2) = net.apply(params, act_in[:, j:j + 1], rep[:, i:i + 1], (h1, h2), p, method=Sable.decode_step)
+            xi, (h1, h2) = decode(act_in[:, j:j + 1], rep[:, i:i + 1], (h1, h2), p)
             np.testing.assert_allclose(np.asarray(xi[:, 0]), x[:, j], atol=2e-4, rtol=2e-4, err_msg=f"step {t} agent {i}")
 
 
@@ -148,13 +154,18 @@ def xor_oryx():
 
 
 def test_xor_oryx_keeps_both_anti_aligned_joint_modes(xor_oryx):
-    """At its defaults (sampled execution), and not when the same training acts greedily (the continuous code's
-    choice, the tanh of each agent's mean): agent 1's mean is the data's mean, so greedy execution has one mode."""
     cls, task, states = xor_oryx
-    state = seed_slice(states, 0)
-    st = _xor_stats(cls, state)
+    st = _xor_stats(cls, seed_slice(states, 0))
     print("\noryx on xor:", st)
     assert keeps_both_joint_modes(st), st
+
+
+@pytest.mark.slow  # a second compilation of act (the execution mode is static)
+def test_xor_oryx_acting_greedily_keeps_one_mode(xor_oryx):
+    """The same training executed greedily (the continuous code's choice, the tanh of each agent's mean): agent 1's
+    mean is the data's mean, near 0, so every sample is one mode (measured: agent 1 positive in all, reward 0.03)."""
+    cls, task, states = xor_oryx
+    state = seed_slice(states, 0)
     greedy = _xor_stats(cls, state.replace(cfg=dataclasses.replace(state.cfg, execution="greedy")))
     print("oryx on xor, greedy execution:", greedy)
     assert not keeps_both_joint_modes(greedy) and greedy["first_positive"] in (0.0, 1.0), greedy
