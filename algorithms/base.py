@@ -72,6 +72,9 @@ class Batch:
     ``valid`` [B,T] marks steps inside the sampled episode. ``rtg`` [B] (windows [B,T]): the discounted
     team reward-to-go from the step to its episode's end, present only for a plugin whose
     ``rtg_discount(cfg)`` is a discount (the data layer precomputes it once per dataset row), else None.
+    ``step`` [B] (windows [B,T]) int32: the step's index in its episode, 0 at the episode's first step (a
+    sequence model's timestep encoding); computed from the data layer's index arrays, None where a batch has
+    no episodes (the online replay buffer).
     """
 
     obs: jax.Array
@@ -85,6 +88,7 @@ class Batch:
     next_state: jax.Array
     valid: jax.Array
     rtg: Any = None
+    step: Any = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -145,12 +145,14 @@ def masked_log_softmax(logits, legal):
 
 
 def batch_softmax_weights(x, temperature, valid=None):
-    """B * softmax over the batch axis (axis 0) of x / temperature: self-normalised weights (ICQ)."""
+    """B * softmax over the batch axis (axis 0) of x / temperature: self-normalised weights (ICQ), for every
+    position of the other axes; ``valid`` (x's leading axes, [B] or more) leaves rows out, and B counts the
+    rows left at each position."""
     if valid is None:
         valid = jnp.ones(x.shape[:1])
-    v = valid.reshape(valid.shape + (1,) * (x.ndim - 1)) > 0
+    v = jnp.broadcast_to(valid.reshape(valid.shape + (1,) * (x.ndim - valid.ndim)) > 0, x.shape)
     w = jax.nn.softmax(jnp.where(v, x / temperature, -jnp.inf), axis=0)
-    return jax.lax.stop_gradient(jnp.where(v, w, 0.0) * jnp.sum(valid))
+    return jax.lax.stop_gradient(jnp.where(v, w, 0.0) * v.sum(0))
 
 
 # ---- optimisation -----------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
   table1.{md,tex,html}        Table 1 (SMACv1/v2): measured columns beside the published ones
   table2.{md,tex,html}        Table 2 (MA-MuJoCo, MPE): measured beside published
   table3_latency_vs_agents.png  Table 3 as a measured figure: latency vs number of agents for macflow,
-                              dof, madiff-d, madiff-c and bc (whichever are registered)
+                              dof, madiff-d, madiff-c and bc, and oryx beside them (whichever are registered)
   fig3_distillation.png       Figure 3: distillation loss, value gap and the L_Q * W2 bound over training
                               (macflow's diag/* metrics on games/landmarks)
   training_time.{png,md}      Figure 11 / App. H.2: training time per algorithm and task
@@ -27,7 +27,7 @@ import pandas as pd
 
 from benchmarks.training.plan import PAPER_PROTOCOL
 
-TABLE3_ALGOS = ("macflow", "dof", "madiff-d", "madiff-c", "bc")
+TABLE3_ALGOS = ("macflow", "dof", "madiff-d", "madiff-c", "bc", "oryx")  # oryx: not in the paper (docs/oryx.md)
 AGENTS = "2,4,8,16,40"
 FIG3_TASK = "games/landmarks"
 
@@ -41,8 +41,10 @@ def _registered(names) -> list:
     return [n for n in names if importlib.util.find_spec(f"algorithms.{n.split('-')[0]}") is not None]
 
 
-TABLE_ALGOS = {"1": ("bc", "mabcq", "macql", "diffusionbc", "madiff-c", "madiff-d", "dof", "flowbc", "macflow"),
-               "2": ("matd3bc", "macql", "icq", "omar", "omiga", "madiff-c", "madiff-d", "macflow")}
+# the paper's columns, then Oryx (arXiv 2505.22151: the state of the art on these datasets that the paper does not
+# compare with; docs/oryx.md)
+TABLE_ALGOS = {"1": ("bc", "mabcq", "macql", "diffusionbc", "madiff-c", "madiff-d", "dof", "flowbc", "macflow", "oryx"),
+               "2": ("matd3bc", "macql", "icq", "omar", "omiga", "madiff-c", "madiff-d", "macflow", "oryx")}
 
 
 def paper_table(an, ref: pd.DataFrame, table: str, out: Path, suites: tuple, store: str = "") -> tuple[list, list]:
@@ -111,7 +113,7 @@ def write_figures(root=None, out=None, paper: str = "macflow", reps: int | None 
         note("Figure 1 / 4", [plots.score_vs_latency(pts, out / "fig1_score_vs_latency.png",
                                                      "aggregate over " + ", ".join(an.matrix.tasks))], [])
     else:
-        algos = ",".join(_registered(("macflow", "flowbc", "bc", "dof", "diffusionbc")))
+        algos = ",".join(_registered(("macflow", "flowbc", "bc", "dof", "diffusionbc", "oryx")))
         no_runs = an.finals.empty or (an.finals["variant"] != an.finals["algo"]).all()
         why = ("runs at the paper-default configuration (every run in the store overrides its config, and latency "
                "is measured at the paper's cost)" if no_runs and not an.finals.empty else "runs" if no_runs else "")

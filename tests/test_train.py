@@ -112,6 +112,9 @@ def test_windows_stay_inside_their_episode():
     # the window starting at stream 0, t=1 covers t=1,2 then padding (episode ends at the terminal t=2)
     i = int(np.nonzero(first == 1)[0][0])
     assert w["reward"][i].tolist() == [1, 2, 2] and w["valid"][i].tolist() == [1, 1, 0]
+    assert w["step"][i].tolist() == [1, 2, 2]  # the step's index in its episode (padding repeats the last)
+    j = int(np.nonzero(first == 3)[0][0])  # stream 0's second episode starts at t = 3
+    assert w["step"][j].tolist() == [0, 1, 1] and to_transitions(_streams())["step"].tolist() == [0, 1, 2, 0, 1, 0, 1, 2, 3, 4]
     assert w["valid"][:, 0].all()
 
 

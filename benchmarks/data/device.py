@@ -112,6 +112,7 @@ class DeviceData:
         t = self.start[i]
         if self.length == 1:
             valid = jnp.ones(t.shape, jnp.float32)
+            first = self.first[i]
         else:
             t = t[:, None] + jnp.arange(-self.past, self.length - self.past)
             first, last = self.first[i][:, None], self.last[i][:, None]
@@ -121,7 +122,7 @@ class DeviceData:
         return Batch(obs=self.obs[t], actions=self.actions[t], reward=self.reward[t], next_obs=self.obs[nt],
                      terminal=self.terminal[t].astype(jnp.float32), legal=self.legal[t], next_legal=self.legal[nt],
                      state=self.state[t], next_state=self.state[nt], valid=valid,
-                     rtg=None if self.rtg is None else self.rtg[t])
+                     rtg=None if self.rtg is None else self.rtg[t], step=t - first)
 
     def sample(self, key, batch_size: int) -> Batch:
         """A uniform batch of transitions (windows): the same indices the materialised arrays were sampled at."""

@@ -179,6 +179,15 @@ def returns_to_go(rewards: np.ndarray, terminals: np.ndarray, truncations: np.nd
     return out.astype(np.float32)
 
 
+def episode_steps(terminals: np.ndarray, truncations: np.ndarray) -> np.ndarray:
+    """[B, T] int32: each step's index in its episode (0 at a stream's start and after every end)."""
+    begins = np.zeros(terminals.shape, bool)
+    begins[:, 0] = True
+    begins[:, 1:] = (terminals | truncations)[:, :-1]
+    t = np.broadcast_to(np.arange(terminals.shape[1]), terminals.shape)
+    return (t - np.maximum.accumulate(np.where(begins, t, 0), axis=1)).astype(np.int32)
+
+
 def to_transitions(ds: Dataset, rtg_discount: float | None = None) -> dict:
     """Flatten to a dict of arrays [M, ...] with the fields of :class:`algorithms.base.Batch` (``rtg`` only
     when ``rtg_discount`` is given: the discounted reward-to-go, see :func:`returns_to_go`)."""
@@ -199,6 +208,7 @@ def to_transitions(ds: Dataset, rtg_discount: float | None = None) -> dict:
         "state": take(ds.state, t_idx).astype(np.float32),
         "next_state": take(ds.state, t_next).astype(np.float32),
         "valid": np.ones(len(b_idx), np.float32),
+        "step": episode_steps(ds.terminals, ds.truncations)[b_idx, t_idx],
     }
     if not np.issubdtype(out["actions"].dtype, np.integer):
         out["actions"] = out["actions"].astype(np.float32)
@@ -251,6 +261,7 @@ def to_windows(ds: Dataset, length: int, rtg_discount: float | None = None, past
         "state": take(ds.state, t_idx).astype(np.float32),
         "next_state": take(ds.state, t_next).astype(np.float32),
         "valid": np.stack(mask).astype(np.float32),
+        "step": episode_steps(ds.terminals, ds.truncations)[b_idx, t_idx],
     }
     if rtg_discount is not None:
         out["rtg"] = returns_to_go(ds.rewards, ds.terminals, ds.truncations, rtg_discount)[b_idx, t_idx]
