@@ -53,11 +53,13 @@ def generated_data_dir(tmp_path_factory, budget: str):
 # ---- scheduling on pytest-xdist workers (``--dist loadgroup`` in pyproject's addopts) ----------------------
 # A test file is one group, so its module-scoped fixtures (trained once) stay on one worker, except the
 # contract tests: one group per plugin (all action kinds), so the plugins' compilations are shared within a
-# group and spread over both workers, and the MPE learning runs, a group each. Groups are handed out in the
+# group and spread over both workers; the MPE learning runs, a group each; and the tests of the _SPREAD files,
+# each training its own plugin, a group each. Groups are handed out in the
 # order below, the costliest first, so no long file starts last (measured with --durations=0 on a cold
 # compilation cache).
-_FIRST = ("test_value_baselines", "test_games", "test_diffusion_plugins", "test_flow_plugins", "test_known_answer",
+_FIRST = ("test_known_answer", "test_diffusion_plugins", "test_games", "test_value_baselines", "test_flow_plugins",
           "test_online", "test_collect", "test_runner", "test_train")
+_SPREAD = ("test_known_answer", "test_diffusion_plugins")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -70,6 +72,10 @@ def pytest_collection_modifyitems(config, items):
         if "mpe_data" in getattr(item, "fixturenames", ()):
             # the slow MPE runs (7-65 min each, under load) are their own groups, so `-m slow` shares them over
             # both workers; what they share is only the generated data (16 s per worker)
+            return f"{module}-{item.name}"
+        if module in _SPREAD:
+            # each test trains its own plugin (no shared fixture in the default run): a group each, so both
+            # workers share the file's minutes
             return f"{module}-{item.name}"
         return module
 

@@ -271,8 +271,8 @@ def test_delay_data_bc_and_the_in_sample_values_are_exact():
 #
 # Training steps: the +20 is two bootstrapped steps behind S, each behind a target network (hard copy every 200
 # steps, or Polyak tau = 0.005, a time constant of 200 steps), so value reaches S after several hundred steps.
-# Discrete stitch: 1000; delay: 2000 (measured, icq: 10, 10 after 1000 steps, 40, 40 after 2000; macql 40, 40
-# after 2000 with Q(S, 1) - Q(S, 0) only 0.5, as the majority T's value generalises from M's at 1000). Continuous:
+# Discrete stitch: 1000; delay: 1000 with its rewards x 0.1 (REWARD_SCALE; unscaled, icq scored 10, 10 after 1000
+# steps and 40, 40 after 2000; scaled, 40, 40 after 1000, and its variant without bootstrapping 10, 10). Continuous:
 # 3000; the deterministic actors also have to move through the target policy at each step (measured, matd3bc at
 # its defaults, 2 seeds: the action at M crosses 0 (-> N) at 1000 steps, the action at S only at 2500: -0.36 /
 # -0.40 at 1000, +0.21 / +0.23 at 2500, +0.39 / +0.37 at 3000; so 1000 steps score 10, the myopic answer).
