@@ -27,6 +27,7 @@ from benchmarks.data.transitions import Dataset, to_transitions
 from benchmarks.envs.games import joint_histogram, w2_discrete
 from benchmarks.training import plan
 from benchmarks.training.train import fit, init_states, make_chunk, seed_slice
+from tests.conftest import known_failure
 
 WIDTH = GAMES_NETS  # the games preset's networks, for the runs below that are not `bench run`'s own jobs
 M = 2000  # samples drawn from each policy
@@ -104,6 +105,32 @@ def test_coordination_macflow_picks_the_rare_optimum(coordination):
         assert joint[1] + joint[2] > 0.6 and joint[3] < 0.2, joint
 
 
+# ---- the paper's alpha = 3 on the discrete bandit games: what MAC-Flow deploys -------------------------------
+# The games preset's alpha 0.15 (above) is this harness's choice; the paper gives no alpha for its didactic games
+# and App. G.4's 3.0 is its benchmarks'. At alpha = 3 (networks and steps as `bench run`'s games preset) the
+# deployed action stays on the joint teacher's label at z = 0 (algorithms/macflow.py's docstring). Measured
+# (seeds 0, 1; with Eq. 9's sum): coordination (0,1) on both seeds (return 1, BC's data mean 0.96), payoff-0.5
+# (0,0) (return 0; the teacher labels action 1 at z_i = 0 with probability 0.03 / 0.13).
+PAPER_ALPHA_KNOWN = {
+    "games/coordination": ("measured at alpha = 3: deployed (0,1) on seeds 0 and 1 (return 1.0 each; optimum 2); "
+                           "the Q term's tilt of the student's p(a_i = 1 | z_i = 0) is too small to flip the joint "
+                           "teacher's near-tie at z = 0 (algorithms/macflow.py)"),
+    "games/payoff-0.5": ("measured at alpha = 3: deployed (0,0) on seed 0 (return 0; optimum 2): the teacher labels "
+                         "action 1 at z_i = 0 with probability 0.03 and 0.13, which no tilt of that size flips"),
+}
+
+
+@pytest.mark.slow  # strict xfails (they train all the same): kept out of the default run
+@pytest.mark.parametrize("task", [pytest.param(t, marks=known_failure(t, PAPER_ALPHA_KNOWN)) for t in PAPER_ALPHA_KNOWN])
+def test_macflow_at_the_papers_alpha_deploys_the_optimum_of_the_bandit_games(task):
+    cls, task_, states = fit_as_bench("macflow", task, alpha=3.0)
+    assert cls.make_config({}).alpha == 3.0
+    deployed = [tuple(np.bincount(_sample(cls.act, seed_slice(states, i), task_.spec)[:, j], minlength=2).argmax()
+                      for j in range(2)) for i in range(2)]
+    print(f"macflow alpha=3 on {task}: deployed joint actions {deployed} (optimum (1, 1))")
+    assert deployed == [(1, 1), (1, 1)], deployed
+
+
 @pytest.mark.slow
 def test_coordination_flowbc_reproduces_the_data_marginals():
     cls, task, states = fit("flowbc", "games/coordination", WIDTH, seeds=(0, 1), steps=plan.DEFAULT_STEPS)
@@ -131,7 +158,7 @@ def test_coordination_ablations_fail(ablation):
 # ---- payoff sweep (App. H.7, Fig. 16) -----------------------------------------------------------------
 def _payoff_point(zeta: str):
     cls, task, states = fit_as_bench("macflow", f"games/payoff-{zeta}")
-    act_r, push_r, w2 = [], [], []
+    act_r, push_r, w2, joints = [], [], [], []
     for i in range(2):
         st = seed_slice(states, i)
         joint = joint_histogram(_sample(cls.sample_joint, st, task.spec, 1))
@@ -139,14 +166,20 @@ def _payoff_point(zeta: str):
         act_r.append(float(joint_histogram(_sample(cls.act, st, task.spec, 3)) @ REWARD))
         push_r.append(float(onestep @ REWARD))
         w2.append(w2_discrete(joint, onestep))
+        joints.append(np.round(joint, 3).tolist())
     data = float(task.make_dataset(0).episode_returns().mean())
-    return {"act": act_r, "push": float(np.mean(push_r)), "w2": float(np.mean(w2)), "data": data}
+    return {"act": act_r, "push": float(np.mean(push_r)), "w2": float(np.mean(w2)), "data": data, "joint": joints}
 
 
 def test_payoff_half_macflow_deploys_the_optimum():
-    """games/payoff-0.5 as `bench run` runs it: each agent's action 1 is better whatever the other does."""
+    """games/payoff-0.5 as `bench run` runs it: each agent's action 1 is better whatever the other does. The
+    deployed and push-forward policies play (1,1) while the stage-I joint flow keeps the data's four joint actions
+    (25% each), so the one-step policies left the data by the Q term, W2 away from it (a degenerate model that
+    always plays 1 fails the flow's check; one that ignores Q, the W2 and the return checks)."""
     p = _payoff_point("0.5")
     assert p["act"] == [2.0, 2.0] and p["push"] > 1.8, p
+    assert all(np.all(np.abs(np.asarray(h) - 0.25) < 0.1) for h in p["joint"]), p["joint"]
+    assert p["w2"] > 0.5, p  # from the data's spread to (1,1): sqrt(2) x 0.75 of the mass at W2 ~ 1.0
 
 
 @pytest.mark.slow
@@ -235,11 +268,11 @@ def stays_at_the_mode(mean_action) -> bool:
     return bool(np.all(np.abs(mean_action) < CONT_OPT / 4))
 
 
-@pytest.mark.parametrize("q_weight, moves", [(1.0, True), (0.0, False), (-1.0, False)],
-                         ids=["default", "no_q", "sign_flipped"])
+@pytest.mark.parametrize("q_weight, moves", [(1.0, True), (0.0, False)], ids=["default", "no_q"])
 def test_continuous_macflow_q_term_moves_the_policy_off_the_mode(cont_data, q_weight, moves):
-    """Default q_weight: towards higher Q. q_weight = 0: at the data's mode. A sign-flipped Q term (q_weight
-    = -1) moves away from the optimum and fails the check the default passes."""
+    """Default q_weight (paper defaults, width [32, 32], 500 steps): towards higher Q. The broken variant,
+    q_weight = 0 (the w/o-Q-maximisation ablation, Fig. 6): at the data's mode, failing the check the default
+    passes."""
     mean = cont_policy_mean("macflow", {"q_weight": q_weight}, cont_data)
     print("macflow", q_weight, mean.tolist())
     assert moves_towards_higher_q(mean) is moves, mean
@@ -260,7 +293,7 @@ def test_continuous_mafql_moves_towards_its_q(cont_data, overrides, moves):
 
 
 # ---- landmarks (Sec. 4.3) -------------------------------------------------------------------------------
-@pytest.mark.slow  # ~90 s idle (3 000 steps and two 100-episode evaluations); `bench run` itself trains landmarks
+@pytest.mark.slow  # ~180 s idle (twice 3 000 steps and 100-episode evaluations); `bench run` itself trains landmarks
 def test_landmarks_macflow_reaches_the_datasets_return_and_follows_its_joint_flow():
     """App. H.4 / Sec. 4.3: the distilled one-step policies follow the joint flow (small value gap). Measured
     (measured, normalised, seeds 0 / 1): one-step 93.0 / 93.8, joint flow 93.2 / 93.0, data 97.5 (docs/games.md)."""
@@ -283,3 +316,12 @@ def test_landmarks_macflow_reaches_the_datasets_return_and_follows_its_joint_flo
         assert r > data - 0.15 * (data - lo), (r, data, lo)
         gap = abs(float(task.normalise(r)) - float(task.normalise(j)))
         assert gap <= 3.0, f"one-step {r:.3f} vs its joint flow {j:.3f}: {gap:.1f} normalised points apart"
+    # The broken variant: the distillation that holds the one-step policies to the joint flow, weakened to the
+    # released code's element-wise mean (alpha / (N |A|) = 1/2 of Eq. 9's sum here); the Q term then runs the
+    # policies off the data (measured: return -13.6, the random policy's -13.7; algorithms/macflow.py). The Q
+    # term itself is what the bandit games above test: here it is the distillation that must hold.
+    cls, task, weak = fit_as_bench("macflow", "games/landmarks", distill_reduce="mean")
+    weak_r = np.asarray(make_evaluator(task.make_env(), cls, 100)(weak, keys)[0]).mean(1)
+    print(f"landmarks: one-step {np.asarray(returns).mean(1).round(3).tolist()}, with the mean distillation "
+          f"{weak_r.round(3).tolist()} (data {data:.3f}, random {lo:.3f})")
+    assert not np.all(weak_r > data - 0.15 * (data - lo)), weak_r

@@ -1,8 +1,9 @@
 """macflow's ``critic`` switch (the paper's w/o-IGM and centralised-critic ablations, Figs. 7, 8, 14 (d)) on the
 coordination game, whose optimum (1,1) is the rarest joint action of the data (App. H.5).
 
-Networks [64, 64] and alpha = 0.3 (as tests/test_games.py: App. G.4's alpha = 3.0 is the benchmarks' value;
-the paper gives none for the games). Measured (400 steps, seed 0, P((1,1)) of the push-forward one-step
+Networks [64, 64] (the games preset's) and alpha = 0.3: the paper gives no alpha for the games (App. G.4's 3.0
+is its benchmarks'); `bench run`'s games preset uses 0.15 with Eq. 9's sum (tests/test_games.py), and these
+measurements were taken at 0.3, twice that. Measured (400 steps, seed 0, P((1,1)) of the push-forward one-step
 policy): igm 0.9985, central 0.9985, independent 0.2435 with the four joint actions at 0.27/0.28/0.21/0.24.
 Why "independent" fails: each agent's Q_i(a_i) regressed on its own to the team reward learns
 E[r | a_i] under the data, 1.06 for action 1 and 0.87 for action 0 (an advantage of 0.2), while the

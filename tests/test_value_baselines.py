@@ -65,7 +65,8 @@ def train_and_act(name, overrides, spec, ds, seeds, steps=STEPS):
     states = init_states(cls, spec, cfg, seeds)
     keys = jnp.stack([jax.random.PRNGKey(100 + s) for s in seeds])
     states, metrics = make_chunk(cls, 64, steps)(states, keys, _data(cls, ds))
-    assert np.all(np.isfinite(np.asarray(metrics["loss"]))), f"{name}: non-finite loss"
+    if not np.all(np.isfinite(np.asarray(metrics["loss"]))):  # a crash, not the known failure of a strict xfail
+        raise FloatingPointError(f"{name}: non-finite loss")
     s = len(seeds)
     obs = jnp.ones((s, spec.n_agents, spec.obs_dim))
     legal = jnp.ones((s, spec.n_agents, spec.legal_dim), bool)
@@ -98,10 +99,10 @@ def bc_rate():
     return rate
 
 
-# mabcq and omiga: slow (~40 s each idle); both keep a default-run known-answer test at their defaults in
-# tests/test_known_answer.py (mabcq the credit task, omiga stitching, which also needs bootstrapping)
-@pytest.mark.parametrize("name", [pytest.param("mabcq", marks=pytest.mark.slow), "macql", "icq",
-                                  pytest.param("omiga", marks=pytest.mark.slow)])
+# slow: each plugin's default-run learning test is its bootstrapping one in tests/test_known_answer.py (stitch for
+# mabcq, macql and omiga, delay for icq), which beats BC there too and trains its broken variant beside it
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mabcq", "macql", "icq", "omiga"])
 def test_finds_the_rare_optimal_joint_action_that_bc_misses(name, bc_rate):
     rate, a = coordination_rate(name)
     print(f"{name}: (1,1) chosen by {rate:.2f} of seeds (bc: {bc_rate:.2f}); joint actions {a.tolist()}")
@@ -111,28 +112,17 @@ def test_finds_the_rare_optimal_joint_action_that_bc_misses(name, bc_rate):
 # Broken variants, each removing what the method's claim rests on:
 # * mabcq, threshold 1.0: only the behaviour policy's favourite action is admissible, i.e. BC's (0,0).
 # * macql, conservative weight 1000: the penalty drowns the TD loss, Q ranks actions by data frequency.
-BROKEN = {"macql": {"cql_weight": 1000.0}}
 # * icq, beta 1e4: batch-softmax weights become uniform, the actor is plain BC.
 # * omiga, alpha 1e5: exp(w A / alpha) = 1, the policy update is plain BC.
-# (mabcq's is slow as its test above is)
-BROKEN_SLOW = {"mabcq": {"threshold": 1.0}, "icq": {"beta": 1e4}, "omiga": {"alpha": 1e5}}
+BROKEN = {"mabcq": {"threshold": 1.0}, "macql": {"cql_weight": 1000.0}, "icq": {"beta": 1e4}, "omiga": {"alpha": 1e5}}
 
 
-def _assert_broken_fails(name, over):
-    rate, a = coordination_rate(name, over)
-    print(f"{name} {over}: (1,1) chosen by {rate:.2f} of seeds; joint actions {a.tolist()}")
-    assert rate < FIND_RATE, f"the broken variant {name} {over} still finds (1,1): the test cannot fail"
-
-
+@pytest.mark.slow  # as the test above
 @pytest.mark.parametrize("name", sorted(BROKEN))
 def test_broken_variant_misses_the_optimum(name):
-    _assert_broken_fails(name, BROKEN[name])
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(BROKEN_SLOW))
-def test_broken_variant_misses_the_optimum_slow(name):
-    _assert_broken_fails(name, BROKEN_SLOW[name])
+    rate, a = coordination_rate(name, BROKEN[name])
+    print(f"{name} {BROKEN[name]}: (1,1) chosen by {rate:.2f} of seeds; joint actions {a.tolist()}")
+    assert rate < FIND_RATE, f"the broken variant {name} {BROKEN[name]} still finds (1,1): the test cannot fail"
 
 
 # ---- continuous: a two-agent bandit with a rare good mode ---------------------------------------------
@@ -140,7 +130,8 @@ BANDIT_SPEC = EnvSpec(n_agents=2, obs_dim=1, state_dim=1, action_kind="continuou
 
 
 def bandit_reward(a):
-    """a [..., 2, 1] -> r [...]; unscaled (2 at the optimum (0.5, 0.5))."""
+    """a [..., 2, 1] -> r [...]; unscaled (2 at the optimum (0.5, 0.5)): the plugins train on REWARD_SCALE times
+    it (``_data``), and the pass marks below are on this scale."""
     return 2.0 - np.sum((np.asarray(a)[..., 0] - 0.5) ** 2, -1)
 
 
@@ -166,32 +157,36 @@ def bc_bandit():
     return float(r.mean())
 
 
-# The optimum scores 2.0 and BC about 0.74 (its mean action is ~-0.3). "Learns something real" = the mean
-# reward over 3 seeds closes at least a third of that gap (>= bc + 0.4), and no seed does worse than BC.
-MARGIN = 0.4
+# The optimum scores 2.0, BC about 0.74 (its mean action is ~-0.3), and the constant midpoint action 0, which
+# needs no learning of where the good mode is, 1.5. "Learns the good mode" = the mean reward over 3 seeds is at
+# least PASS (1.6) and every seed beats the midpoint's 1.5 (so BC, random and the midpoint all fail).
+MIDPOINT, PASS = 1.5, 1.6
 
 
-def _assert_beats_bc(name, bc):
-    r, a = bandit_score(name)
-    print(f"{name}: rewards {r.round(2).tolist()} (bc {bc:.2f}, optimum 2.0); actions {a[..., 0].round(2).tolist()}")
-    assert r.mean() >= bc + MARGIN and r.min() > bc, f"{name}: rewards {r.tolist()} vs bc {bc:.2f}"
+def _assert_finds_the_good_mode(name, bc, overrides=None):
+    r, a = bandit_score(name, overrides)
+    print(f"{name}: rewards {r.round(2).tolist()} (bc {bc:.2f}, midpoint {MIDPOINT}, optimum 2.0); "
+          f"actions {a[..., 0].round(2).tolist()}")
+    assert r.mean() >= PASS and r.min() > MIDPOINT, f"{name}: rewards {r.tolist()} (pass {PASS}, bc {bc:.2f})"
 
 
-# matd3bc: slow, its default-run learning test is continuous stitching (tests/test_known_answer.py)
-@pytest.mark.parametrize("name", [pytest.param("matd3bc", marks=pytest.mark.slow), "omar"])
+# slow: matd3bc's and omar's default-run learning tests are continuous stitching (tests/test_known_answer.py).
+# Measured: omar 1.955, 2.0, 1.988 (actions 0.29-0.58; bc 0.73, 0.75, 0.72)
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["matd3bc", "omar"])
 def test_continuous_bandit_beats_bc(name, bc_bandit):
-    _assert_beats_bc(name, bc_bandit)
+    _assert_finds_the_good_mode(name, bc_bandit)
 
 
-# Measured below the margin (a `pytest -m slow` run, seeds of CONTINUOUS_SEEDS, bc 0.73): both beat BC on every
-# seed but close less than a third of the gap. Both causes are measured: OMIGA's temperature, BCQ's latent clip.
+# Measured below the pass mark (seeds of CONTINUOUS_SEEDS, bc 0.73): both beat BC on every seed but stay below the
+# midpoint action's 1.5. Both causes are measured: OMIGA's temperature, BCQ's latent clip.
 BANDIT_KNOWN = {
-    "omiga": ("measured: rewards 0.88, 0.94, 0.85 (bc 0.73, pass >= 1.13). A property of OMIGA's temperature at this "
+    "omiga": ("measured: rewards 0.88, 0.94, 0.85 (bc 0.73, pass >= 1.6). A property of OMIGA's temperature at this "
               "reward scale: its policy is a Gaussian fitted by regression weighted with exp(w (Q - V) / alpha), and "
               "the two modes' values differ by about 1 per agent, so at the paper's alpha = 10 the weights are within "
               "~10% of uniform and the mean stays near the data's; at alpha 3: 1.51, 1.45, 1.42; at alpha 1: 2.00, "
               "1.97, 1.98 (test_without_the_measured_cause_the_bandit_xfails_beat_bc)"),
-    "mabcq": ("measured: rewards 1.05, 1.07, 1.15, actions -0.13 to -0.24 (bc 0.73, pass >= 1.13); 0.99, 0.93, 1.03 "
+    "mabcq": ("measured: rewards 1.05, 1.07, 1.15, actions -0.13 to -0.24 (bc 0.73, pass >= 1.6); 0.99, 0.93, 1.03 "
               "before the VAE loss took the BCQ code's means. A property of BCQ's candidate generator: "
               "it decodes latents clipped to [-0.5, 0.5], the prior's central 38%, and the good mode holds 20% of "
               "each agent's data, so no candidate reaches it; with the clip at 3: 1.99, 1.83, 1.80 "
@@ -203,7 +198,7 @@ BANDIT_KNOWN = {
 @pytest.mark.parametrize("name", [pytest.param(n, marks=known_failure(n, BANDIT_KNOWN))
                                   for n in ["icq", "omiga", "macql", "mabcq"]])
 def test_continuous_bandit_beats_bc_slow(name, bc_bandit):
-    _assert_beats_bc(name, bc_bandit)
+    _assert_finds_the_good_mode(name, bc_bandit)
 
 
 # The causes of the two xfails above, each removed by one setting (measured):
@@ -215,8 +210,7 @@ BANDIT_CAUSES = {"mabcq": {"latent_clip": 3.0}, "omiga": {"alpha": 1.0}}
 @pytest.mark.slow  # ~100 s each idle
 @pytest.mark.parametrize("name", sorted(BANDIT_CAUSES))
 def test_without_the_measured_cause_the_bandit_xfails_beat_bc(name, bc_bandit):
-    r, a = bandit_score(name, BANDIT_CAUSES[name])
-    assert r.mean() >= bc_bandit + MARGIN and r.min() > bc_bandit, (r.tolist(), a[..., 0].tolist())
+    _assert_finds_the_good_mode(name, bc_bandit, BANDIT_CAUSES[name])
 
 
 # ---- contract details specific to these plugins -----------------------------------------------------
@@ -241,8 +235,18 @@ def test_mabcq_vae_loss_averages_over_dimensions_as_the_bcq_code():
     assert algorithms.get("mabcq").Config().vae_reduce == "mean"
 
 
+def _with_huge_q(params, action, value=1000.0):
+    """The Q network's output bias raised by ``value`` at ``action``: Q(., action) is huge at every input."""
+    if not any(k.startswith("Dense_") for k in params):  # down to the MLP (through "params", an ensemble's vmap)
+        (key,) = params
+        return {key: _with_huge_q(params[key], action, value)}
+    last = max((k for k in params if k.startswith("Dense_")), key=lambda k: int(k.split("_")[1]))
+    return {**params, last: {**params[last], "bias": params[last]["bias"].at[..., action].add(value)}}
+
+
 def test_discrete_targets_and_penalties_ignore_illegal_actions():
     """An illegal action with a huge Q never enters a greedy choice, a TD target or the CQL log-sum-exp."""
+    from algorithms.base import Batch
     from algorithms.value import cql_discrete
 
     q = jnp.array([[0.0, 1.0, 50.0]])
@@ -251,28 +255,64 @@ def test_discrete_targets_and_penalties_ignore_illegal_actions():
     assert abs(pen - (float(jax.nn.logsumexp(jnp.array([0.0, 1.0]))) - 1.0)) < 1e-5
     spec = EnvSpec(n_agents=2, obs_dim=3, action_kind="discrete", action_dim=4, state_dim=2, has_legal=True)
     obs = jax.random.normal(jax.random.PRNGKey(1), (64, 2, 3))
-    only = jax.random.randint(jax.random.PRNGKey(2), (64, 2), 0, 4)
+    only = jax.random.randint(jax.random.PRNGKey(2), (64, 2), 0, 3)  # never action 3
     legal = jax.nn.one_hot(only, 4).astype(bool)
     for name in ("mabcq", "macql", "icq", "omiga"):
         c = algorithms.get(name)
         st = c.init(jax.random.PRNGKey(0), spec, c.make_config(TINY))
         np.testing.assert_array_equal(np.asarray(c.act(st, obs, legal, jax.random.PRNGKey(3))), np.asarray(only),
                                       err_msg=f"{name} chose an illegal action")
+    # TD targets: Q(., 3) = Q(., 3) + 1000 in the online and target critics, action 3 illegal at every next
+    # observation (and never taken). The greedy next action (macql; mabcq among its admissible actions) must
+    # be a legal one, so the critic's TD error stays of the order of its initial outputs; a target that took
+    # the max over all actions would be ~ 1000 gamma, and macql's per-agent CQL penalty ~ 1000 likewise.
+    batch = Batch(obs=obs, actions=only, reward=jnp.zeros(64), next_obs=obs[::-1], terminal=jnp.zeros(64),
+                  legal=legal, next_legal=legal[::-1], state=jnp.zeros((64, 2)), next_state=jnp.zeros((64, 2)),
+                  valid=jnp.ones(64))
+    for name in ("mabcq", "macql"):
+        c = algorithms.get(name)
+        st = c.init(jax.random.PRNGKey(0), spec, c.make_config(TINY))
+        st = st.replace(params={**st.params, "q": _with_huge_q(st.params["q"], 3)},
+                        target={**st.target, "q": _with_huge_q(st.target["q"], 3)})
+        loss = float(jax.jit(c.update)(st, batch, jax.random.PRNGKey(4))[1]["loss"])
+        assert loss < 100.0, f"{name}: loss {loss:.0f}: the illegal action's Q = 1000 entered the TD target or penalty"
+        leaky = st.replace(params={**st.params, "q": _with_huge_q(st.params["q"], only[0, 0])},
+                           target={**st.target, "q": _with_huge_q(st.target["q"], only[0, 0])})
+        # the check can fail: the same 1000 on a legal action does reach the loss
+        assert float(jax.jit(c.update)(leaky, batch, jax.random.PRNGKey(4))[1]["loss"]) > 1000.0, name
 
 
 def test_mixers_are_monotone_and_broadcast_over_twin_heads():
+    """Known outputs where they are fixed (mean, vdn: the average and the sum of Q_i; icq: weights k(s) >= 0
+    summing to 1; omiga: w(s) >= 0), and, for the state-dependent mixers, monotone in every Q_i at many random
+    states and parameters (a mixer whose |W| were dropped breaks it for some of them), with a non-zero
+    gradient; twin heads broadcast over the state's axes."""
     from algorithms.nets import StateMixer
 
-    for kind in ("qmix", "omiga", "icq", "mean", "vdn"):
+    q = jax.random.normal(jax.random.PRNGKey(1), (2, 5, 3))
+    s = jax.random.normal(jax.random.PRNGKey(0), (5, 4))
+    for kind, expect in (("mean", q.mean(-1)), ("vdn", q.sum(-1)), ("none", q)):
         mix = StateMixer(kind, 3, 8, 16)
-        s = jax.random.normal(jax.random.PRNGKey(0), (5, 4))
-        q = jax.random.normal(jax.random.PRNGKey(1), (2, 5, 3))
-        p = mix.init(jax.random.PRNGKey(2), q, s)
-        out = mix.apply(p, q, s)
-        assert out.shape == (2, 5)
-        grads = jax.grad(lambda x: mix.apply(p, x, s).sum())(q)
-        assert np.all(np.asarray(grads) >= 0), f"{kind} mixer is not monotone in Q_i"
-        assert np.any(np.asarray(grads) > 0), f"{kind} mixer ignores Q_i"
+        out = mix.apply(mix.init(jax.random.PRNGKey(2), q, s), q, s)
+        np.testing.assert_allclose(np.asarray(out), np.asarray(expect), rtol=1e-6, err_msg=kind)
+    for kind in ("qmix", "omiga", "icq"):
+        mix = StateMixer(kind, 3, 8, 16)
+        for i in range(8):
+            s = 3.0 * jax.random.normal(jax.random.PRNGKey(10 + i), (64, 4))
+            q = 5.0 * jax.random.normal(jax.random.PRNGKey(20 + i), (2, 64, 3))
+            p = mix.init(jax.random.PRNGKey(30 + i), q, s)
+            out = mix.apply(p, q, s)
+            assert out.shape == (2, 64)
+            grads = np.asarray(jax.grad(lambda x: mix.apply(p, x, s).sum())(q))
+            assert np.all(grads >= 0), f"{kind} mixer is not monotone in Q_i"
+            # (an ELU saturated at a very negative input has a zero gradient in float32 at some rows)
+            assert np.all(grads.sum(axis=(0, 1)) > 0), f"{kind} mixer ignores an agent's Q_i"
+            if kind != "qmix":
+                w, b = mix.apply(p, s, method="weights")
+                assert np.all(np.asarray(w) >= 0) and b.shape == (64,)
+                np.testing.assert_allclose(np.asarray(out), np.asarray(jnp.sum(q * w, -1) + b), rtol=1e-5, atol=1e-5)
+                if kind == "icq":
+                    np.testing.assert_allclose(np.asarray(w.sum(-1)), 1.0, rtol=1e-5)
 
 
 # ---- MPE Spread, generated Medium-Replay data --------------------------------------------------------
@@ -387,22 +427,39 @@ def test_macql_defaults_are_independent_in_discrete_and_mixed_in_continuous():
         cls.init(jax.random.PRNGKey(0), disc, cls.make_config({"mixer": "sum"}))
 
 
-def test_macql_continuous_independent_switch_update_has_the_right_shapes():
-    """mixer=none with continuous actions (the independent switch of games/credit-cont's test): the critics are
-    per agent ([B, N]) and the shared actor's objective sums the agents' terms; it crashed on a [B] vs [B, N]
-    broadcast before. The update traces (shapes only, no compilation: the error was a shape error) to scalar
-    metrics; the switch's behaviour is games/credit-cont's slow test."""
+def test_macql_continuous_independent_switch_fits_each_agents_own_value():
+    """mixer=none with continuous actions (the independent switch of games/credit-cont's test): each agent's
+    critic is regressed on its own to the team reward (it crashed on a [B] vs [B, N] broadcast before). Known
+    answer on one-step transitions (terminal) with a constant observation: agent 1 always plays +0.5; agent 2
+    plays +0.5 (team reward 20) or -0.5 (reward 0) half the time each. Independent learners fit
+    Q_1(+0.5) = E[r] = 10, Q_2(+0.5) = 20 and Q_2(-0.5) = 0; any mixed critic fits the pair jointly instead
+    (the mean mixer: Q_1 + Q_2(+0.5) = 40 and Q_1 + Q_2(-0.5) = 0, so Q_2(+0.5) = 20 only if Q_1 = 20, when
+    Q_2(-0.5) = -20). The CQL penalty is off (weight 0): this checks the target each critic regresses to."""
     from algorithms.base import Batch
+    from algorithms.macql import _nets, resolve
 
     cls = algorithms.get("macql")
     spec = EnvSpec(n_agents=2, obs_dim=1, action_kind="continuous", action_dim=1, state_dim=1)
-    cfg = cls.make_config({"hidden": (8,), "mixer": "none"})
-    state = cls.init(jax.random.PRNGKey(0), spec, cfg)
-    B = 4
-    batch = Batch(obs=jnp.ones((B, 2, 1)), actions=jnp.zeros((B, 2, 1)), reward=jnp.ones(B),
+    cfg = cls.make_config({"hidden": (16, 16), "mixer": "none", "cql_weight": 0.0, "value_lr": 3e-3})
+    B = 64
+    a2 = jnp.where(jnp.arange(B) % 2 == 0, 0.5, -0.5)
+    actions = jnp.stack([jnp.full(B, 0.5), a2], -1)[..., None]
+    batch = Batch(obs=jnp.ones((B, 2, 1)), actions=actions, reward=jnp.where(a2 > 0, 20.0, 0.0),
                   next_obs=jnp.ones((B, 2, 1)), terminal=jnp.ones(B), legal=jnp.ones((B, 2, 1), bool),
                   next_legal=jnp.ones((B, 2, 1), bool), state=jnp.zeros((B, 1)), next_state=jnp.zeros((B, 1)),
                   valid=jnp.ones(B))
-    new, metrics = jax.eval_shape(cls.update, state, batch, jax.random.PRNGKey(1))
-    assert metrics["loss"].shape == () and metrics["actor_loss"].shape == ()
-    assert jax.tree.map(lambda a: a.shape, new.params) == jax.tree.map(lambda a: a.shape, state.params)
+    train = jax.jit(lambda st, keys: jax.lax.scan(lambda s, k: (cls.update(s, batch, k)[0], None), st, keys)[0])
+    state = train(cls.init(jax.random.PRNGKey(0), spec, cfg), jax.random.split(jax.random.PRNGKey(1), 600))
+    net = _nets(spec, resolve(spec, cfg))["q"]
+    q = lambda a: np.asarray(net.apply(state.params["q"], jnp.concatenate(
+        [with_agent_id_of(2), jnp.asarray(a, jnp.float32).reshape(1, 2, 1)], -1))).mean(0)[0].reshape(-1)  # both heads' mean
+    q1_plus, q2_plus = q([0.5, 0.5])
+    _, q2_minus = q([0.5, -0.5])
+    print(f"Q_1(+0.5) {q1_plus:.2f}, Q_2(+0.5) {q2_plus:.2f}, Q_2(-0.5) {q2_minus:.2f}")
+    assert abs(q1_plus - 10.0) < 1.5 and abs(q2_plus - 20.0) < 1.5 and abs(q2_minus) < 1.5, (q1_plus, q2_plus, q2_minus)
+
+
+def with_agent_id_of(n):
+    from algorithms.nets import with_agent_id
+
+    return with_agent_id(jnp.ones((1, n, 1)))

@@ -86,13 +86,15 @@ STITCH_BEHAVIOURS = {  # name: (probability, start node, moves at t = 0, 1, 2)
 }
 
 
-def stitch_dataset(continuous: bool = False, seed: int = 0, episodes: int = 2000) -> Dataset:
-    """Each agent of each episode follows one behaviour of STITCH_BEHAVIOURS, drawn independently."""
+def stitch_dataset(continuous: bool = False, seed: int = 0, episodes: int = 2000, behaviours: dict | None = None) -> Dataset:
+    """Each agent of each episode follows one behaviour of ``behaviours`` (default STITCH_BEHAVIOURS; same
+    layout: name -> (probability, start node, moves)), drawn independently."""
+    behaviours = STITCH_BEHAVIOURS if behaviours is None else behaviours
     rng = np.random.default_rng(seed)
     spec = Stitch(continuous).spec
-    probs = np.array([p for p, _, _ in STITCH_BEHAVIOURS.values()])
-    starts = np.array([s for _, s, _ in STITCH_BEHAVIOURS.values()])
-    plans = np.array([m for _, _, m in STITCH_BEHAVIOURS.values()])
+    probs = np.array([p for p, _, _ in behaviours.values()])
+    starts = np.array([s for _, s, _ in behaviours.values()])
+    plans = np.array([m for _, _, m in behaviours.values()])
     which = rng.choice(len(probs), size=(episodes, 2), p=probs)
     nodes, moves = starts[which], plans[which]  # [E, 2], [E, 2, T]
     T = STITCH_STEPS
@@ -115,7 +117,7 @@ def stitch_dataset(continuous: bool = False, seed: int = 0, episodes: int = 2000
     ds = Dataset(observations=obs, actions=acts, rewards=rew, terminals=terms, truncations=np.zeros_like(terms),
                  legal=np.ones((episodes, T, 2, spec.legal_dim), bool), state=obs.reshape(episodes, T, -1),
                  card={"generator": f"stitch({'continuous' if continuous else 'discrete'}; "
-                                    f"{', '.join(f'{k} {p:g}' for k, (p, _, _) in STITCH_BEHAVIOURS.items())})",
+                                    f"{', '.join(f'{k} {p:g}' for k, (p, _, _) in behaviours.items())})",
                        "seed": seed})
     ds.card.update(ds.summary())
     return ds

@@ -84,7 +84,10 @@ def _obs(spec, key, batch=()):
 
 
 def check_update(name: str, kind: str) -> None:
-    """150 updates on a fixed batch: every loss finite, the last 15 below the first 15 on average."""
+    """150 updates on a fixed batch: every metric finite, the last 15 losses below the first 15 on average; every
+    network of ``params`` (flow, actor, critic, mixer, ...) moves, so none is left out of the gradient step (a
+    falling total loss alone passes with a network cut off, e.g. an actor whose gradient is stopped); and one update
+    on another batch gives other parameters (what the update learns depends on the batch)."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -92,16 +95,30 @@ def check_update(name: str, kind: str) -> None:
     from benchmarks.training.train import sample_batch
 
     cls, task, cfg, data, update, _ = setup(name, kind)
-    state = cls.init(jax.random.PRNGKey(0), task.spec, cfg)
+    init = cls.init(jax.random.PRNGKey(0), task.spec, cfg)
     batch = sample_batch(data, jax.random.PRNGKey(1), 64)
-    losses = []
+    state, losses = init, []
     for k in jax.random.split(jax.random.PRNGKey(2), 150):
         state, m = update(state, batch, k)
+        _require(all(np.all(np.isfinite(np.asarray(v))) for v in m.values()),
+                 f"{name}: a metric is not finite within 150 updates on one batch: {m}")
         losses.append(m["loss"])
     losses = np.asarray(jnp.stack(losses))
-    _require(np.all(np.isfinite(losses)), f"{name}: a loss is not finite within 150 updates on one batch")
     _require(losses[-15:].mean() < losses[:15].mean(),
              f"{name}: the loss did not fall on a fixed batch ({losses[:15].mean()} -> {losses[-15:].mean()})")
+
+    def moved(a, b):
+        return max((float(jnp.abs(x - y).max()) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))), default=0.0)
+
+    if isinstance(init.params, dict):
+        for net in init.params:
+            if jax.tree.leaves(init.params[net]):  # (a parameter-free mixer, e.g. "none", has nothing to move)
+                _require(moved(init.params[net], state.params[net]) > 0.0,
+                         f"{name}: network {net!r} never changed in 150 updates (is it left out of the loss?)")
+    first, _ = update(init, batch, jax.random.PRNGKey(2))
+    other, _ = update(init, sample_batch(data, jax.random.PRNGKey(9), 64), jax.random.PRNGKey(2))
+    _require(moved(first.params, other.params) > 0.0,
+             f"{name}: one update gives the same parameters for another batch (does the loss read the batch?)")
 
 
 def check_legal_actions(name: str, kind: str) -> None:
@@ -213,26 +230,30 @@ def check_name(name: str) -> None:
 
 
 def check_paper_defaults_kept(name: str) -> None:
-    """Each cost-defining setting changes only with ``allow_cost_override`` (then it does change)."""
+    """Each cost-defining setting (a count, a float, a switch or a string) changes only with ``allow_cost_override``
+    (then it does change)."""
     import algorithms
     from algorithms.errors import ConfigError
 
     cls = algorithms.get(name)
+    # any other value: half an integer count (1 -> 2 for one-step settings), another switch or string
+    other_of = {int: lambda d: d // 2 if d > 1 else d + 1, float: lambda d: d / 2, bool: lambda d: not d,
+                str: lambda d: d + "-other"}
     for field in cls.cost_defining:
         default = getattr(cls.Config(), field)
-        if not isinstance(default, int) or isinstance(default, bool) or default <= 1:
+        if type(default) not in other_of:
             continue
-        bad = default // 2
+        bad = other_of[type(default)](default)
         try:
             cls.make_config({field: bad})
         except ConfigError as exc:
             _require("allow-cost-override" in str(exc), f"{name}: the refusal of {field}={bad} does not name "
                                                         f"--allow-cost-override: {exc}")
         else:
-            raise ContractViolation(f"{name}: {field}={bad} (paper default {default}) was accepted without "
+            raise ContractViolation(f"{name}: {field}={bad!r} (paper default {default!r}) was accepted without "
                                     "allow_cost_override")
         cfg = cls.make_config({field: bad}, allow_cost_override=True)
-        _require(getattr(cfg, field) == bad, f"{name}: {field}={bad} with allow_cost_override did not take")
+        _require(getattr(cfg, field) == bad, f"{name}: {field}={bad!r} with allow_cost_override did not take")
 
 
 def check_config_comments(name: str) -> None:
