@@ -37,16 +37,30 @@ def _colors(names) -> dict:
 
 
 def aggregate_intervals(point: dict, interval: dict, path: Path) -> Path:
-    from rliable import plot_utils
+    """rliable's four aggregates per algorithm (point estimate and interval), as rliable's interval plot draws
+    them, laid out 2 x 2 with at least half an inch per algorithm, so that the figure stays readable at the
+    width of a page (a 1 x 4 strip of a few algorithms came out a few pixels high there).
 
+    point: algo -> [Median, IQM, Mean, Optimality Gap]; interval: algo -> [2, 4] (lower, upper rows)."""
     from analysis.aggregate import METRICS
 
-    algos = sorted(point, key=lambda a: point[a][1])
-    fig, _ = plot_utils.plot_interval_estimates(point, interval, metric_names=list(METRICS), algorithms=algos,
-                                                colors=_colors(algos),
-                                                xlabel=f"normalised score / 100 (point estimate, {CI_NAME})",
-                                                subfigure_width=4.2, row_height=0.6, max_ticks=3,
-                                                xlabel_y_coordinate=-0.3 if len(algos) < 4 else -0.15)
+    algos = sorted(point, key=lambda a: point[a][1])  # by IQM, best on top
+    colors = _colors(algos)
+    height = max(2.2, 0.45 * len(algos) + 1.0)
+    fig, axes = plt.subplots(2, 2, figsize=(10, 2 * height + 0.6), squeeze=False)
+    for m, (ax, name) in enumerate(zip(axes.ravel(), METRICS)):
+        for y, a in enumerate(algos):
+            lo, hi = float(interval[a][0][m]), float(interval[a][1][m])
+            ax.barh(y, hi - lo, left=lo, height=0.6, color=colors[a], alpha=0.75)
+            ax.plot([point[a][m]] * 2, [y - 0.3, y + 0.3], color="k", lw=1.5)
+        ax.set_yticks(range(len(algos)), algos if m % 2 == 0 else [""] * len(algos))
+        ax.set_title(name + (" (lower is better)" if name == "Optimality Gap" else ""))
+        ax.grid(True, axis="x", alpha=0.3)
+        ax.tick_params(labelsize="medium")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    fig.supxlabel(f"normalised score / 100: point estimate (black) and {CI_NAME} (bar)", fontsize="medium")
+    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -61,7 +75,7 @@ def performance_profiles(taus, profiles: dict, cis: dict, path: Path) -> Path:
                                          ylabel=r"fraction of runs with score $> \tau$", labelsize="medium",
                                          ticklabelsize="small")
     ax.legend([Line2D([0], [0], color=colors[a], lw=2) for a in profiles], list(profiles), loc="upper right",
-              fontsize="small", title=f"shaded: {CI_NAME}", title_fontsize="x-small")
+              fontsize="small", title=f"shaded: {CI_NAME}", title_fontsize="small")
     return _save(fig, path)
 
 
@@ -117,12 +131,12 @@ def learning_curves_figure(evals: pd.DataFrame, column: str = "normalised"):
         if "online_start" in sub:  # offline-to-online runs: where the online phase starts (MAC-Flow Fig. 5)
             for k, x in enumerate(sorted(sub["online_start"].dropna().unique())):
                 ax.axvline(x, color="grey", ls="--", lw=1, label="online phase starts" if k == 0 else None)
-        ax.set_title(task, fontsize="small")
+        ax.set_title(task, fontsize="medium")
         ax.set_xlabel("gradient steps")
         ax.set_ylabel(column)
     for ax in axes.ravel()[n:]:
         ax.axis("off")
-    axes.ravel()[0].legend(fontsize="x-small")
+    axes.ravel()[0].legend(fontsize="small")
     fig.suptitle(f"{column}: {CURVE_BAND} (bars where a run has one evaluation)", fontsize="small")
     fig.tight_layout()
     return fig
@@ -151,30 +165,73 @@ def latency_vs_agents(lat: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def distillation_diagnostics(evals: pd.DataFrame, path: Path) -> Path:
-    """MAC-Flow Fig. 3: distillation loss, value gap and the L_Q * W2 bound over training."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    g = evals.groupby("step")
+def _band(ax, steps, g, col, label, color, marker="o"):
+    """Mean over seeds at each step with a ``CURVE_BAND`` band (points marked: visible with one evaluation)."""
+    st = g[col].agg(["mean", "std"]).reindex(steps)
+    half = 2 * st["std"].fillna(0)
+    ax.plot(steps, st["mean"], color=color, marker=marker, ms=4, label=label)
+    ax.fill_between(steps, st["mean"] - half, st["mean"] + half, color=color, alpha=0.2)
+
+
+def distillation_diagnostics(evals: pd.DataFrame, path: Path, caption: str = "") -> Path:
+    """MAC-Flow Fig. 3 (Sec. 4.3) from macflow's diag/* metrics, one row per evaluation and seed:
+    (a) distillation loss and value gap over training, (b) MI(a^i, a^j) of the joint flow and of the one-step
+    policies over training, (c) the value gap against the L_Q * W2 bound (Prop. 4.3), (d) the point-wise value gap
+    of single observations against W2, under the envelope L_Q * W2. ``caption``: the numbers that decide the
+    paper's claims (analysis.games.fig3_claims), printed under the panels."""
     steps = np.array(sorted(evals["step"].unique()))
-
-    def band(ax, col, label, color):
-        st = g[col].agg(["mean", "std"]).reindex(steps)
-        ax.plot(steps, st["mean"], color=color, label=label)
-        half = 2 * st["std"].fillna(0)
-        ax.plot(steps, st["mean"], ls="", marker="o", ms=3, color=color)  # visible with a single evaluation
-        ax.fill_between(steps, st["mean"] - half, st["mean"] + half, color=color, alpha=0.2)
-
-    band(axes[0], "diag/distill", "distillation loss E||mu_w - mu_phi||^2", "C0")
-    band(axes[1], "diag/value_gap", "value gap |Q(mu_w) - Q(mu_phi)|", "C1")
-    band(axes[1], "diag/gap_bound", "bound L_Q * W2", "C3")
-    band(axes[2], "diag/w2_bound", "W2 (distillation)", "C2")
-    band(axes[2], "diag/lipschitz_q", "L_Q", "C4")
-    for ax, t in zip(axes, ("distillation loss", "value gap vs Prop. 4.3 bound", "bound factors")):
+    g = evals.groupby("step")
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.6))
+    (a, b), (c, d) = axes
+    _band(a, steps, g, "diag/distill", "distillation loss E||mu_w - mu_phi||^2", "C0")
+    a2 = a.twinx()
+    _band(a2, steps, g, "diag/value_gap", "value gap |Q_tot(mu_w) - Q_tot(mu_phi)|", "C1", marker="s")
+    a2.set_ylabel("value gap", color="C1")
+    a.set_ylabel("distillation loss", color="C0")
+    lines = a.get_legend_handles_labels()[0] + a2.get_legend_handles_labels()[0]
+    a.legend(lines, [h.get_label() for h in lines], fontsize="small", loc="upper right")
+    a.set_title("(a) distillation loss and value gap")
+    if "diag/mi_joint" in evals and evals["diag/mi_joint"].notna().any():
+        _band(b, steps, g, "diag/mi_joint", "joint flow (stage I)", "C2")
+        _band(b, steps, g, "diag/mi_onestep", "one-step policies (factorised)", "C4", marker="s")
+        b.axhline(0.1, color="grey", ls=":", lw=1, label="0.1 nats (the paper's factorised level)")
+        b.set_ylabel("MI(a^i, a^j) at a fixed observation, nats (KSG)")
+        b.legend(fontsize="small")
+    else:
+        b.text(0.5, 0.5, "no diag/mi_* metrics in these runs\n(trained before the estimator existed)",
+               ha="center", va="center", transform=b.transAxes)
+    b.set_title("(b) inter-agent mutual information")
+    _band(c, steps, g, "diag/value_gap", "value gap", "C1", marker="s")
+    _band(c, steps, g, "diag/gap_bound", "bound L_Q * W2 (W2 <= sqrt(distill))", "C3")
+    c.set_yscale("log")
+    c.set_ylabel("|E Q_tot(mu_w) - E Q_tot(mu_phi)|")
+    c.legend(fontsize="small")
+    c.set_title("(c) value gap vs the Prop. 4.3 bound")
+    for ax in (a, b, c):
         ax.set_xlabel("gradient steps")
-        ax.set_title(t, fontsize="medium")
-        ax.legend(fontsize="x-small")
-    axes[1].set_yscale("symlog", linthresh=1e-3)
-    fig.suptitle(f"shaded: {CURVE_BAND}", fontsize="small")
+    ks = sorted(int(col.rsplit("_", 1)[1]) for col in evals if str(col).startswith("diag/pw_gap_"))
+    if ks:
+        gap = np.concatenate([evals[f"diag/pw_gap_{k}"].to_numpy() for k in ks])
+        w2 = np.concatenate([evals[f"diag/pw_w2_{k}"].to_numpy() for k in ks])
+        lq = np.concatenate([evals[f"diag/pw_lq_{k}"].to_numpy() for k in ks])
+        step = np.concatenate([evals["step"].to_numpy() for _ in ks])
+        ok = np.isfinite(gap) & np.isfinite(w2) & np.isfinite(lq)
+        gap, w2, lq, step = gap[ok], w2[ok], lq[ok], step[ok]
+        sc = d.scatter(w2, gap, c=step, cmap="viridis", s=10, alpha=0.7)
+        top = float(np.max(lq)) if len(lq) else 0.0
+        xs = np.linspace(0, float(np.max(w2)) if len(w2) else 1.0, 50)
+        d.plot(xs, top * xs, color="C3", label=f"envelope L_Q * W2 (largest L_Q, {top:.2f})")
+        below = float(np.mean(gap <= lq * w2)) if len(gap) else float("nan")
+        d.set_title(f"(d) point-wise: {100 * below:.0f}% of {len(gap)} points under their own L_Q * W2")
+        fig.colorbar(sc, ax=d, label="gradient step")
+        d.legend(fontsize="small", loc="upper left")
+    else:
+        d.set_title("(d) point-wise (no diag/pw_* metrics in these runs)")
+    d.set_xlabel("W2 bound at one observation, sqrt(E_z ||mu_w - mu_phi||^2)")
+    d.set_ylabel("value gap at that observation")
+    fig.suptitle(f"MAC-Flow Fig. 3: theory checks on the landmark game; shaded: {CURVE_BAND}", fontsize="medium")
+    if caption:
+        fig.text(0.5, -0.01, caption, ha="center", va="top", fontsize="small", wrap=True)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -190,6 +247,42 @@ def training_time(runs: pd.DataFrame, path: Path) -> Path:
     ax.set_title("mean over runs; no interval (one timing per run)", fontsize="small")
     ax.set_xlabel("")
     ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def training_minutes(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean minutes per (suite, variant) over tasks: wall (training and evaluation) and training alone."""
+    r = runs.dropna(subset=["train_time"]).copy()
+    r["suite"] = r["task"].str.split("/").str[0]
+    r["wall"] = r["wall_time"].fillna(r["train_time"]) if "wall_time" in r else r["train_time"]
+    return r.groupby(["suite", "variant"]).agg(wall=("wall", "mean"), train=("train_time", "mean"),
+                                                tasks=("task", "nunique")).reset_index().assign(
+        wall=lambda d: d["wall"] / 60, train=lambda d: d["train"] / 60)
+
+
+def running_time(runs: pd.DataFrame, path: Path, labels: dict, title: str) -> Path:
+    """VGM2P Fig. 4: minutes per run (all its seeds), mean over each suite's tasks, one bar per variant; the
+    darker part is the gradient steps alone (``train_time``), the whole bar the run's wall time (with evaluation)."""
+    t = training_minutes(runs)
+    suites = sorted(t["suite"].unique())
+    names = [v for v in labels if v in set(t["variant"])]
+    colors = _colors(names)
+    fig, ax = plt.subplots(figsize=(max(5.5, 2.2 * len(suites) + 2), 4.2))
+    width = 0.8 / max(len(names), 1)
+    for k, v in enumerate(names):
+        sub = t[t["variant"] == v].set_index("suite").reindex(suites)
+        x = np.arange(len(suites)) + (k - (len(names) - 1) / 2) * width
+        ax.bar(x, sub["wall"], width, color=colors[v], alpha=0.45)
+        ax.bar(x, sub["train"], width, color=colors[v], label=labels[v])
+        for xi, w, n in zip(x, sub["wall"], sub["tasks"]):
+            if np.isfinite(w):
+                ax.text(xi, w, f"{w:.0f}\n({int(n)})", ha="center", va="bottom", fontsize="small")
+    ax.set_xticks(np.arange(len(suites)), suites)
+    ax.set_ylabel("minutes per run (all seeds)")
+    ax.legend(fontsize="small", title="solid: gradient steps; pale: + evaluation", title_fontsize="small")
+    ax.set_title(f"{title}\nmean over tasks (their number in brackets); no interval (one timing per run)",
+                 fontsize="medium")
+    ax.margins(y=0.2)
     return _save(fig, path)
 
 
@@ -226,13 +319,13 @@ def variant_curves(evals: pd.DataFrame, path: Path, labels: dict, metrics: list,
                     ax.fill_between(x, st["mean"] - half, st["mean"] + half, color=colors[v], alpha=0.2)
             if online_start and task in online_start:
                 ax.axvline(online_start[task] / last, color="k", ls="--", lw=1, label="online fine-tuning starts")
-            ax.set_title(task, fontsize="small")
+            ax.set_title(task, fontsize="medium")
             ax.set_xlabel("normalised steps" if normalise_steps else "gradient steps", fontsize="small")
             ax.set_ylabel(ylabel, fontsize="small")
-            ax.tick_params(labelsize="x-small")
+            ax.tick_params(labelsize="small")
         for k in range(len(tasks), per_metric * cols):
             axes[m * per_metric + k // cols, k % cols].axis("off")
-    axes[0, 0].legend(fontsize="x-small")
+    axes[0, 0].legend(fontsize="small")
     fig.suptitle(f"{title}\nshaded: {CURVE_BAND} (bars where a run has one evaluation)", fontsize="small")
     fig.tight_layout()
     return _save(fig, path)
@@ -253,20 +346,22 @@ def _heat(ax, p: np.ndarray, title: str) -> None:
                     color="white" if p[i, j] > 0.5 else "black")
     ax.set_xticks([0, 1])
     ax.set_yticks([0, 1])
-    ax.set_xlabel("agent 2 action", fontsize="x-small")
-    ax.set_ylabel("agent 1 action", fontsize="x-small")
+    ax.set_xlabel("agent 2 action", fontsize="small")
+    ax.set_ylabel("agent 1 action", fontsize="small")
     ax.set_title(title, fontsize="small")
 
 
 def landmark_trajectories(by_agents: dict, path: Path) -> Path:
     """MAC-Flow Fig. 13: rows dataset / joint flow / one-step policy, one column per number of agents.
-    by_agents: n -> (rollouts from analysis.games.landmark_rollouts, budget text)."""
+    by_agents: n -> (rollouts from analysis.games.landmark_rollouts, budget text). Each panel's title gives its
+    row's coverage (analysis.games.coverage) when the rollouts carry it."""
     ns = sorted(by_agents)
     rows = ("dataset", "joint flow", "one-step policy")
-    fig, axes = plt.subplots(3, len(ns), figsize=(3.3 * len(ns), 9.6), squeeze=False)
+    fig, axes = plt.subplots(3, len(ns), figsize=(3.4 * len(ns), 10.4), squeeze=False)
     for c, n in enumerate(ns):
         roll, budget = by_agents[n]
         cmap = plt.get_cmap("hsv", n + 1)
+        cov = roll.get("coverage", {})
         for r, name in enumerate(rows):
             ax = axes[r, c]
             traj = roll[name]
@@ -279,10 +374,15 @@ def landmark_trajectories(by_agents: dict, path: Path) -> Path:
             ax.set_aspect("equal")
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"{name}, {n} agents", fontsize="small")
-        axes[2, c].set_xlabel(budget, fontsize="x-small")
-    fig.suptitle("MAC-Flow Fig. 13: landmark covering, one episode (dots: starts, x: landmarks); the dataset row is "
-                 "its first episode, the policies share one start (seed 0 of the run)", fontsize="small")
+            title = f"{name}, {n} agents"
+            if name in cov:
+                title += f"\n{100 * cov[name][1]:.0f}% covered, distance {cov[name][0]:.3f}"
+            ax.set_title(title, fontsize="medium")
+        axes[2, c].set_xlabel(budget.replace(", hidden", ",\nhidden"), fontsize="small")
+    fig.suptitle("MAC-Flow Fig. 13: landmark covering, one episode (dots: starts, x: landmarks); dataset: its first "
+                 "episode; policies: one shared start (seed 0).\nCoverage at the end of an episode: the share of "
+                 "landmarks with an agent within half the spacing of landmarks, and the mean distance from a landmark "
+                 "to its nearest agent (dataset: all episodes; policies: 20 episodes per seed)", fontsize="medium")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -351,14 +451,14 @@ def payoff_sweep(by_zeta: dict, path: Path) -> Path:
     axb.set_xlabel("interaction strength zeta")
     axb.set_ylabel("expected reward")
     axb.set_title("(b) returns", fontsize="small")
-    axb.legend(fontsize="x-small")
+    axb.legend(fontsize="small")
     axc = fig.add_subplot(gs[0:3, len(zetas) + 2])
     for v, name, m in ((w2j, "W2(joint flow, one-step)", "o"), (w2d, "W2(dataset, joint flow)", "s")):
         v = [np.asarray(x) for x in v]
         axc.errorbar(zetas, [x.mean() for x in v], yerr=[2 * x.std() for x in v], marker=m, capsize=3, label=name)
     axc.set_xlabel("interaction strength zeta")
     axc.set_title("(c) W2 (exact, joint actions in R^2)", fontsize="small")
-    axc.legend(fontsize="x-small")
+    axc.legend(fontsize="small")
     budget = by_zeta[zetas[0]][1]
     fig.suptitle(f"MAC-Flow Fig. 16: payoff game, (a) P(a1, a2) pooled over seeds; (b, c) mean ± 2 std over seeds. "
                  f"{budget}", fontsize="small")

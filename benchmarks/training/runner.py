@@ -58,21 +58,14 @@ PREALLOCATE = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
 def plan(options: dict) -> dict:
     """Validate the ``run`` options with plan_jobs; return job dicts or the error line."""
     os.environ.update(PREALLOCATE)
-    from benchmarks.training.plan import job_memory, plan_jobs
+    from benchmarks.training.plan import plan_jobs
 
     notices: list = []
     try:
         configs = plan_jobs(argparse.Namespace(**options), notices)
     except BenchError as exc:
         return {"error": str(exc)}
-    jobs, seen = [], set()
-    for cfg in configs:
-        if cfg.run_id in seen:
-            continue
-        seen.add(cfg.run_id)
-        jobs.append({"run_id": cfg.run_id, "cfg": dataclasses.asdict(cfg), "label": cfg.label,
-                     "memory": job_memory(cfg)})
-    return {"jobs": jobs, "notices": notices}
+    return {"jobs": job_dicts(configs), "notices": notices}
 
 
 # ---- one job (worker side) ---------------------------------------------------------------------------
@@ -383,9 +376,27 @@ def run(args, root: Path, console) -> Outcome:
     planned = plan_isolated(_options(args), inline=args.no_ray)
     if "error" in planned:
         raise BenchError(planned["error"])
-    jobs = planned["jobs"]
     for line in planned.get("notices", []):
         console.print(f"note: {line}")
+    return run_jobs(planned["jobs"], root, args, console)
+
+
+def job_dicts(configs) -> list:
+    """RunConfigs -> the runner's job dicts (``plan``'s), one per run id."""
+    from benchmarks.training.plan import job_memory
+
+    jobs = {}
+    for cfg in configs:
+        jobs.setdefault(cfg.run_id, {"run_id": cfg.run_id, "cfg": dataclasses.asdict(cfg), "label": cfg.label,
+                                     "memory": job_memory(cfg)})
+    return list(jobs.values())
+
+
+def run_jobs(jobs: list, root: Path, args, console) -> Outcome:
+    """Run planned job dicts (``plan``'s or :func:`job_dicts`') under the live view, as ``run`` does after
+    planning: finished runs skipped, interrupted ones resumed, Ray or inline (``args.no_ray``)."""
+    check_options(args)
+    root = Path(root).absolute()
     todo = [j for j in jobs if args.fresh or not Run(root, j["run_id"]).finished]
     if args.no_ray or not todo:
         check_memory(todo, physical_memory(), "this machine")

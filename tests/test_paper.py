@@ -1,0 +1,117 @@
+"""One command per paper (`bench figures --paper P --regenerate`): the plan's deduplication across items and papers,
+its state in the store, the compute estimate, and the mutual-information estimator behind Fig. 3 (b)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.store import Run
+
+# MA-MuJoCo / MPE items of the MAC-Flow paper whose MAC-Flow runs coincide (Table 2, the ablations, Fig. 12)
+SHARED = ("table2", "fig6", "fig7", "fig8", "fig9", "fig10", "fig12")
+
+
+def _finish(root, cfg):
+    """A finished run in the store under ``cfg``'s run id (what a finished `bench run` leaves, minus metrics)."""
+    run = Run(root, cfg.run_id)
+    run.start({"algo": cfg.algo, "task": cfg.task, "seeds": list(cfg.seeds), "steps": cfg.steps, "run_id": cfg.run_id})
+    run.finish({"run_id": cfg.run_id, "algo": cfg.algo, "task": cfg.task, "returns": [0.0], "steps": cfg.steps})
+
+
+@pytest.fixture(scope="module")
+def macflow_plan(tmp_path_factory):
+    from analysis.paper_plan import make_plan
+
+    return make_plan("macflow", tmp_path_factory.mktemp("empty"), SHARED)
+
+
+def test_one_run_serves_every_item_that_asks_for_it(macflow_plan):
+    plan = macflow_plan
+    ids = [j.cfg.run_id for j in plan.jobs]
+    assert len(ids) == len(set(ids)) and plan.requested > len(plan.jobs)
+    (job,) = [j for j in plan.jobs if j.cfg.algo == "macflow" and not j.cfg.overrides and j.cfg.task == "mamujoco/2-ant-medium"]
+    assert set(job.items) == {"Table 2", "Figure 6", "Figure 7", "Figure 8", "Figure 9", "Figure 10", "Figure 12"}
+    assert job.cfg.protocol == "macflow-paper" and len(job.cfg.seeds) == 6 and job.cfg.steps == 500_000
+    # the variants stay separate jobs, each serving its own figure
+    (central,) = [j for j in plan.jobs if j.cfg.overrides.get("critic") == "central" and j.cfg.task == job.cfg.task]
+    assert central.items == ["Figure 8"]
+
+
+def test_vgm2p_and_macflow_share_the_runs_both_papers_compare(tmp_path, macflow_plan):
+    """VGM2P's protocol has MAC-Flow's schedule on MA-MuJoCo, so its Table 2 MAC-Flow column is the same runs."""
+    from analysis.paper_plan import make_plan
+
+    vg = make_plan("vgm2p", tmp_path, ("table2",))
+    mine = {j.cfg.run_id for j in vg.jobs if j.cfg.algo == "macflow"}
+    theirs = {j.cfg.run_id for j in macflow_plan.jobs if j.cfg.algo == "macflow" and not j.cfg.overrides
+              and j.cfg.task.startswith("mamujoco/")}
+    assert mine and mine == theirs
+    assert {j.cfg.algo for j in vg.jobs} >= {"vgm2p", "macflow", "omiga"}
+
+
+def test_the_plan_knows_what_the_store_holds_and_what_cannot_run_here(tmp_path):
+    from analysis.paper_plan import make_plan
+    from benchmarks.tasks import get_suite
+
+    first = make_plan("macflow", tmp_path, ("fig10",))
+    done = first.jobs[0]
+    _finish(tmp_path, done.cfg)
+    again = make_plan("macflow", tmp_path, ("fig10",))
+    states = {j.cfg.run_id: j.state for j in again.jobs}
+    assert states[done.cfg.run_id] == "finished"
+    for j in again.jobs:
+        why = get_suite(j.cfg.task.split("/")[0]).available()
+        if j.cfg.run_id != done.cfg.run_id:
+            assert (j.state == "cannot run here") == bool(why) and (j.why == (why or ""))
+    assert done.cfg.run_id not in {j.cfg.run_id for j in again.runnable}
+
+
+def test_unknown_items_are_refused_naming_the_valid_ones(tmp_path):
+    from algorithms.errors import BenchError
+    from analysis.paper_plan import make_plan
+
+    with pytest.raises(BenchError, match="fig99.*games.*fig13"):
+        make_plan("macflow", tmp_path, ("fig99",))
+
+
+def test_estimate_counts_steps_seeds_and_the_planners_evaluation(tmp_path, monkeypatch):
+    """The estimate is FLOPs / (measured fraction of the peak x the peak): linear in steps and seeds; evaluation
+    costs each step at least the plugin's measured decision time (the 200-step planners stream their U-Net once
+    per denoising step, which the FLOP count misses)."""
+    import dataclasses
+
+    from benchmarks.perf import estimate
+    from benchmarks.training.plan import RunConfig
+
+    monkeypatch.setenv(estimate.FLOPS_CACHE, str(tmp_path / "flops.json"))
+    estimate._disk.cache_clear()
+    peak = 1e11
+    bc = RunConfig("bc", "games/landmarks", (0, 1), 1000, 500, 10, 64)
+    c1 = estimate.job_cost(bc, peak)
+    up, act = estimate.flops("bc", (), "games/landmarks", 64, 20)
+    assert c1.train_s == pytest.approx(1000 * 2 * up / (estimate.EFFICIENCY["bc"] * peak))
+    assert up > 1e8 and (tmp_path / "flops.json").exists()  # [512]x4 networks, counted once and kept
+    c2 = estimate.job_cost(dataclasses.replace(bc, steps=2000, seeds=(0, 1, 2, 3)), peak)
+    assert c2.train_s == pytest.approx(4 * c1.train_s)
+    monkeypatch.setattr(estimate, "flops", lambda *a: (5e11, 1e9))  # DoF's counts (tracing its U-Net takes long)
+    dof = estimate.job_cost(dataclasses.replace(bc, algo="dof"), peak)
+    floor = 2 * 25 * estimate.LATENCY_MS["dof"] / 1000  # 2 evaluations x 25 steps x one decision
+    assert dof.eval_s >= floor > 1000 * c1.eval_s
+
+
+def test_ksg_estimator_on_gaussians_with_known_mi():
+    """Two 2-D Gaussians, each coordinate of y correlated rho with x's: MI = -log(1 - rho^2) nats."""
+    import jax.numpy as jnp
+
+    import jax
+
+    from algorithms.estimators import ksg_mutual_information
+
+    mi = jax.jit(ksg_mutual_information)
+    rng = np.random.default_rng(0)
+    for rho in (0.0, 0.6, 0.9):
+        x = rng.standard_normal((1000, 2))
+        y = rho * x + np.sqrt(1 - rho**2) * rng.standard_normal((1000, 2))
+        est = float(mi(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)))
+        true = -np.log(1 - rho**2)
+        assert abs(est - true) < 0.05 + 0.08 * true, (rho, est, true)
