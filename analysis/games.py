@@ -337,17 +337,25 @@ def fig14_claims(igm: dict, no_igm: dict) -> list:
                   _tv(ind, np.full((2, 2), 0.25)) <= 0.15)]
 
 
+XOR_MODE_RADIUS = 0.25  # a joint action "at a mode": within this max-norm distance of one of the data's two modes
+
+
 def fig15_claims(s: dict) -> list:
+    """App. H.6: the joint flow reconstructs the data's two sharp, disconnected anti-aligned modes (the share of its
+    samples at a mode, against the data's), the factorised policies collapse to a near-independent product."""
+    from benchmarks.envs.games import XOR_MODES
+
     def stats(key):
         a = np.asarray(s[key]).reshape(-1, 2)
-        return float(np.corrcoef(a[:, 0], a[:, 1])[0, 1]), float(np.mean(a[:, 0] * a[:, 1] < 0))
+        at_mode = np.min([np.max(np.abs(a - m), -1) for m in XOR_MODES], 0) < XOR_MODE_RADIUS
+        return float(np.corrcoef(a[:, 0], a[:, 1])[0, 1]), float(np.mean(at_mode))
 
-    (cd, fd), (cj, fj), (co, fo) = stats("data"), stats("joint"), stats("onestep")
-    return [Claim("Figure 15 (centre)", "the joint flow recovers the two anti-aligned modes",
-                  f"corr(a1, a2) {cj:.2f} (data {cd:.2f}); anti-aligned samples {100 * fj:.0f}% (data {100 * fd:.0f}%)",
-                  bool(fj >= 0.9 * fd and cj <= 0.9 * cd)),
+    (cd, md), (cj, mj), (co, mo) = stats("data"), stats("joint"), stats("onestep")
+    return [Claim("Figure 15 (centre)", "the joint flow reconstructs the two sharp anti-aligned modes",
+                  f"samples within {XOR_MODE_RADIUS} of a mode: joint flow {100 * mj:.0f}%, data {100 * md:.0f}%; "
+                  f"corr(a1, a2) {cj:.2f} (data {cd:.2f})", bool(mj >= 0.9 * md)),
             Claim("Figure 15 (right)", "the factorised policies collapse to a near-independent product",
-                  f"corr(a1, a2) {co:.2f}; anti-aligned samples {100 * fo:.0f}%", bool(abs(co) <= 0.2))]
+                  f"corr(a1, a2) {co:.2f}; samples at a mode {100 * mo:.0f}%", bool(abs(co) <= 0.2))]
 
 
 def fig16_claims(pay: dict) -> list:

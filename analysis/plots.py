@@ -338,17 +338,19 @@ def _joint_hist(actions) -> np.ndarray:
     return np.bincount(a[:, 0] * 2 + a[:, 1], minlength=4).reshape(2, 2) / len(a)
 
 
-def _heat(ax, p: np.ndarray, title: str) -> None:
+def _heat(ax, p: np.ndarray, title: str, ylabel: bool = True, xlabel: bool = True) -> None:
     ax.imshow(p, cmap="Blues", vmin=0, vmax=1, origin="lower")
     for i in range(2):
         for j in range(2):
-            ax.text(j, i, f"{p[i, j]:.2f}", ha="center", va="center", fontsize="small",
+            ax.text(j, i, f"{p[i, j]:.2f}", ha="center", va="center", fontsize="medium",
                     color="white" if p[i, j] > 0.5 else "black")
     ax.set_xticks([0, 1])
     ax.set_yticks([0, 1])
-    ax.set_xlabel("agent 2 action", fontsize="small")
-    ax.set_ylabel("agent 1 action", fontsize="small")
-    ax.set_title(title, fontsize="small")
+    if xlabel:
+        ax.set_xlabel("agent 2 action", fontsize="small")
+    if ylabel:
+        ax.set_ylabel("agent 1 action", fontsize="small")
+    ax.set_title(title, fontsize="medium")
 
 
 def landmark_trajectories(by_agents: dict, path: Path) -> Path:
@@ -379,10 +381,10 @@ def landmark_trajectories(by_agents: dict, path: Path) -> Path:
                 title += f"\n{100 * cov[name][1]:.0f}% covered, distance {cov[name][0]:.3f}"
             ax.set_title(title, fontsize="medium")
         axes[2, c].set_xlabel(budget.replace(", hidden", ",\nhidden"), fontsize="small")
-    fig.suptitle("MAC-Flow Fig. 13: landmark covering, one episode (dots: starts, x: landmarks); dataset: its first "
-                 "episode; policies: one shared start (seed 0).\nCoverage at the end of an episode: the share of "
-                 "landmarks with an agent within half the spacing of landmarks, and the mean distance from a landmark "
-                 "to its nearest agent (dataset: all episodes; policies: 20 episodes per seed)", fontsize="medium")
+    fig.suptitle("MAC-Flow Fig. 13: landmark covering, one episode (dots: starts, x: landmarks);\ndataset: its first "
+                 "episode; policies: one shared start (seed 0). Coverage at the end of an episode:\nthe share of "
+                 "landmarks with an agent within half their spacing, and the mean distance from a\nlandmark to its "
+                 "nearest agent (dataset: all its episodes; policies: 20 episodes per seed)", fontsize="medium")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -390,14 +392,14 @@ def landmark_trajectories(by_agents: dict, path: Path) -> Path:
 def coordination_distributions(igm: dict, no_igm: dict, path: Path, budget: str) -> Path:
     """MAC-Flow Fig. 14: joint-action distributions of (a) the data, (b) the joint flow, (c) the one-step
     policy with IGM, (d) the one-step policy without IGM (independent critics), pooled over seeds."""
-    fig, axes = plt.subplots(1, 4, figsize=(13, 3.4))
+    fig, axes = plt.subplots(2, 2, figsize=(8, 8.2))
     panels = ((igm["data"], "(a) dataset"), (igm["joint"], "(b) joint flow (stage I)"),
               (igm["onestep"], "(c) one-step policy, IGM"), (no_igm["onestep"], "(d) one-step policy, w/o IGM"))
-    for ax, (a, t) in zip(axes, panels):
+    for ax, (a, t) in zip(axes.ravel(), panels):
         _heat(ax, _joint_hist(a), t)
-    fig.suptitle(f"MAC-Flow Fig. 14: coordination game, P(a1, a2); reward (1,1)=2, (0,1)=(1,0)=1, (0,0)=0. "
-                 f"{budget}; policies pooled over seeds, {igm['joint'].shape[1]} samples per seed; no interval "
-                 f"(empirical frequencies)", fontsize="small")
+    fig.suptitle(f"MAC-Flow Fig. 14: coordination game, P(a1, a2);\nreward (1,1) = 2, (0,1) = (1,0) = 1, (0,0) = 0\n"
+                 f"{budget}; policies pooled over seeds,\n{igm['joint'].shape[1]} samples per seed; no interval "
+                 f"(empirical frequencies)", fontsize="medium")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -414,29 +416,29 @@ def xor_samples(s: dict, path: Path, budget: str) -> Path:
         ax.set_xlabel("agent 1 action")
         ax.set_ylabel("agent 2 action")
         r = float(np.mean(-np.clip(a[:, 0], -1, 1) * np.clip(a[:, 1], -1, 1)))
-        ax.set_title(f"{t} (mean reward {r:.2f})", fontsize="small")
-    fig.suptitle(f"MAC-Flow Fig. 15: XOR game, reward -a1*a2 (optima (-1,1), (1,-1)). {budget}; "
-                 f"samples pooled over seeds", fontsize="small")
+        ax.set_title(f"{t}\n(mean reward {r:.2f})", fontsize="medium")
+    fig.suptitle(f"MAC-Flow Fig. 15: XOR game, reward -a1*a2 (optima (-1,1), (1,-1)).\n{budget}; "
+                 f"samples pooled over seeds", fontsize="medium")
     fig.tight_layout()
     return _save(fig, path)
 
 
 def payoff_sweep(by_zeta: dict, path: Path) -> Path:
-    """MAC-Flow Fig. 16: (a) distributions of data / joint flow / one-step policy per zeta, (b) expected
-    reward of each vs zeta, (c) W2(joint flow, one-step) and W2(data, joint flow) vs zeta; mean ± 2 std over
-    seeds in (b) and (c)."""
+    """MAC-Flow Fig. 16: (a) distributions of data / joint flow / one-step policy per zeta (a row each), (b)
+    expected reward of each vs zeta, (c) W2(joint flow, one-step) and W2(data, joint flow) vs zeta; mean ± 2 std
+    over seeds in (b) and (c), drawn under the distributions."""
     from benchmarks.envs.games import COORD_REWARD, w2_discrete
 
     zetas = sorted(by_zeta)
-    fig = plt.figure(figsize=(2.4 * len(zetas) + 7, 7.2))
-    gs = fig.add_gridspec(3, len(zetas) + 3)
+    fig = plt.figure(figsize=(2.0 * len(zetas) + 0.8, 12.5))
+    gs = fig.add_gridspec(5, 2 * len(zetas), height_ratios=(1, 1, 1, 1.5, 0.05), hspace=0.55)
     rows = (("data", "dataset"), ("joint", "joint flow"), ("onestep", "one-step"))
     ret = {k: [] for k, _ in rows}
     w2j, w2d = [], []
     for c, z in enumerate(zetas):
         s, budget = by_zeta[z]
         for r, (k, name) in enumerate(rows):
-            _heat(fig.add_subplot(gs[r, c]), _joint_hist(s[k]), f"{name}, zeta={z:g}")
+            _heat(fig.add_subplot(gs[r, 2 * c:2 * c + 2]), _joint_hist(s[k]), f"{name}\nzeta = {z:g}", c == 0, r == 2)
         data_h = _joint_hist(s["data"])
         per_seed = [(_joint_hist(j), _joint_hist(o)) for j, o in zip(s["joint"], s["onestep"])]
         ret["data"].append([float((data_h * COORD_REWARD).sum())])
@@ -444,23 +446,23 @@ def payoff_sweep(by_zeta: dict, path: Path) -> Path:
         ret["onestep"].append([float((o * COORD_REWARD).sum()) for _, o in per_seed])
         w2j.append([w2_discrete(j.ravel(), o.ravel()) for j, o in per_seed])
         w2d.append([w2_discrete(data_h.ravel(), j.ravel()) for j, _ in per_seed])
-    axb = fig.add_subplot(gs[0:3, len(zetas):len(zetas) + 1 + 1])
+    half = len(zetas)
+    axb = fig.add_subplot(gs[3, :half])
     for (k, name), m in zip(rows, ("s", "o", "^")):
         v = [np.asarray(x) for x in ret[k]]
         axb.errorbar(zetas, [x.mean() for x in v], yerr=[2 * x.std() for x in v], marker=m, capsize=3, label=name)
     axb.set_xlabel("interaction strength zeta")
     axb.set_ylabel("expected reward")
-    axb.set_title("(b) returns", fontsize="small")
+    axb.set_title("(b) returns")
     axb.legend(fontsize="small")
-    axc = fig.add_subplot(gs[0:3, len(zetas) + 2])
+    axc = fig.add_subplot(gs[3, half:])
     for v, name, m in ((w2j, "W2(joint flow, one-step)", "o"), (w2d, "W2(dataset, joint flow)", "s")):
         v = [np.asarray(x) for x in v]
         axc.errorbar(zetas, [x.mean() for x in v], yerr=[2 * x.std() for x in v], marker=m, capsize=3, label=name)
     axc.set_xlabel("interaction strength zeta")
-    axc.set_title("(c) W2 (exact, joint actions in R^2)", fontsize="small")
+    axc.set_title("(c) W2 (exact, joint actions in R^2)")
     axc.legend(fontsize="small")
     budget = by_zeta[zetas[0]][1]
-    fig.suptitle(f"MAC-Flow Fig. 16: payoff game, (a) P(a1, a2) pooled over seeds; (b, c) mean ± 2 std over seeds. "
-                 f"{budget}", fontsize="small")
-    fig.tight_layout()
+    fig.suptitle(f"MAC-Flow Fig. 16: payoff game. (a) P(a1, a2) pooled over seeds;\n(b, c) mean ± 2 std over seeds. "
+                 f"{budget}", fontsize="medium")
     return _save(fig, path)

@@ -115,3 +115,55 @@ def test_ksg_estimator_on_gaussians_with_known_mi():
         est = float(mi(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)))
         true = -np.log(1 - rho**2)
         assert abs(est - true) < 0.05 + 0.08 * true, (rho, est, true)
+
+
+def test_vgm2p_and_om2p_list_every_item_as_a_file_or_its_command(tmp_path):
+    import re
+
+    from analysis.figures import write_figures
+
+    index = write_figures(tmp_path / "none", tmp_path / "vg", "vgm2p", reps=100).read_text()
+    items = dict(re.findall(r"^- (Figure \d|Table \d): (.*)$", index, re.M))
+    assert sorted(items) == [f"Figure {i}" for i in range(1, 7)] + ["Table 1", "Table 2"]
+    for name, text in items.items():
+        cmds = re.findall(r"`(bench [^`]+)`", text)
+        assert len(cmds) == 1 and "--protocol vgm2p-paper" in cmds[0], (name, text)
+    assert "'vgm2p,macflow,vgm2p[generator=flow;sampling_steps=10]'" in items["Figure 4"]
+    assert "--allow-cost-override" in items["Figure 4"] and "vgm2p[td=independent]" in items["Figure 2"]
+    om = write_figures(tmp_path / "none", tmp_path / "om", "om2p").read_text()
+    assert "bench figures --paper om2p --regenerate" in om
+
+
+def test_om2p_claims_are_the_largest_ratios_against_the_baselines(tmp_path):
+    import json
+
+    from analysis.figures import write_figures
+    from benchmarks.perf.om2p_claims import claims
+
+    rows = [{"algo": "om2p", "memory_bytes": 100, "steps_per_s": 10.0, "note": ""},
+            {"algo": "flowbc", "memory_bytes": 150, "steps_per_s": 20.0, "note": ""},
+            {"algo": "madiff-c", "memory_bytes": 500, "steps_per_s": 0.5, "note": ""},
+            {"algo": "dof", "memory_bytes": 4000, "steps_per_s": None, "note": "not run"}]
+    result = {"task": "t", "batch_size": 64, "steps": 5, "rounds": 2, "device": "cpu", "date": "d", "rows": rows}
+    mem, speed = claims(result)
+    assert (mem["against"], mem["measured"], mem["holds"]) == ("dof", 40.0, True)
+    assert (speed["against"], speed["measured"], speed["holds"]) == ("madiff-c", 20.0, True)
+    assert speed["ratios"]["flowbc"] == 0.5 and "dof" not in speed["ratios"]  # not run: no speed ratio
+    (tmp_path / "om").mkdir()
+    (tmp_path / "om" / "om2p_claims.json").write_text(json.dumps({**result, "claims": [mem, speed]}))
+    text = write_figures(tmp_path, tmp_path / "om", "om2p").read_text()
+    assert "| up to 3.8x less memory per update | 40.0x | dof | yes |" in text
+    assert "| up to 10.8x faster training | 20.0x | madiff-c | yes |" in text
+
+
+@pytest.mark.slow
+def test_om2p_claims_measured_in_one_process(tmp_path):
+    """The measurement itself, at the plugins' paper sizes, against two baselines on the landmark game's shapes."""
+    from benchmarks.perf.om2p_claims import measure
+
+    r = measure("games/landmarks", batch_size=16, steps=2, rounds=1, algos=("flowbc", "om2p[derivative=jvp]"),
+                progress=None)
+    by = {row["algo"]: row for row in r["rows"]}
+    assert set(by) == {"om2p", "flowbc", "om2p[derivative=jvp]"}
+    assert all(row["memory_bytes"] > 1e6 and row["steps_per_s"] > 0 for row in by.values())
+    assert [c["claim"] for c in r["claims"]] == ["up to 3.8x less memory per update", "up to 10.8x faster training"]
