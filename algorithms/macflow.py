@@ -85,8 +85,8 @@ from .nets import MIXERS, MLP, Ensemble, adam, polyak, sinusoidal, with_agent_id
 DIAG_OBS = 8
 DIAG_SAMPLES = 256
 # agent-rows of every estimate that differentiates the critic (its backward pass keeps [512]x4 activations per agent:
-# 1 024 transitions of the 40-agent landmark game planned 15 GiB); 3 agents keep 1 024 transitions and 256 noises
-DIAG_ROWS = 3072
+# 1 024 transitions of the 40-agent landmark game planned 15 GiB); up to 8 agents keep all 1 024 transitions
+DIAG_ROWS = 8192
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +121,10 @@ class Config:
     # continuous execution noise of the one-step policies: "sample" a fresh z ~ N(0, I) per decision (the paper's
     # stochastic policy, Sec. 3; FQL's evaluation) | "zero" (z = 0, deterministic, as discrete execution)
     act_noise: str = "sample"
+    # the diagnostics hook also estimates Fig. 3 (b) and (d)'s mutual information and point-wise gaps at every
+    # evaluation (seconds each, tens of seconds of compilation on a CPU); off: the batch-level quantities only.
+    # Harness setting (no effect on training); the games figures' 3-agent landmark run turns it on
+    fig3_diagnostics: bool = False
 
 
 def _nets(spec, cfg):
@@ -363,10 +367,10 @@ class MACFlow(Algorithm):
         E_z Q_tot(o, mu_phi)| with the same noise z for both, L_Q (the largest action-gradient norm of Q_tot
         seen), w2_bound = sqrt(distill) (the coupling's W2 upper bound, Eq. 10) and gap_bound = L_Q * w2_bound.
 
-        Point-wise (Fig. 3 (d); Prop. 4.3 fixes one joint observation): for each of ``DIAG_OBS`` observations of
-        the batch, ``DIAG_SAMPLES`` noises z give pw_gap_k, pw_w2_k and pw_lq_k, the same three quantities for
-        that observation alone. The estimates through the critic's gradient see at most ``DIAG_ROWS`` agent-rows
-        (1 024 transitions and 256 noises at 3 agents, 76 of each at 40), so 40 agents fit in memory.
+        With ``fig3_diagnostics``, also the following two. Point-wise (Fig. 3 (d); Prop. 4.3 fixes one joint
+        observation): for each of ``DIAG_OBS`` observations of the batch, ``DIAG_SAMPLES`` noises z give
+        pw_gap_k, pw_w2_k and pw_lq_k, the same three quantities for that observation alone. The estimates through the critic's gradient see at most ``DIAG_ROWS`` agent-rows
+        (all 1 024 transitions and 256 noises up to 8 agents, 204 of each at 40), so 40 agents fit in memory.
 
         Mutual information (Fig. 3 (b); continuous actions): at each of those observations, the KSG estimate
         (algorithms/estimators.py) of MI(a^i, a^j) between the 2-D actions of two agents over the
@@ -405,6 +409,8 @@ class MACFlow(Algorithm):
         distill, gap, l_q, _, _ = gap_terms(obs, legal, jax.random.normal(k_batch, obs.shape[:-1] + (spec.action_dim,)))
         w2 = jnp.sqrt(distill)
         out = {"distill": distill, "value_gap": gap, "w2_bound": w2, "lipschitz_q": l_q, "gap_bound": l_q * w2}
+        if not cfg.fig3_diagnostics:
+            return out
 
         # point-wise: noises at each of DIAG_OBS fixed observations (the first DIAG_ROWS / N of DIAG_SAMPLES for the
         # gap terms, one observation at a time)

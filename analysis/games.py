@@ -15,8 +15,8 @@ ones, then draws).
   fig16_payoff.png        per zeta: distributions, expected returns, W2(joint, one-step) (H.7)
 
 The budget (``GAMES_BUDGET``, :class:`Budget`): 1 000 gradient steps at batch 64, 2 seeds, evaluation every 100
-steps; the landmark game at App. H.4's settings (50 trajectories, the paper's [512]x4 networks), the bandit games
-with the games preset's [64, 64] networks (every figure names its budget). The one-step policy's distribution is
+steps; the landmark game at App. H.4's settings (50 trajectories, the paper's [512]x4 networks) and XOR at the
+paper's networks, the discrete bandit games with the games preset's [64, 64] (every figure names its budget). The one-step policy's distribution is
 the push-forward of z ~ N(0, I) (Prop. 4.2); the games' deployment uses z = 0 (discrete)."""
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ SAMPLES = 2000  # joint actions drawn per seed from each policy
 COVERAGE_EPISODES = 20  # episodes per seed over which Fig. 13's coverage is averaged
 ABLATION_KEYS = ("critic", "q_weight", "flow", "next_action", "mixer")  # overrides that make another method
 LANDMARK_AGENTS = (3, 10, 40)
+PAPER_SIZE = ("games/landmarks", "games/xor")  # the games run at the paper's networks (see Budget)
 PAYOFF = tuple(f"games/payoff-{z:g}" for z in PAYOFF_ZETAS)
 
 
@@ -38,15 +39,16 @@ PAYOFF = tuple(f"games/payoff-{z:g}" for z in PAYOFF_ZETAS)
 class Budget:
     """What ``bench figures --paper macflow --games`` trains. The landmark game (Fig. 3, Fig. 13) runs at App.
     H.4's settings: 1 000 iterations at batch 64 on a dataset of 50 trajectories, with the paper's networks
-    [512]x4 (App. E, G.4); the bandit games (Figs. 14-16) keep the games preset's [64, 64], at which their
-    claims show (docs/paper-figures.md)."""
+    [512]x4 (App. E, G.4), and so does XOR (Fig. 15: at [64, 64] its joint flow smeared the two modes into the
+    segment between them, 57% of its samples at a mode against 95% at [512]x4); the discrete bandit games
+    (Figs. 14, 16) keep the games preset's [64, 64], at which their claims show (docs/paper-figures.md)."""
 
     steps: int = 1000  # App. H.4: 1 000 iterations
     eval_every: int = 100
     eval_episodes: int = 100
     seeds: tuple = (0, 1)
-    hidden: str = "64,64"  # the bandit games' networks (the games preset; the paper gives none for them)
-    landmarks_hidden: str = ""  # "": the paper's [512]x4 (MAC-Flow App. E, G.4)
+    hidden: str = "64,64"  # the discrete bandit games' networks (the games preset; the paper gives none for them)
+    paper_hidden: str = ""  # the landmark game's and XOR's; "": the paper's [512]x4 (MAC-Flow App. E, G.4)
     trajectories: int = 50  # App. H.4: an offline dataset of 50 trajectories
 
     def landmark_task(self, n: int) -> str:
@@ -58,10 +60,14 @@ class Budget:
                      + [("games/coordination", {}), ("games/coordination", {"critic": "independent"}),
                         ("games/xor", {})] + [(t, {}) for t in PAYOFF])
 
+    def width(self, task: str) -> str:
+        """The ``hidden`` override of a run on ``task`` ("": none, the paper's networks)."""
+        return self.paper_hidden if task.startswith(PAPER_SIZE) else self.hidden
+
     def text(self) -> str:
-        width = f"[{self.landmarks_hidden}]" if self.landmarks_hidden else "[512]x4 (paper)"
-        return (f"{self.steps} gradient steps, batch 64, {len(self.seeds)} seeds; landmark game: networks {width}, "
-                f"{self.trajectories} trajectories; bandit games: networks [{self.hidden}] (paper [512]x4)")
+        width = f"[{self.paper_hidden}]" if self.paper_hidden else "[512]x4 (paper)"
+        return (f"{self.steps} gradient steps, batch 64, {len(self.seeds)} seeds; landmark game ({self.trajectories} "
+                f"trajectories) and XOR: networks {width}; coordination and payoff: networks [{self.hidden}]")
 
 
 GAMES_BUDGET = Budget()
@@ -79,9 +85,10 @@ def games_jobs(budget: Budget = GAMES_BUDGET) -> list:
         # the plugin's suite preset, as `bench run` applies it (alpha on the discrete bandit games), the width
         # and the variant's own settings winning over it
         preset = {k: v for k, v in cls.preset_for(task).items() if k not in own and k != "hidden"}
-        width = budget.landmarks_hidden if task.startswith("games/landmarks") else budget.hidden
+        width = budget.width(task)
+        fig3 = {"fig3_diagnostics": True} if task == budget.landmark_task(3) else {}  # Fig. 3's (b) and (d)
         jobs.append(RunConfig("macflow", task, tuple(budget.seeds), budget.steps, budget.eval_every,
-                              budget.eval_episodes, 64, {**preset, **({"hidden": width} if width else {}), **own},
+                              budget.eval_episodes, 64, {**preset, **({"hidden": width} if width else {}), **fig3, **own},
                               preset=tuple(preset)))
     return jobs
 

@@ -140,7 +140,7 @@ def test_games_figures_regenerated_in_one_command_on_a_tiny_budget(tmp_path, mon
     from benchmarks.cli.regenerate import regenerate
 
     monkeypatch.setenv("BENCH_FLOPS_CACHE", str(tmp_path / "flops.json"))
-    tiny = Budget(steps=20, eval_every=10, eval_episodes=2, hidden="16,16", landmarks_hidden="16,16", trajectories=5)
+    tiny = Budget(steps=20, eval_every=10, eval_episodes=2, hidden="16,16", paper_hidden="16,16", trajectories=5)
     out = tmp_path / "out"
     assert regenerate("macflow", tmp_path, out, ["games"], budget=tiny, no_ray=True) == 0
     items = _check_every_item((out / "index.md").read_text(), out)
