@@ -8,7 +8,7 @@ Naming rule: a plugin's name is lower-case letters and digits, as users type it 
 ``flowbc``, ``diffusionbc``); variants of one method add ``-<variant>`` (``madiff-c``, ``madiff-d``).
 A built-in plugin lives in ``algorithms/<name without the variant>.py``. Names that changed when the
 rule was applied stay accepted through ``ALIASES``. Shared building blocks (``base``, ``errors``,
-``nets``, ``value``, ``flows``, ``diffusion``, ``temporal``, ``meanflow``) are not plugins.
+``nets``, ``value``, ``flows``, ``diffusion``, ``temporal``, ``meanflow``, ``estimators``) are not plugins.
 """
 from __future__ import annotations
 
