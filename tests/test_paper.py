@@ -202,3 +202,35 @@ def test_fig13_at_app_h4_settings_the_policies_cover_the_landmarks(tmp_path, n):
     for _, attr in POLICIES:
         final = _final_positions(env, getattr(cls, attr), untrained, jax.random.PRNGKey(1), COVERAGE_EPISODES)
         assert coverage(final, env.landmarks)[1] < 0.2, (attr, coverage(final, env.landmarks))
+
+
+@pytest.mark.slow  # 14 s: two un-jitted updates
+def test_vgm2p_independent_td_regresses_each_agents_q_on_its_own_target():
+    """Fig. 2's arm without IGM (``td=independent``, Eq. 6): with the targets zeroed (terminal, no reward), the
+    critic loss is the mean over the batch of sum_i Q_i^2, where Eq. 13 (``td=paper``) is (sum_i Q_i)^2."""
+    import jax
+    import jax.numpy as jnp
+
+    import algorithms
+    from algorithms.meanflow import as_vector
+    from algorithms.nets import with_agent_id
+    from algorithms.vgm2p import _nets
+    from benchmarks.data.device import DeviceData
+    from benchmarks.perf.estimate import synthetic_dataset
+    from benchmarks.tasks import get_task
+
+    cls, spec = algorithms.get("vgm2p"), get_task("games/landmarks").spec
+    data = DeviceData.from_dataset(synthetic_dataset(spec, 4, spec.episode_length + 2), 1)
+    batch = data.sample(jax.random.PRNGKey(0), 32)
+    batch = batch.replace(reward=jnp.zeros_like(batch.reward), terminal=jnp.ones_like(batch.terminal))
+    losses = {}
+    for td in ("paper", "independent"):
+        cfg = cls.make_config({"td": td, "hidden": "16", "generator": "flow", "sampling_steps": 1})  # no jvp: cheap
+        state = cls.init(jax.random.PRNGKey(1), spec, cfg)
+        qs = _nets(spec, cfg)[1].apply(state.params["critic"], jnp.concatenate(
+            [with_agent_id(batch.obs), as_vector(spec, batch.actions)], -1))[..., 0]
+        losses[td] = (float(cls.update(state, batch, jax.random.PRNGKey(2))[1]["critic_loss"]),
+                      float(jnp.mean(jnp.sum(qs, -1) ** 2)), float(jnp.mean(jnp.sum(qs ** 2, -1))))
+    assert losses["paper"][0] == pytest.approx(losses["paper"][1], rel=1e-4)
+    assert losses["independent"][0] == pytest.approx(losses["independent"][2], rel=1e-4)
+    assert abs(losses["independent"][1] - losses["independent"][2]) > 1e-3 * losses["independent"][2]
