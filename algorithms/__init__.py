@@ -9,7 +9,8 @@ a plugin's name is lower-case letters and digits, as users type it (``macflow``,
 ``diffusionbc``); variants of one method add ``-<variant>`` (``madiff-c``, ``madiff-d``). A built-in plugin
 lives in ``algorithms/<name without the variant>.py``; an entry point's name is its plugin's name. Names
 that changed when the rule was applied stay accepted through ``ALIASES``. Shared building blocks
-(``base``, ``errors``, ``nets``, ``value``, ``flows``, ``diffusion``, ``temporal``, ``meanflow``, ``retention``) are not plugins.
+(``base``, ``errors``, ``nets``, ``value``, ``flows``, ``diffusion``, ``temporal``, ``meanflow``, ``retention``, ``estimators``) are
+not plugins.
 
 A plugin of another package that cannot be loaded (its import raises, or it breaks a rule above) does not
 break the harness: it is left out of the registry with its error, and asking for it by name (``bench run

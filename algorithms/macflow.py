@@ -75,8 +75,18 @@ import optax
 
 from . import register
 from .base import GAMES_NETS, Algorithm, Cost, State, check_choice, mask_logits
+from .estimators import ksg_mutual_information
 from .flows import euler, flow_matching_loss, onestep_noise
 from .nets import MIXERS, MLP, Ensemble, adam, polyak, sinusoidal, with_agent_id
+
+
+# the diagnostics hook's point-wise and mutual-information estimates (Fig. 3 (b), (d)): fixed observations of the
+# evaluation batch, and noises drawn at each
+DIAG_OBS = 8
+DIAG_SAMPLES = 256
+# agent-rows of every estimate that differentiates the critic (its backward pass keeps [512]x4 activations per agent:
+# 1 024 transitions of the 40-agent landmark game planned 15 GiB); up to 8 agents keep all 1 024 transitions
+DIAG_ROWS = 8192
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +121,10 @@ class Config:
     # continuous execution noise of the one-step policies: "sample" a fresh z ~ N(0, I) per decision (the paper's
     # stochastic policy, Sec. 3; FQL's evaluation) | "zero" (z = 0, deterministic, as discrete execution)
     act_noise: str = "sample"
+    # the diagnostics hook also estimates Fig. 3 (b) and (d)'s mutual information and point-wise gaps at every
+    # evaluation (seconds each, tens of seconds of compilation on a CPU); off: the batch-level quantities only.
+    # Harness setting (no effect on training); the games figures' 3-agent landmark run turns it on
+    fig3_diagnostics: bool = False
 
 
 def _nets(spec, cfg):
@@ -347,29 +361,86 @@ class MACFlow(Algorithm):
 
     @staticmethod
     def diagnostics(state, batch, key):
-        """Figure 3 quantities on a batch: distillation loss, value gap, and the L_Q * W2 bound (Prop. 4.3).
+        """Figure 3 quantities (Sec. 4.3, Prop. 4.2-4.3) at an evaluation.
 
-        The value gap |E_z Q_tot(o, mu_w) - E_z Q_tot(o, mu_phi)| and the distillation loss are estimated
-        with the same noise; L_Q is the largest action-gradient norm of Q_tot seen on the batch.
+        On the batch: the distillation loss E||mu_w - mu_phi||^2 and value gap |E_z Q_tot(o, mu_w) -
+        E_z Q_tot(o, mu_phi)| with the same noise z for both, L_Q (the largest action-gradient norm of Q_tot
+        seen), w2_bound = sqrt(distill) (the coupling's W2 upper bound, Eq. 10) and gap_bound = L_Q * w2_bound.
+
+        With ``fig3_diagnostics``, also the following two. Point-wise (Fig. 3 (d); Prop. 4.3 fixes one joint
+        observation): for each of ``DIAG_OBS`` observations of the batch, ``DIAG_SAMPLES`` noises z give
+        pw_gap_k, pw_w2_k and pw_lq_k, the same three quantities for that observation alone. The estimates through the critic's gradient see at most ``DIAG_ROWS`` agent-rows
+        (all 1 024 transitions and 256 noises up to 8 agents, 204 of each at 40), so 40 agents fit in memory.
+
+        Mutual information (Fig. 3 (b); continuous actions): at each of those observations, the KSG estimate
+        (algorithms/estimators.py) of MI(a^i, a^j) between the 2-D actions of two agents over the
+        ``DIAG_SAMPLES`` samples, averaged over the observations and the agent pairs among the first three
+        agents: ``mi_joint`` for the joint flow, ``mi_onestep`` for the one-step policies. Conditioned on the
+        observation, the factorised policy's agents draw independent noises, so its MI is 0 up to the
+        estimator's bias; the joint flow's is not, where it is unsure how agents split the landmarks.
         """
         spec, cfg = state.spec, state.cfg
         nets = _nets(spec, cfg)
-        oid = with_agent_id(batch.obs)
-        z = jax.random.normal(key, batch.obs.shape[:-1] + (spec.action_dim,))
-        if spec.discrete:
-            z = jnp.zeros_like(z)
-            a_w = jax.nn.one_hot(jnp.argmax(mask_logits(_student(nets, state.params, oid, z), batch.legal), -1), spec.action_dim)
-            a_phi = jax.nn.one_hot(jnp.argmax(mask_logits(flow_sample(nets, state.params, spec, cfg, batch.obs, z), batch.legal), -1), spec.action_dim)
-        else:
-            a_w = jnp.clip(_student(nets, state.params, oid, z), spec.action_low, spec.action_high)
-            a_phi = jnp.clip(flow_sample(nets, state.params, spec, cfg, batch.obs, z), spec.action_low, spec.action_high)
-        qtot = lambda av: _team(cfg, _qvals(nets, state.params["critic"], spec, cfg, batch.obs, oid, av).mean(0))
-        distill = jnp.sum((a_w - a_phi) ** 2, axis=(-1, -2)).mean()
-        gap = jnp.abs(qtot(a_w).mean() - qtot(a_phi).mean())
-        grads = jax.grad(lambda av: qtot(av).sum())(a_w)
-        l_q = jnp.sqrt(jnp.sum(grads**2, axis=(-1, -2))).max()
+        k_batch, k_pw, k_mi = jax.random.split(key, 3)
+
+        def actions(obs, legal, z):
+            """(a_w, a_phi) as the vectors Q_tot takes (one-hot for discrete, with z = 0 as executed)."""
+            oid = with_agent_id(obs)
+            if spec.discrete:
+                z = jnp.zeros_like(z)
+                hot = lambda x: jax.nn.one_hot(jnp.argmax(mask_logits(x, legal), -1), spec.action_dim)
+                return (hot(_student(nets, state.params, oid, z)),
+                        hot(flow_sample(nets, state.params, spec, cfg, obs, z)))
+            clip = lambda x: jnp.clip(x, spec.action_low, spec.action_high)
+            return clip(_student(nets, state.params, oid, z)), clip(flow_sample(nets, state.params, spec, cfg, obs, z))
+
+        def gap_terms(obs, legal, z):
+            oid = with_agent_id(obs)
+            a_w, a_phi = actions(obs, legal, z)
+            qtot = lambda av: _team(cfg, _qvals(nets, state.params["critic"], spec, cfg, obs, oid, av).mean(0))
+            distill = jnp.sum((a_w - a_phi) ** 2, axis=(-1, -2)).mean()
+            gap = jnp.abs(qtot(a_w).mean() - qtot(a_phi).mean())
+            grads = jax.grad(lambda av: qtot(av).sum())(a_w)
+            l_q = jnp.sqrt(jnp.sum(grads**2, axis=(-1, -2))).max()
+            return distill, gap, l_q, a_w, a_phi
+
+        rows = max(1, min(batch.obs.shape[0], DIAG_ROWS // spec.n_agents))
+        obs, legal = batch.obs[:rows], batch.legal[:rows]
+        distill, gap, l_q, _, _ = gap_terms(obs, legal, jax.random.normal(k_batch, obs.shape[:-1] + (spec.action_dim,)))
         w2 = jnp.sqrt(distill)
-        return {"distill": distill, "value_gap": gap, "w2_bound": w2, "lipschitz_q": l_q, "gap_bound": l_q * w2}
+        out = {"distill": distill, "value_gap": gap, "w2_bound": w2, "lipschitz_q": l_q, "gap_bound": l_q * w2}
+        if not cfg.fig3_diagnostics:
+            return out
+
+        # point-wise: noises at each of DIAG_OBS fixed observations (the first DIAG_ROWS / N of DIAG_SAMPLES for the
+        # gap terms, one observation at a time)
+        n_obs = min(DIAG_OBS, batch.obs.shape[0])
+        rep = lambda x: jnp.broadcast_to(x[:n_obs, None], (n_obs, DIAG_SAMPLES) + x.shape[1:])
+        obs, legal = rep(batch.obs), rep(batch.legal)
+        z = jax.random.normal(k_pw, obs.shape[:-1] + (spec.action_dim,))
+        m = max(1, min(DIAG_SAMPLES, DIAG_ROWS // spec.n_agents))
+        pw = jax.lax.map(lambda x: gap_terms(*x)[:3], (obs[:, :m], legal[:, :m], z[:, :m]))
+        for k in range(n_obs):
+            out[f"pw_gap_{k}"], out[f"pw_w2_{k}"], out[f"pw_lq_{k}"] = pw[1][k], jnp.sqrt(pw[0][k]), pw[2][k]
+        if not spec.discrete:
+            k = min(3, spec.n_agents)  # the agents whose pairs are measured: only their one-step actions are needed
+
+            def first_actions(o, z_):
+                clip = lambda x: jnp.clip(x, spec.action_low, spec.action_high)
+                a_w = clip(_student(nets, state.params, with_agent_id(o)[..., :k, :], z_[..., :k, :]))
+                return a_w, clip(flow_sample(nets, state.params, spec, cfg, o, z_))[..., :k, :]
+
+            a_w, a_phi = jax.vmap(first_actions)(obs, z)  # [n_obs, DIAG_SAMPLES, k, A]
+            jitter = 1e-5 * jax.random.normal(k_mi, (2,) + a_w.shape)  # breaks ties of actions clipped to the box
+            pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+
+            def mi(a):
+                per_obs = jax.vmap(lambda s: jnp.mean(jnp.stack([ksg_mutual_information(s[:, i], s[:, j])
+                                                                 for i, j in pairs])))
+                return per_obs(a).mean()
+
+            out["mi_joint"], out["mi_onestep"] = mi(a_phi + jitter[1]), mi(a_w + jitter[0])
+        return out
 
     @staticmethod
     def cost(spec, cfg):

@@ -92,13 +92,14 @@ def one_step(u_fn: Callable, eps):
     return sample(u_fn, eps, 1)
 
 
-def sample(u_fn: Callable, eps, steps: int = 1):
-    """From t = 1 to 0 in ``steps`` jumps z_r = z_t - (t - r) u(z_t, r, t) (VGM2P Eq. 12); ``steps`` evaluations."""
+def sample(u_fn: Callable, eps, steps: int = 1, euler: bool = False):
+    """From t = 1 to 0 in ``steps`` jumps z_r = z_t - (t - r) u(z_t, r, t) (VGM2P Eq. 12); ``steps`` evaluations.
+    ``euler``: Euler steps of the instantaneous velocity u(z_t, t, t) instead (a flow-matching model, r = t)."""
 
     def body(m, z):
         t = jnp.full(z.shape[:-1] + (1,), 1.0 - m / steps, z.dtype)
         r = jnp.full(z.shape[:-1] + (1,), 1.0 - (m + 1) / steps, z.dtype)
-        return z - (t - r) * u_fn(z, r, t)
+        return z - (t - r) * u_fn(z, t if euler else r, t)
 
     return jax.lax.fori_loop(0, steps, body, eps)
 

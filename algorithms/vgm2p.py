@@ -23,6 +23,12 @@ Paper defaults (App. A, Table 3): MLP 4 x 512, Adam 3e-4, batch 64, gamma 0.995,
 * Condition c and one-hot agent id appended to the observation; times enter as raw (k, k - r).
 * LayerNorm and GELU in every MLP (the harness MLP; the MAC-Flow code base's choice).
 * d/dk u by jax.jvp (MeanFlow); ``derivative="fd"`` uses meanflow.py's finite difference instead.
+* ``td="independent"``: each agent's Q_i regressed on its own to r + gamma Q'_i (Eq. 6), the independent training
+  Fig. 2 compares IGM's joint training with.
+* ``generator="flow"``: VGM2P (FM), the flow-matching version Fig. 4 times (Sec. 5.4: "10-step sampling"): every
+  training row has r = k (the MeanFlow loss is then flow matching with the same CFG target), and execution takes
+  ``sampling_steps`` Euler steps z <- z - h u(z, t, t); ``vgm2p[generator=flow;sampling_steps=10]`` with
+  --allow-cost-override (the 10 steps are a cost-defining setting).
 * Discrete actions: one-hot vectors, legal argmax of the one-step sample (as MAC-Flow).
 Note: for c = 1 rows the guided target's fixed point is the c = 1 conditional velocity itself
 (u = omega v + (1 - omega) u), so omega shapes only the c = 0 field; execution uses c = 1.
@@ -52,19 +58,29 @@ class Config:
     omega: float = 3.0  # CFG guidance weight, paper one of {3, 5, 10, 20} (Table 3); 3 = smallest (Fig. 3: insensitive)
     # fraction of (r, k) draws with r = k; paper silent, 0.75 as the MeanFlow reference (25% r != k; card 14)
     equal_fraction: float = 0.75
-    td: str = "paper"  # critic loss: "paper" (Eq. 13 as written) | "vdn" (standard VDN target); see docstring
+    # critic loss: "paper" (Eq. 13 as written) | "vdn" (standard VDN target) | "independent" (each agent's own TD
+    # error on the team reward, Eq. 6: the "w/o IGM" arm of Fig. 2); see docstring
+    td: str = "paper"
     derivative: str = "jvp"  # d/dk u: "jvp" (MeanFlow JVP, VGM2P Eq. 5) | "fd" (finite difference)
     fd_step: float = 1e-3  # finite-difference step, only with derivative="fd"; harness choice (float32-safe)
     layer_norm: bool = True  # LayerNorm in every MLP, True; harness choice: paper silent (MAC-Flow code base)
     sampling_steps: int = 1  # MeanFlow jumps at execution, paper 1 (Alg. 2; Eq. 12); > 1 is a cost override
+    # the generative model: "meanflow" (the paper's method) | "flow": VGM2P (FM), the flow-matching version Sec. 5.4
+    # compares running times with (r = k in every training row, the CFG target without the MeanFlow correction,
+    # and sampling_steps Euler steps of u(z, t, t) at execution: 10 in the paper, a cost override)
+    generator: str = "meanflow"
+
+
+TD_LOSSES = ("paper", "vdn", "independent")
+GENERATORS = ("meanflow", "flow")
 
 
 def _nets(spec, cfg):
     return AgentMLP(cfg.hidden, spec.action_dim, cfg.layer_norm), MLP(cfg.hidden, 1, cfg.layer_norm)
 
 
-def _policy(net, params, oid, c, eps, legal, spec, steps=1):
-    return decode(spec, sample(mean_velocity_fn(net, params, oid, c), eps, steps), legal)
+def _policy(net, params, oid, c, eps, legal, spec, steps=1, euler=False):
+    return decode(spec, sample(mean_velocity_fn(net, params, oid, c), eps, steps, euler), legal)
 
 
 @register
@@ -76,8 +92,10 @@ class VGM2P(Algorithm):
 
     @staticmethod
     def init(key, spec, cfg):
-        if cfg.td not in ("paper", "vdn") or cfg.derivative not in DERIVATIVES:
-            raise ConfigError(f"vgm2p: td must be paper|vdn and derivative one of {DERIVATIVES}, got {cfg.td!r}, {cfg.derivative!r}")
+        if cfg.td not in TD_LOSSES or cfg.derivative not in DERIVATIVES or cfg.generator not in GENERATORS:
+            raise ConfigError(f"vgm2p: td must be one of {', '.join(TD_LOSSES)}, derivative one of {DERIVATIVES} and "
+                              f"generator one of {', '.join(GENERATORS)}; got {cfg.td!r}, {cfg.derivative!r}, "
+                              f"{cfg.generator!r}")
         if cfg.sampling_steps < 1:
             raise ConfigError(f"vgm2p: sampling_steps must be >= 1 (paper: 1), got {cfg.sampling_steps}")
         if cfg.derivative == "fd":
@@ -103,30 +121,37 @@ class VGM2P(Algorithm):
         q = lambda p, o, av: critic.apply(p, jnp.concatenate([o, av], -1))[..., 0]  # [B, N]
         sg = jax.lax.stop_gradient(state.params)
 
-        # TD target with next actions from the c = 1 one-step policy (Alg. 1 l. 5)
-        a_next = _policy(actor, sg["actor"], noid, ones, jax.random.normal(k_next, x.shape), batch.next_legal, spec)
+        flow = cfg.generator == "flow"
+        steps = cfg.sampling_steps if flow else 1
+        # TD target with next actions from the c = 1 policy (Alg. 1 l. 5; one step, or VGM2P (FM)'s Euler steps)
+        a_next = _policy(actor, sg["actor"], noid, ones, jax.random.normal(k_next, x.shape), batch.next_legal, spec,
+                         steps, flow)
         q_next = q(state.target["critic"], noid, as_vector(spec, a_next))
         live = cfg.discount * (1.0 - batch.terminal)
         # advantage labels with the current policy's action (Alg. 1 l. 8-9)
-        a_hat = _policy(actor, sg["actor"], oid, ones, jax.random.normal(k_hat, x.shape), batch.legal, spec)
+        a_hat = _policy(actor, sg["actor"], oid, ones, jax.random.normal(k_hat, x.shape), batch.legal, spec, steps, flow)
         adv = q(sg["critic"], oid, x) - q(sg["critic"], oid, as_vector(spec, a_hat))
         c = (adv >= 0).astype(jnp.float32)[..., None]
 
         eps = jax.random.normal(k_eps, x.shape)
-        r, t = sample_times(k_time, x.shape[:-1] + (1,), sort=True, equal_fraction=cfg.equal_fraction)
+        r, t = sample_times(k_time, x.shape[:-1] + (1,), sort=True, equal_fraction=1.0 if flow else cfg.equal_fraction)
         z = interpolate(x, eps, t)
 
         def loss_fn(params):
             qs = q(params["critic"], oid, x)
             if cfg.td == "paper":
-                td = jnp.sum(qs - (batch.reward[:, None] + live[:, None] * q_next), -1)
-            else:
-                td = qs.sum(-1) - (batch.reward + live * q_next.sum(-1))
-            critic_loss = jnp.mean(td**2)
+                critic_loss = jnp.mean(jnp.sum(qs - (batch.reward[:, None] + live[:, None] * q_next), -1) ** 2)
+            elif cfg.td == "vdn":
+                critic_loss = jnp.mean((qs.sum(-1) - (batch.reward + live * q_next.sum(-1))) ** 2)
+            else:  # Eq. 6 per agent
+                critic_loss = jnp.mean(jnp.sum((qs - (batch.reward[:, None] + live[:, None] * q_next)) ** 2, -1))
             u_c = mean_velocity_fn(actor, params["actor"], oid, c)
             u_1 = mean_velocity_fn(actor, jax.lax.stop_gradient(params["actor"]), oid, ones)
             v_cfg = cfg.omega * (eps - x) + (1.0 - cfg.omega) * jax.lax.stop_gradient(u_1(z, t, t))
-            u, u_tgt = meanflow_target(u_c, z, r, t, v_cfg, cfg.derivative, cfg.fd_step)
+            if flow:  # r = k: the average velocity is the instantaneous one and the target is v_cfg itself
+                u, u_tgt = u_c(z, t, t), jax.lax.stop_gradient(v_cfg)
+            else:
+                u, u_tgt = meanflow_target(u_c, z, r, t, v_cfg, cfg.derivative, cfg.fd_step)
             policy_loss = jnp.sum((u - u_tgt) ** 2, -1).mean()
             return critic_loss + policy_loss, {"critic_loss": critic_loss, "policy_loss": policy_loss,
                                                "c_rate": c.mean(), "q": qs.sum(-1).mean()}
@@ -142,10 +167,13 @@ class VGM2P(Algorithm):
         actor, _ = _nets(spec, cfg)
         eps = jax.random.normal(key, obs.shape[:-1] + (spec.action_dim,))
         ones = jnp.ones(obs.shape[:-1] + (1,))
-        return _policy(actor, state.params["actor"], with_agent_id(obs), ones, eps, legal, spec, cfg.sampling_steps)
+        return _policy(actor, state.params["actor"], with_agent_id(obs), ones, eps, legal, spec, cfg.sampling_steps,
+                       cfg.generator == "flow")
 
     @staticmethod
     def cost(spec, cfg):
+        if cfg.generator == "flow":
+            return Cost(nfe=cfg.sampling_steps, per_agent="O(M)", note=f"VGM2P (FM): {cfg.sampling_steps} Euler steps")
         if cfg.sampling_steps == 1:
             return Cost(nfe=1, per_agent="O(1)", note="one MeanFlow pass u(eps, 0, 1 | o, c=1)")
         return Cost(nfe=cfg.sampling_steps, per_agent="O(M)", note=f"{cfg.sampling_steps} MeanFlow jumps (Eq. 12)")

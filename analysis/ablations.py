@@ -43,12 +43,17 @@ class Item:
     variants: dict  # variant -> legend label
     metrics: tuple = (RETURN,)
     online: bool = False  # Fig. 5: offline then online phase (rows with a ``phase`` column)
+    protocol: str = PAPER_PROTOCOL  # the schedule its runs train at (benchmarks.training.plan.PROTOCOLS)
+    paper: str = "MAC-Flow"  # whose figure it is (the title's prefix)
+    allow_cost_override: bool = False  # a variant changes a cost-defining setting (VGM2P(FM)'s 10 Euler steps)
 
     def command(self, store: str = "") -> str:
         algos = ",".join(self.variants)
         algos = f"'{algos}'" if "[" in algos else algos
         online = f" --online-steps {ONLINE_STEPS}" if self.online else ""
-        return f"bench run --task {','.join(self.tasks)} --algos {algos} --protocol {PAPER_PROTOCOL}{online}{store}"
+        cost = " --allow-cost-override" if self.allow_cost_override else ""
+        return (f"bench run --task {','.join(self.tasks)} --algos {algos} --protocol {self.protocol}{online}{cost}"
+                f"{store}")
 
 
 ITEMS = (
@@ -104,9 +109,9 @@ def draw(item: Item, data, out: Path, store: str = "", runs_shown=None) -> tuple
         off = ev[ev["phase"] == "offline"]
         online_start = off.groupby("task")["step"].max().to_dict()
     off_proto = ev.loc[ev["off_protocol"].fillna("").astype(bool), "run_id"].nunique() if "off_protocol" in ev else 0
-    title = f"MAC-Flow {item.name}: {item.title}"
+    title = f"{item.paper} {item.name}: {item.title}"
     if off_proto:
-        title += f" ({off_proto} run(s) not at --protocol {PAPER_PROTOCOL})"
+        title += f" ({off_proto} run(s) not at --protocol {item.protocol})"
     path = plots.variant_curves(ev, out / item.file, {v: l for v, l in item.variants.items() if v in set(ev["variant"])},
                                 list(item.metrics), title, online_start=online_start, normalise_steps=item.online)
     missing = []

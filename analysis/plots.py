@@ -109,26 +109,30 @@ def _colors(names) -> dict:
 
 
 def aggregate_intervals(point: dict, interval: dict, path: Path) -> Path:
-    """One panel per aggregate (median, IQM, mean, optimality gap), a row per variant sorted by IQM: the 95% CI as
-    a bar and the point estimate as a black tick (the layout of rliable's plot_interval_estimates)."""
+    """rliable's four aggregates per algorithm (point estimate and interval), as rliable's interval plot draws
+    them, laid out 2 x 2 with at least half an inch per algorithm, so that the figure stays readable at the
+    width of a page (a 1 x 4 strip of a few algorithms came out a few pixels high there).
+
+    point: algo -> [Median, IQM, Mean, Optimality Gap]; interval: algo -> [2, 4] (lower, upper rows)."""
     from analysis.aggregate import METRICS
 
-    algos = sorted(point, key=lambda a: point[a][1])
-    colors = [_colors(algos)[a] for a in algos]
-    y = np.arange(len(algos))
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 0.6 * len(algos) + 1.0), sharey=True)
-    for i, (ax, name) in enumerate(zip(axes, METRICS)):
-        lo = np.array([interval[a][0, i] for a in algos])
-        hi = np.array([interval[a][1, i] for a in algos])
-        ax.barh(y, hi - lo, left=lo, height=0.6, color=colors, alpha=0.75)
-        ax.vlines([point[a][i] for a in algos], y - 0.3, y + 0.3, color="k", lw=1.5)
-        ax.set_title(name, fontsize="large")
-        ax.xaxis.set_major_locator(plt.MaxNLocator(3))
-        ax.grid(True, axis="x", alpha=0.25)
-        for side in ("top", "right", "left"):
+    algos = sorted(point, key=lambda a: point[a][1])  # by IQM, best on top
+    colors = _colors(algos)
+    height = max(2.2, 0.45 * len(algos) + 1.0)
+    fig, axes = plt.subplots(2, 2, figsize=(10, 2 * height + 0.6), squeeze=False)
+    for m, (ax, name) in enumerate(zip(axes.ravel(), METRICS)):
+        for y, a in enumerate(algos):
+            lo, hi = float(interval[a][0][m]), float(interval[a][1][m])
+            ax.barh(y, hi - lo, left=lo, height=0.6, color=colors[a], alpha=0.75)
+            ax.plot([point[a][m]] * 2, [y - 0.3, y + 0.3], color="k", lw=1.5)
+        ax.set_yticks(range(len(algos)), algos if m % 2 == 0 else [""] * len(algos))
+        ax.set_title(name + (" (lower is better)" if name == "Optimality Gap" else ""))
+        ax.grid(True, axis="x", alpha=0.3)
+        ax.tick_params(labelsize="medium")
+        for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-    axes[0].set_yticks(y, algos)
-    fig.supxlabel(f"normalised score / 100 (point estimate, {CI_NAME})", fontsize="medium")
+    fig.supxlabel(f"normalised score / 100: point estimate (black) and {CI_NAME} (bar)", fontsize="medium")
+    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -202,7 +206,7 @@ def learning_curves_figure(evals: pd.DataFrame, column: str = "normalised"):
         _curves(ax, by_task[task], colors, labels)
         for k, x in enumerate(sorted(starts.get(task, ()))):  # offline-to-online runs: where the online phase starts
             ax.axvline(x, color="grey", ls="--", lw=1, label="online phase starts" if k == 0 else None)
-        ax.set_title(task, fontsize="small")
+        ax.set_title(task, fontsize="medium")
         ax.set_xlabel("gradient steps")
         ax.set_ylabel(column)
     for ax in axes.ravel()[n:]:
@@ -234,30 +238,73 @@ def latency_vs_agents(lat: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def distillation_diagnostics(evals: pd.DataFrame, path: Path) -> Path:
-    """MAC-Flow Fig. 3: distillation loss, value gap and the L_Q * W2 bound over training."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    g = evals.groupby("step")
+def _band(ax, steps, g, col, label, color, marker="o"):
+    """Mean over seeds at each step with a ``CURVE_BAND`` band (points marked: visible with one evaluation)."""
+    st = g[col].agg(["mean", "std"]).reindex(steps)
+    half = 2 * st["std"].fillna(0)
+    ax.plot(steps, st["mean"], color=color, marker=marker, ms=4, label=label)
+    ax.fill_between(steps, st["mean"] - half, st["mean"] + half, color=color, alpha=0.2)
+
+
+def distillation_diagnostics(evals: pd.DataFrame, path: Path, caption: str = "") -> Path:
+    """MAC-Flow Fig. 3 (Sec. 4.3) from macflow's diag/* metrics, one row per evaluation and seed:
+    (a) distillation loss and value gap over training, (b) MI(a^i, a^j) of the joint flow and of the one-step
+    policies over training, (c) the value gap against the L_Q * W2 bound (Prop. 4.3), (d) the point-wise value gap
+    of single observations against W2, under the envelope L_Q * W2. ``caption``: the numbers that decide the
+    paper's claims (analysis.games.fig3_claims), printed under the panels."""
     steps = np.array(sorted(evals["step"].unique()))
-
-    def band(ax, col, label, color):
-        st = g[col].agg(["mean", "std"]).reindex(steps)
-        ax.plot(steps, st["mean"], color=color, label=label)
-        half = 2 * st["std"].fillna(0)
-        ax.plot(steps, st["mean"], ls="", marker="o", ms=3, color=color)  # visible with a single evaluation
-        ax.fill_between(steps, st["mean"] - half, st["mean"] + half, color=color, alpha=0.2)
-
-    band(axes[0], "diag/distill", "distillation loss E||mu_w - mu_phi||^2", "C0")
-    band(axes[1], "diag/value_gap", "value gap |Q(mu_w) - Q(mu_phi)|", "C1")
-    band(axes[1], "diag/gap_bound", "bound L_Q * W2", "C3")
-    band(axes[2], "diag/w2_bound", "W2 (distillation)", "C2")
-    band(axes[2], "diag/lipschitz_q", "L_Q", "C4")
-    for ax, t in zip(axes, ("distillation loss", "value gap vs Prop. 4.3 bound", "bound factors")):
+    g = evals.groupby("step")
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.6))
+    (a, b), (c, d) = axes
+    _band(a, steps, g, "diag/distill", "distillation loss E||mu_w - mu_phi||^2", "C0")
+    a2 = a.twinx()
+    _band(a2, steps, g, "diag/value_gap", "value gap |Q_tot(mu_w) - Q_tot(mu_phi)|", "C1", marker="s")
+    a2.set_ylabel("value gap", color="C1")
+    a.set_ylabel("distillation loss", color="C0")
+    lines = a.get_legend_handles_labels()[0] + a2.get_legend_handles_labels()[0]
+    a.legend(lines, [h.get_label() for h in lines], fontsize="small", loc="upper right")
+    a.set_title("(a) distillation loss and value gap")
+    if "diag/mi_joint" in evals and evals["diag/mi_joint"].notna().any():
+        _band(b, steps, g, "diag/mi_joint", "joint flow (stage I)", "C2")
+        _band(b, steps, g, "diag/mi_onestep", "one-step policies (factorised)", "C4", marker="s")
+        b.axhline(0.1, color="grey", ls=":", lw=1, label="0.1 nats (the paper's factorised level)")
+        b.set_ylabel("MI(a^i, a^j) at a fixed observation, nats (KSG)")
+        b.legend(fontsize="small")
+    else:
+        b.text(0.5, 0.5, "no diag/mi_* metrics in these runs\n(trained before the estimator existed)",
+               ha="center", va="center", transform=b.transAxes)
+    b.set_title("(b) inter-agent mutual information")
+    _band(c, steps, g, "diag/value_gap", "value gap", "C1", marker="s")
+    _band(c, steps, g, "diag/gap_bound", "bound L_Q * W2 (W2 <= sqrt(distill))", "C3")
+    c.set_yscale("log")
+    c.set_ylabel("|E Q_tot(mu_w) - E Q_tot(mu_phi)|")
+    c.legend(fontsize="small")
+    c.set_title("(c) value gap vs the Prop. 4.3 bound")
+    for ax in (a, b, c):
         ax.set_xlabel("gradient steps")
-        ax.set_title(t, fontsize="medium")
-        ax.legend(fontsize="x-small")
-    axes[1].set_yscale("symlog", linthresh=1e-3)
-    fig.suptitle(f"shaded: {CURVE_BAND}", fontsize="small")
+    ks = sorted(int(col.rsplit("_", 1)[1]) for col in evals if str(col).startswith("diag/pw_gap_"))
+    if ks:
+        gap = np.concatenate([evals[f"diag/pw_gap_{k}"].to_numpy() for k in ks])
+        w2 = np.concatenate([evals[f"diag/pw_w2_{k}"].to_numpy() for k in ks])
+        lq = np.concatenate([evals[f"diag/pw_lq_{k}"].to_numpy() for k in ks])
+        step = np.concatenate([evals["step"].to_numpy() for _ in ks])
+        ok = np.isfinite(gap) & np.isfinite(w2) & np.isfinite(lq)
+        gap, w2, lq, step = gap[ok], w2[ok], lq[ok], step[ok]
+        sc = d.scatter(w2, gap, c=step, cmap="viridis", s=10, alpha=0.7)
+        top = float(np.max(lq)) if len(lq) else 0.0
+        xs = np.linspace(0, float(np.max(w2)) if len(w2) else 1.0, 50)
+        d.plot(xs, top * xs, color="C3", label=f"envelope L_Q * W2 (largest L_Q, {top:.2f})")
+        below = float(np.mean(gap <= lq * w2)) if len(gap) else float("nan")
+        d.set_title(f"(d) point-wise: {100 * below:.0f}% of {len(gap)} points under their own L_Q * W2")
+        fig.colorbar(sc, ax=d, label="gradient step")
+        d.legend(fontsize="small", loc="upper left")
+    else:
+        d.set_title("(d) point-wise (no diag/pw_* metrics in these runs)")
+    d.set_xlabel("W2 bound at one observation, sqrt(E_z ||mu_w - mu_phi||^2)")
+    d.set_ylabel("value gap at that observation")
+    fig.suptitle(f"MAC-Flow Fig. 3: theory checks on the landmark game; shaded: {CURVE_BAND}", fontsize="medium")
+    if caption:
+        fig.text(0.5, -0.01, caption, ha="center", va="top", fontsize="small", wrap=True)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -278,6 +325,42 @@ def training_time(runs: pd.DataFrame, path: Path) -> Path:
     ax.set_ylabel("training seconds per 1k steps (all seeds)")
     ax.set_title("mean over runs; no interval (one timing per run)", fontsize="small")
     ax.legend(fontsize="small", ncol=max(1, len(piv.columns) // 8))
+    return _save(fig, path)
+
+
+def training_minutes(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean minutes per (suite, variant) over tasks: wall (training and evaluation) and training alone."""
+    r = runs.dropna(subset=["train_time"]).copy()
+    r["suite"] = r["task"].str.split("/").str[0]
+    r["wall"] = r["wall_time"].fillna(r["train_time"]) if "wall_time" in r else r["train_time"]
+    return r.groupby(["suite", "variant"]).agg(wall=("wall", "mean"), train=("train_time", "mean"),
+                                                tasks=("task", "nunique")).reset_index().assign(
+        wall=lambda d: d["wall"] / 60, train=lambda d: d["train"] / 60)
+
+
+def running_time(runs: pd.DataFrame, path: Path, labels: dict, title: str) -> Path:
+    """VGM2P Fig. 4: minutes per run (all its seeds), mean over each suite's tasks, one bar per variant; the
+    darker part is the gradient steps alone (``train_time``), the whole bar the run's wall time (with evaluation)."""
+    t = training_minutes(runs)
+    suites = sorted(t["suite"].unique())
+    names = [v for v in labels if v in set(t["variant"])]
+    colors = _colors(names)
+    fig, ax = plt.subplots(figsize=(max(5.5, 2.2 * len(suites) + 2), 4.2))
+    width = 0.8 / max(len(names), 1)
+    for k, v in enumerate(names):
+        sub = t[t["variant"] == v].set_index("suite").reindex(suites)
+        x = np.arange(len(suites)) + (k - (len(names) - 1) / 2) * width
+        ax.bar(x, sub["wall"], width, color=colors[v], alpha=0.45)
+        ax.bar(x, sub["train"], width, color=colors[v], label=labels[v])
+        for xi, w, n in zip(x, sub["wall"], sub["tasks"]):
+            if np.isfinite(w):
+                ax.text(xi, w, f"{w:.0f}\n({int(n)})", ha="center", va="bottom", fontsize="small")
+    ax.set_xticks(np.arange(len(suites)), suites)
+    ax.set_ylabel("minutes per run (all seeds)")
+    ax.legend(fontsize="small", title="solid: gradient steps; pale: + evaluation", title_fontsize="small")
+    ax.set_title(f"{title}\nmean over tasks (their number in brackets); no interval (one timing per run)",
+                 fontsize="medium")
+    ax.margins(y=0.2)
     return _save(fig, path)
 
 
@@ -305,10 +388,10 @@ def variant_curves(evals: pd.DataFrame, path: Path, labels: dict, metrics: list,
                 _curves(ax, by_task[task], colors, labels, x_scale=last, ms=2.5)
             if online_start and task in online_start:
                 ax.axvline(online_start[task] / last, color="k", ls="--", lw=1, label="online fine-tuning starts")
-            ax.set_title(task, fontsize="small")
+            ax.set_title(task, fontsize="medium")
             ax.set_xlabel("normalised steps" if normalise_steps else "gradient steps", fontsize="small")
             ax.set_ylabel(ylabel, fontsize="small")
-            ax.tick_params(labelsize="x-small")
+            ax.tick_params(labelsize="small")
         for k in range(len(tasks), per_metric * cols):
             axes[m * per_metric + k // cols, k % cols].axis("off")
     _grid_layout(fig, axes, rows, f"{title}\nshaded: {CURVE_BAND} (bars where a run has one evaluation)",
@@ -323,28 +406,32 @@ def _joint_hist(actions) -> np.ndarray:
     return np.bincount(a[:, 0] * 2 + a[:, 1], minlength=4).reshape(2, 2) / len(a)
 
 
-def _heat(ax, p: np.ndarray, title: str) -> None:
+def _heat(ax, p: np.ndarray, title: str, ylabel: bool = True, xlabel: bool = True) -> None:
     ax.imshow(p, cmap="Blues", vmin=0, vmax=1, origin="lower")
     for i in range(2):
         for j in range(2):
-            ax.text(j, i, f"{p[i, j]:.2f}", ha="center", va="center", fontsize="small",
+            ax.text(j, i, f"{p[i, j]:.2f}", ha="center", va="center", fontsize="medium",
                     color="white" if p[i, j] > 0.5 else "black")
     ax.set_xticks([0, 1])
     ax.set_yticks([0, 1])
-    ax.set_xlabel("agent 2 action", fontsize="x-small")
-    ax.set_ylabel("agent 1 action", fontsize="x-small")
-    ax.set_title(title, fontsize="small")
+    if xlabel:
+        ax.set_xlabel("agent 2 action", fontsize="small")
+    if ylabel:
+        ax.set_ylabel("agent 1 action", fontsize="small")
+    ax.set_title(title, fontsize="medium")
 
 
 def landmark_trajectories(by_agents: dict, path: Path) -> Path:
     """MAC-Flow Fig. 13: rows dataset / joint flow / one-step policy, one column per number of agents.
-    by_agents: n -> (rollouts from analysis.games.landmark_rollouts, budget text)."""
+    by_agents: n -> (rollouts from analysis.games.landmark_rollouts, budget text). Each panel's title gives its
+    row's coverage (analysis.games.coverage) when the rollouts carry it."""
     ns = sorted(by_agents)
     rows = ("dataset", "joint flow", "one-step policy")
-    fig, axes = plt.subplots(3, len(ns), figsize=(3.3 * len(ns), 9.6), squeeze=False)
+    fig, axes = plt.subplots(3, len(ns), figsize=(3.4 * len(ns), 10.4), squeeze=False)
     for c, n in enumerate(ns):
         roll, budget = by_agents[n]
         cmap = plt.get_cmap("hsv", n + 1)
+        cov = roll.get("coverage", {})
         for r, name in enumerate(rows):
             ax = axes[r, c]
             traj = roll[name]
@@ -357,10 +444,15 @@ def landmark_trajectories(by_agents: dict, path: Path) -> Path:
             ax.set_aspect("equal")
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"{name}, {n} agents", fontsize="small")
-        axes[2, c].set_xlabel(budget, fontsize="x-small")
-    fig.suptitle("MAC-Flow Fig. 13: landmark covering, one episode (dots: starts, x: landmarks); the dataset row is "
-                 "its first episode, the policies share one start (seed 0 of the run)", fontsize="small")
+            title = f"{name}, {n} agents"
+            if name in cov:
+                title += f"\n{100 * cov[name][1]:.0f}% covered, distance {cov[name][0]:.3f}"
+            ax.set_title(title, fontsize="medium")
+        axes[2, c].set_xlabel(budget.replace(", hidden", ",\nhidden"), fontsize="small")
+    fig.suptitle("MAC-Flow Fig. 13: landmark covering, one episode (dots: starts, x: landmarks);\ndataset: its first "
+                 "episode; policies: one shared start (seed 0). Coverage at the end of an episode:\nthe share of "
+                 "landmarks with an agent within half their spacing, and the mean distance from a\nlandmark to its "
+                 "nearest agent (dataset: all its episodes; policies: 20 episodes per seed)", fontsize="medium")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -368,14 +460,14 @@ def landmark_trajectories(by_agents: dict, path: Path) -> Path:
 def coordination_distributions(igm: dict, no_igm: dict, path: Path, budget: str) -> Path:
     """MAC-Flow Fig. 14: joint-action distributions of (a) the data, (b) the joint flow, (c) the one-step
     policy with IGM, (d) the one-step policy without IGM (independent critics), pooled over seeds."""
-    fig, axes = plt.subplots(1, 4, figsize=(13, 3.4))
+    fig, axes = plt.subplots(2, 2, figsize=(8, 8.2))
     panels = ((igm["data"], "(a) dataset"), (igm["joint"], "(b) joint flow (stage I)"),
               (igm["onestep"], "(c) one-step policy, IGM"), (no_igm["onestep"], "(d) one-step policy, w/o IGM"))
-    for ax, (a, t) in zip(axes, panels):
+    for ax, (a, t) in zip(axes.ravel(), panels):
         _heat(ax, _joint_hist(a), t)
-    fig.suptitle(f"MAC-Flow Fig. 14: coordination game, P(a1, a2); reward (1,1)=2, (0,1)=(1,0)=1, (0,0)=0. "
-                 f"{budget}; policies pooled over seeds, {igm['joint'].shape[1]} samples per seed; no interval "
-                 f"(empirical frequencies)", fontsize="small")
+    fig.suptitle(f"MAC-Flow Fig. 14: coordination game, P(a1, a2);\nreward (1,1) = 2, (0,1) = (1,0) = 1, (0,0) = 0\n"
+                 f"{budget}; policies pooled over seeds,\n{igm['joint'].shape[1]} samples per seed; no interval "
+                 f"(empirical frequencies)", fontsize="medium")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -392,29 +484,29 @@ def xor_samples(s: dict, path: Path, budget: str) -> Path:
         ax.set_xlabel("agent 1 action")
         ax.set_ylabel("agent 2 action")
         r = float(np.mean(-np.clip(a[:, 0], -1, 1) * np.clip(a[:, 1], -1, 1)))
-        ax.set_title(f"{t} (mean reward {r:.2f})", fontsize="small")
-    fig.suptitle(f"MAC-Flow Fig. 15: XOR game, reward -a1*a2 (optima (-1,1), (1,-1)). {budget}; "
-                 f"samples pooled over seeds", fontsize="small")
+        ax.set_title(f"{t}\n(mean reward {r:.2f})", fontsize="medium")
+    fig.suptitle(f"MAC-Flow Fig. 15: XOR game, reward -a1*a2 (optima (-1,1), (1,-1)).\n{budget}; "
+                 f"samples pooled over seeds", fontsize="medium")
     fig.tight_layout()
     return _save(fig, path)
 
 
 def payoff_sweep(by_zeta: dict, path: Path) -> Path:
-    """MAC-Flow Fig. 16: (a) distributions of data / joint flow / one-step policy per zeta, (b) expected
-    reward of each vs zeta, (c) W2(joint flow, one-step) and W2(data, joint flow) vs zeta; mean ± 2 std over
-    seeds in (b) and (c)."""
+    """MAC-Flow Fig. 16: (a) distributions of data / joint flow / one-step policy per zeta (a row each), (b)
+    expected reward of each vs zeta, (c) W2(joint flow, one-step) and W2(data, joint flow) vs zeta; mean ± 2 std
+    over seeds in (b) and (c), drawn under the distributions."""
     from benchmarks.envs.games import COORD_REWARD, w2_discrete
 
     zetas = sorted(by_zeta)
-    fig = plt.figure(figsize=(2.4 * len(zetas) + 7, 7.2))
-    gs = fig.add_gridspec(3, len(zetas) + 3)
+    fig = plt.figure(figsize=(2.0 * len(zetas) + 0.8, 12.5))
+    gs = fig.add_gridspec(5, 2 * len(zetas), height_ratios=(1, 1, 1, 1.5, 0.05), hspace=0.55)
     rows = (("data", "dataset"), ("joint", "joint flow"), ("onestep", "one-step"))
     ret = {k: [] for k, _ in rows}
     w2j, w2d = [], []
     for c, z in enumerate(zetas):
         s, budget = by_zeta[z]
         for r, (k, name) in enumerate(rows):
-            _heat(fig.add_subplot(gs[r, c]), _joint_hist(s[k]), f"{name}, zeta={z:g}")
+            _heat(fig.add_subplot(gs[r, 2 * c:2 * c + 2]), _joint_hist(s[k]), f"{name}\nzeta = {z:g}", c == 0, r == 2)
         data_h = _joint_hist(s["data"])
         per_seed = [(_joint_hist(j), _joint_hist(o)) for j, o in zip(s["joint"], s["onestep"])]
         ret["data"].append([float((data_h * COORD_REWARD).sum())])
@@ -422,23 +514,23 @@ def payoff_sweep(by_zeta: dict, path: Path) -> Path:
         ret["onestep"].append([float((o * COORD_REWARD).sum()) for _, o in per_seed])
         w2j.append([w2_discrete(j.ravel(), o.ravel()) for j, o in per_seed])
         w2d.append([w2_discrete(data_h.ravel(), j.ravel()) for j, _ in per_seed])
-    axb = fig.add_subplot(gs[0:3, len(zetas):len(zetas) + 1 + 1])
+    half = len(zetas)
+    axb = fig.add_subplot(gs[3, :half])
     for (k, name), m in zip(rows, ("s", "o", "^")):
         v = [np.asarray(x) for x in ret[k]]
         axb.errorbar(zetas, [x.mean() for x in v], yerr=[2 * x.std() for x in v], marker=m, capsize=3, label=name)
     axb.set_xlabel("interaction strength zeta")
     axb.set_ylabel("expected reward")
-    axb.set_title("(b) returns", fontsize="small")
-    axb.legend(fontsize="x-small")
-    axc = fig.add_subplot(gs[0:3, len(zetas) + 2])
+    axb.set_title("(b) returns")
+    axb.legend(fontsize="small")
+    axc = fig.add_subplot(gs[3, half:])
     for v, name, m in ((w2j, "W2(joint flow, one-step)", "o"), (w2d, "W2(dataset, joint flow)", "s")):
         v = [np.asarray(x) for x in v]
         axc.errorbar(zetas, [x.mean() for x in v], yerr=[2 * x.std() for x in v], marker=m, capsize=3, label=name)
     axc.set_xlabel("interaction strength zeta")
-    axc.set_title("(c) W2 (exact, joint actions in R^2)", fontsize="small")
-    axc.legend(fontsize="x-small")
+    axc.set_title("(c) W2 (exact, joint actions in R^2)")
+    axc.legend(fontsize="small")
     budget = by_zeta[zetas[0]][1]
-    fig.suptitle(f"MAC-Flow Fig. 16: payoff game, (a) P(a1, a2) pooled over seeds; (b, c) mean ± 2 std over seeds. "
-                 f"{budget}", fontsize="small")
-    fig.tight_layout()
+    fig.suptitle(f"MAC-Flow Fig. 16: payoff game. (a) P(a1, a2) pooled over seeds;\n(b, c) mean ± 2 std over seeds. "
+                 f"{budget}", fontsize="medium")
     return _save(fig, path)

@@ -135,16 +135,26 @@ def test_games_plots_from_synthetic_samples(tmp_path):
 
 
 @pytest.mark.slow
-def test_games_figures_command_on_a_tiny_budget(tmp_path):
-    """The games command end to end (training 11 runs, restoring checkpoints, sampling, drawing) at 20 steps."""
-    from analysis.figures import write_figures
+def test_games_figures_regenerated_in_one_command_on_a_tiny_budget(tmp_path, monkeypatch):
+    """`bench figures --paper macflow --regenerate --items games` end to end (the plan, the estimate, training the
+    11 runs through the runner, restoring checkpoints, sampling, drawing, the claims) at 20 steps and [16, 16]
+    networks; a second call finds every run finished."""
     from analysis.games import Budget
-    from benchmarks.cli.report import train_games
+    from analysis.paper_plan import make_plan
+    from benchmarks.cli.regenerate import regenerate
 
-    train_games(tmp_path, Budget(steps=20, eval_every=10, eval_episodes=2, hidden="16,16"))
+    monkeypatch.setenv("BENCH_FLOPS_CACHE", str(tmp_path / "flops.json"))
+    tiny = Budget(steps=20, eval_every=10, eval_episodes=2, hidden="16,16", paper_hidden="16,16", trajectories=5)
     out = tmp_path / "out"
-    items = _check_every_item(write_figures(tmp_path, out, reps=100).read_text(), out)
+    assert regenerate("macflow", tmp_path, out, ["games"], budget=tiny, no_ray=True) == 0
+    items = _check_every_item((out / "index.md").read_text(), out)
     for fig, f in (("Figure 3", "fig3_distillation.png"), ("Figure 13", "fig13_landmarks.png"),
                    ("Figure 14", "fig14_coordination.png"), ("Figure 15", "fig15_xor.png"),
                    ("Figure 16", "fig16_payoff.png")):
         assert f"`{f}`" in items[fig], (fig, items[fig])
+    index = (out / "index.md").read_text()
+    for claim in ("Figure 3 (b)", "Figure 3 (d)", "Figure 13 (40 agents)", "Figure 14 (c)", "Figure 16 (c)"):
+        assert f"- {claim}: " in index, claim
+    assert "plan.md" in {p.name for p in out.iterdir()}
+    plan = make_plan("macflow", tmp_path, ("games",), tiny)
+    assert len(plan.jobs) == 11 and len(plan.with_state("finished")) == 11

@@ -81,12 +81,13 @@ def add_figures(sub):
                        epilog="examples:\n  bench figures --paper macflow\n  bench figures --paper macflow --games\n"
                               "  bench figures --paper macflow --results /data/runs --out paper_figs/",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--paper", default="macflow", choices=["macflow"], help="which paper's figures")
+    p.add_argument("--paper", default="macflow", choices=["macflow", "vgm2p", "om2p"], help="which paper's figures")
     add_results_option(p)
     p.add_argument("--out", metavar="DIR", help="output directory (default: <results>/report/<paper>)")
     p.add_argument("--games", action="store_true",
-                   help="first train the runs the games figures (3, 13-16) need that the store lacks, at a short "
-                        "budget (1000 steps, 2 seeds, networks [64,64]; minutes on a CPU), in this process")
+                   help="first train the runs the games figures (3, 13-16) need that the store lacks (1000 steps, "
+                        "2 seeds; the landmark game at App. H.4's settings), in this process")
+    regenerate_options(p)
     p.set_defaults(func=cmd_figures)
 
 
@@ -106,9 +107,34 @@ def check_store(results, need_runs: bool = True) -> None:
                          f"or fill it with `bench run{' --results ' + str(results) if results else ''}`")
 
 
+def regenerate_options(p) -> None:
+    """The whole-paper options of ``bench figures`` (benchmarks/cli/regenerate.py)."""
+    g = p.add_argument_group("one command per paper")
+    g.add_argument("--regenerate", action="store_true",
+                   help="plan every run the paper's items need as one deduplicated set of jobs, print the job count and "
+                        "the estimated compute on this device, train what this machine can run through the runner "
+                        "(resumable, as bench run), take the latency timings, then draw every item; om2p: measure its "
+                        "two claims")
+    g.add_argument("--dry-run", action="store_true", help="with --regenerate: print the plan and the estimate only")
+    g.add_argument("--items", help="with --regenerate: only these items, e.g. games (Figures 3, 13-16) or "
+                                   "table2,fig13")
+
+
 def cmd_figures(args) -> int:
     from analysis.figures import write_figures
+    from benchmarks.cli.args import csv_list
 
+    if (args.dry_run or args.items) and not args.regenerate:
+        raise BenchError("--dry-run and --items go with --regenerate (e.g. bench figures --paper macflow "
+                         "--regenerate --dry-run)")
+    if args.games and args.paper != "macflow":
+        raise BenchError(f"--games trains the MAC-Flow paper's games figures; the {args.paper} paper has none "
+                         f"(bench figures --paper {args.paper} --regenerate trains its items)")
+    if args.regenerate:
+        from benchmarks.cli.regenerate import regenerate
+
+        items = csv_list(args.items) if args.items else (["games"] if args.games else [])
+        return regenerate(args.paper, args.results, args.out, items, args.dry_run)
     if args.games:
         train_games(args.results)
     else:

@@ -170,21 +170,42 @@ def quick(names: list, root, task: str = DEFAULT_TASK, repeats: int = QUICK_REPE
     a small budget) and store the records like ``bench latency`` does. Algorithms that already have a
     paper-default record for this task in the store are not timed again, so a repeated ``bench run``
     stays instant. Returns (new records, [why an algorithm was not timed])."""
-    import algorithms
-    from benchmarks.store import latency_records, save_latency
+    return measure_missing(names, root, task, None, repeats, warmup, budget_s)
 
-    [(label, spec)] = specs_for(task, None)
-    have = {r.get("name") for r in latency_records(root) if r.get("label") == label and not r.get("cost_overrides")}
-    timers, skipped = [], []
-    for name in dict.fromkeys(names):
-        cls = algorithms.get(name)
-        if cls.name in have:
-            skipped.append(f"{cls.name}: already measured on {label} (bench latency re-measures it)")
-        elif spec.action_kind not in cls.supports:
-            skipped.append(f"{cls.name}: does not support the {spec.action_kind} actions of {label}")
-        else:
-            timers.append(Timer(cls.name, spec, label, warmup, budget_s=budget_s))
-    records = measure_many(timers, repeats, budget_s) if timers else []
+
+def missing(names, root, task: str | None = None, agents: tuple | None = None) -> list:
+    """[(algorithm, label, EnvSpec)] of the paper-default measurements ``names`` on ``task`` (or the landmark game
+    with each of ``agents``) that the store at ``root`` does not hold yet (and that the plugin's actions allow)."""
+    import algorithms
+    from benchmarks.store import latency_records
+
+    have = {(r.get("name"), r.get("label")) for r in latency_records(root) if not r.get("cost_overrides")}
+    return [(algorithms.get(n).name, label, spec) for label, spec in specs_for(task, agents) for n in dict.fromkeys(names)
+            if (algorithms.get(n).name, label) not in have and spec.action_kind in algorithms.get(n).supports]
+
+
+def measure_missing(names: list, root, task: str | None = None, agents: tuple | None = None,
+                    repeats: int = DEFAULT_REPEATS, warmup: int = DEFAULT_WARMUP,
+                    budget_s: float = DEFAULT_BUDGET) -> tuple[list, list]:
+    """Time the measurements :func:`missing` names (per label, the algorithms interleaved) and store them like
+    ``bench latency``; returns (new records, [why an algorithm was not timed])."""
+    import algorithms
+
+    todo = missing(names, root, task, agents)
+    skipped = []
+    for label, spec in specs_for(task, agents):
+        for n in dict.fromkeys(names):
+            name = algorithms.get(n).name
+            if spec.action_kind not in algorithms.get(n).supports:
+                skipped.append(f"{name}: does not support the {spec.action_kind} actions of {label}")
+            elif (name, label, spec) not in todo:
+                skipped.append(f"{name}: already measured on {label} (bench latency re-measures it)")
+    records = []
+    for label in dict.fromkeys(lab for _, lab, _ in todo):
+        timers = [Timer(n, spec, lab, warmup, budget_s=budget_s) for n, lab, spec in todo if lab == label]
+        records += measure_many(timers, repeats, budget_s)
+    from benchmarks.store import save_latency
+
     for rec in records:
         rec["path"] = str(save_latency(rec, root))
     return records, skipped

@@ -1,12 +1,19 @@
 """The games suite: the MAC-Flow paper's didactic games (environments benchmarks/envs/games.py, data
-benchmarks/data/games.py), generated in memory from a seed."""
+benchmarks/data/games.py), generated in memory from a seed.
+
+The landmark game's dataset has ``LANDMARK_EPISODES`` expert trajectories; ``landmarks-N-Etraj`` (e.g.
+``landmarks-40-50traj``) is the same game with E of them, such as App. H.4's 50."""
 from __future__ import annotations
 
 import functools
+import re
 
 from benchmarks.data import games as data
 from benchmarks.envs import games
 from benchmarks.tasks.base import Suite, Task
+
+
+LANDMARK_EPISODES = 200  # trajectories in a landmark game's dataset (landmarks-N-Etraj sets another number)
 
 
 def suites() -> list:
@@ -51,8 +58,9 @@ def games_suite() -> Suite:
                              (1.0, 2.0), f"payoff game, interaction strength {z:g} (App. H.7)")
 
     @functools.lru_cache(None)
-    def landmark_task(n: int) -> Task:
-        name = "landmarks" if n == 3 else f"landmarks-{n}"
+    def landmark_task(n: int, episodes: int = LANDMARK_EPISODES) -> Task:
+        name = ("landmarks" if n == 3 else f"landmarks-{n}") if episodes == LANDMARK_EPISODES else \
+            f"landmarks-{n}-{episodes}traj"
 
         @functools.lru_cache(None)
         def refs():
@@ -62,18 +70,23 @@ def games_suite() -> Suite:
 
         env = games.Landmarks(n)
         return Task("games", name, env.spec, lambda: games.Landmarks(n),
-                    lambda s: data.landmarks_dataset(n, seed=s), refs,
-                    f"landmark covering with {n} agents (Sec. 4.3, App. H.4)")
+                    lambda s: data.landmarks_dataset(n, seed=s, episodes=episodes), refs,
+                    f"landmark covering with {n} agents, {episodes} trajectories (Sec. 4.3, App. H.4)")
 
     tasks["landmarks"] = lambda: landmark_task(3)
     for n in (10, 40):
         tasks[f"landmarks-{n}"] = functools.partial(landmark_task, n)
 
     def resolve(name):
-        if name.startswith("landmarks-") and name[10:].isdigit():
-            n = int(name[10:])
+        m = re.fullmatch(r"landmarks-(\d+)(?:-(\d+)traj)?", name)
+        if m:
+            n, episodes = int(m.group(1)), int(m.group(2) or LANDMARK_EPISODES)
             games.Landmarks(n)  # validates the range
-            return functools.partial(landmark_task, n)
+            if episodes < 1:
+                from algorithms.errors import ConfigError
+
+                raise ConfigError(f"task games/{name}: the dataset needs at least 1 trajectory, e.g. landmarks-{n}-50traj")
+            return functools.partial(landmark_task, n, episodes)
         return None
 
     return Suite("games", "the MAC-Flow paper's didactic games (pure JAX, generated data)", tasks,

@@ -75,28 +75,14 @@ GPU_INSTALL = 'pip install -e ".[gpu]" (jax[cuda12], the CUDA build of the pinne
 def plan(options: dict) -> dict:
     """Validate the ``run`` options with plan_jobs; return job dicts or the error line."""
     os.environ.update(PREALLOCATE)
-    from benchmarks.training.plan import job_memory, plan_jobs
-
-    from benchmarks.tasks import get_task
-    from benchmarks.training.provenance import data_stamp, revision
+    from benchmarks.training.plan import plan_jobs
 
     notices: list = []
     try:
         configs = plan_jobs(argparse.Namespace(**options), notices)
     except BenchError as exc:
         return {"error": str(exc)}
-    jobs, seen = [], set()
-    for cfg in configs:
-        if cfg.run_id in seen:
-            continue
-        seen.add(cfg.run_id)
-        task = get_task(cfg.task)
-        # the code and data this job trains with, as this checkout sees them: a finished run made by others is not
-        # skipped (provenance.outdated), and a worker whose code differs refuses the job
-        jobs.append({"run_id": cfg.run_id, "cfg": dataclasses.asdict(cfg), "label": cfg.label,
-                     "memory": job_memory(cfg), "revision": revision(cfg.algo, task, online=bool(cfg.online_steps)),
-                     "data_stamp": data_stamp(task, cfg)})
-    return {"jobs": jobs, "notices": notices}
+    return {"jobs": job_dicts(configs), "notices": notices}
 
 
 # ---- one job (worker side) ---------------------------------------------------------------------------
@@ -602,9 +588,38 @@ def run(args, root: Path, console) -> Outcome:
     planned = plan_isolated(_options(args), inline=args.no_ray)
     if "error" in planned:
         raise BenchError(planned["error"])
+    for line in planned.get("notices", []):
+        console.print(f"note: {line}", markup=False, highlight=False)
+    return run_jobs(planned["jobs"], root, args, console)
+
+
+def job_dicts(configs) -> list:
+    """RunConfigs -> the runner's job dicts (``plan``'s), one per run id, each with the code and data it trains
+    with as this checkout sees them: a finished run made by others is not skipped (provenance.outdated), and a
+    worker whose code differs refuses the job."""
+    from benchmarks.tasks import get_task
+    from benchmarks.training.plan import job_memory
+    from benchmarks.training.provenance import data_stamp, revision
+
+    jobs = {}
+    for cfg in configs:
+        if cfg.run_id in jobs:
+            continue
+        task = get_task(cfg.task)
+        jobs[cfg.run_id] = {"run_id": cfg.run_id, "cfg": dataclasses.asdict(cfg), "label": cfg.label,
+                            "memory": job_memory(cfg), "revision": revision(cfg.algo, task, online=bool(cfg.online_steps)),
+                            "data_stamp": data_stamp(task, cfg)}
+    return list(jobs.values())
+
+
+def run_jobs(jobs: list, root: Path, args, console) -> Outcome:
+    """Run planned job dicts (``plan``'s or :func:`job_dicts`') under the live view, as ``run`` does after
+    planning: finished runs made by this code skipped, interrupted or outdated ones (re)trained, Ray or inline
+    (``args.no_ray``)."""
+    check_options(args)
+    root = Path(root).absolute()
     check_writable(root)  # after planning: a mistake in the options leaves nothing on disk, not even the store
-    jobs = planned["jobs"]
-    for line in planned.get("notices", []) + not_reused(jobs, root, args.fresh):
+    for line in not_reused(jobs, root, args.fresh):
         console.print(f"note: {line}", markup=False, highlight=False)
     todo = [j for j in jobs if args.fresh or not Run(root, j["run_id"]).finished
             or outdated_run(Run(root, j["run_id"]), j)[0]]
