@@ -44,13 +44,27 @@ def gpu_cluster(tmp_path_factory):
         _stop([head])
 
 
+def _reset_ray_auth() -> None:
+    """Ray reads its authentication mode and token once per process and keeps them: after an earlier test of this
+    worker used Ray without token authentication, joining the token-authenticated test cluster fails ("Failed to
+    connect to Ray cluster at <node ip>") until the cache is dropped."""
+    try:
+        from ray._private.authentication_test_utils import reset_auth_token_state
+    except ImportError:  # another Ray: nothing cached to drop
+        return
+    reset_auth_token_state()
+
+
 @pytest.fixture
 def ray_env(monkeypatch):
     for k, v in _env().items():
         if k.startswith("RAY_"):
             monkeypatch.setenv(k, v)
     monkeypatch.delenv("BENCH_TEST_FAULT", raising=False)
-    return monkeypatch
+    _reset_ray_auth()
+    yield monkeypatch
+    monkeypatch.undo()
+    _reset_ray_auth()
 
 
 def _run(argv: list, root):

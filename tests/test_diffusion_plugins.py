@@ -159,10 +159,9 @@ def test_xor_diffusionbc_gives_bimodal_marginals_but_independent_agents():
 GUIDANCE_STEPS = 4000  # at the default lr 2e-4, so the EMA (from step 2 000) is what the planners execute with
 
 
-# madiff-c in the default run (one U-Net training, ~5 min of a worker under load); madiff-d and dof slow: not yet
-# measured at these settings (at U-Net dim 8 neither learned the condition, as madiff-c did not)
-@pytest.mark.parametrize("name", ["madiff-c", pytest.param("madiff-d", marks=pytest.mark.slow),
-                                  pytest.param("dof", marks=pytest.mark.slow)])
+# all three in the default run, a test (and an xdist group) each: one U-Net training each, 2-4 min of a worker
+# under load (measured alone: madiff-c 231 s, madiff-d 233 s, dof 141 s)
+@pytest.mark.parametrize("name", ["madiff-c", "madiff-d", "dof"])
 def test_return_guidance_plays_the_payoff_games_optimum_and_not_without_the_condition(name):
     """games/payoff-0.5 (MAC-Flow App. H.7): team reward (1,1) = 2, (1,0) = (0,1) = 1, (0,0) = 0; the data is 25%
     of each joint action. Known answers: the optimum is 2; behaviour cloning (each agent's marginal, P(a_i = 1) =

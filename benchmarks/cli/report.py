@@ -117,7 +117,7 @@ def regenerate_options(p) -> None:
                         "two claims")
     g.add_argument("--dry-run", action="store_true", help="with --regenerate: print the plan and the estimate only")
     g.add_argument("--items", help="with --regenerate: only these items, e.g. games (Figures 3, 13-16) or "
-                                   "table2,fig13")
+                                   "table2,fig13 (default: every item of the paper)")
 
 
 def cmd_figures(args) -> int:
