@@ -42,13 +42,13 @@ def shuffled_obs(data: dict) -> dict:
     return {**data, "obs": data["obs"][perm]}
 
 
-def zero_reward(data: dict) -> dict:
-    """The same rows without their rewards: a value-guided plugin's guidance has nothing to go by."""
-    return {**data, "reward": jnp.zeros_like(data["reward"])}
+def negated_reward(data: dict) -> dict:
+    """The same rows with their rewards negated: a value-guided plugin's guidance points away from the optimum."""
+    return {**data, "reward": -data["reward"]}
 
 
 VARIANTS = {"default": lambda d: d, "no_bootstrap": no_bootstrap, "shuffled_obs": shuffled_obs,
-            "zero_reward": zero_reward}
+            "negated_reward": negated_reward}
 
 
 def check_finite(name, states) -> None:
